@@ -1,0 +1,238 @@
+// Package config loads mysqlpilot's JSON configuration: ${VAR} and ${VAR:-default} are expanded
+// inside string values, unknown fields are rejected by their path, durations are strings
+// ("10s"), and every validation error names the field and the fix.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// DefaultPath is where `mysqlpilot run` looks for its config when --config is not given.
+const DefaultPath = "/etc/mysqlpilot.json"
+
+// defaultJSON is the embedded default config: the seed image's environment names
+// (MYSQL_*, CONSUL, SNAPSHOT_BACKEND, MANTA_*) mapped onto the config.
+//
+//go:embed default.json
+var defaultJSON []byte
+
+// DefaultJSON returns the embedded default config file.
+func DefaultJSON() []byte { return append([]byte(nil), defaultJSON...) }
+
+// Config is the whole configuration. Field comments give the default.
+type Config struct {
+	// Node is this node's name in Consul and in the cluster: unique per container, stable across
+	// restarts of that container. Default: ${HOSTNAME}, else the kernel hostname.
+	Node     string         `json:"node"`
+	Consul   ConsulConfig   `json:"consul"`
+	Service  ServiceConfig  `json:"service"`
+	MySQL    MySQLConfig    `json:"mysql"`
+	HA       HAConfig       `json:"ha"`
+	Snapshot SnapshotConfig `json:"snapshot"`
+	Storage  StorageConfig  `json:"storage"`
+	Jobs     []JobConfig    `json:"jobs"`
+	Control  ControlConfig  `json:"control"`
+	Metrics  MetricsConfig  `json:"metrics"`
+	Log      LogConfig      `json:"log"`
+}
+
+// ConsulConfig says how to reach Consul.
+type ConsulConfig struct {
+	Address            string `json:"address"`            // host:port of an agent's HTTP API; default "consul:8500"
+	Scheme             string `json:"scheme"`             // "http" (default) or "https"
+	Token              string `json:"token"`              // ACL token; default "" (never logged)
+	Datacenter         string `json:"datacenter"`         // default: the agent's
+	CAFile             string `json:"caFile"`             // TLS CA bundle; default none
+	CertFile           string `json:"certFile"`           // TLS client certificate; default none
+	KeyFile            string `json:"keyFile"`            // TLS client key; default none
+	InsecureSkipVerify bool   `json:"insecureSkipVerify"` // default false
+	// Prefix of every key mysqlpilot writes; default "service/<service.name>/".
+	Prefix string `json:"prefix"`
+}
+
+// ServiceConfig is how this node registers in Consul.
+type ServiceConfig struct {
+	Name       string   `json:"name"`       // default "mysql"; the primary also registers "<name>-primary"
+	Port       int      `json:"port"`       // default 3306
+	Interfaces []string `json:"interfaces"` // address sources tried in order; default ["eth0", "static:127.0.0.1"]
+	Tags       []string `json:"tags"`       // extra tags; "primary"/"replica" are added by role
+}
+
+// MySQLConfig describes the server mysqlpilot runs and the accounts it creates.
+type MySQLConfig struct {
+	Flavor       string   `json:"flavor"`       // "mariadb" (default) or "mysql" (MySQL/Percona)
+	Exec         []string `json:"exec"`         // server command; default ["mariadbd", "--user=mysql"]
+	Datadir      string   `json:"datadir"`      // default "/var/lib/mysql"
+	Socket       string   `json:"socket"`       // default "/run/mysqld/mysqld.sock"
+	ConfigFile   string   `json:"configFile"`   // generated option file; default "/etc/mysql/mysqlpilot.cnf"
+	RootPassword string   `json:"rootPassword"` // required
+	User         string   `json:"user"`         // application user; default none
+	Password     string   `json:"password"`     // required when user is set
+	Database     string   `json:"database"`     // application database; default none
+	ReplUser     string   `json:"replUser"`     // default "repl"
+	ReplPassword string   `json:"replPassword"` // required
+	// MaxLag is the replication lag above which a replica reports unhealthy; default 30s.
+	MaxLag Duration `json:"maxLag"`
+	// StopTimeout is how long mysqld gets after SIGTERM before SIGKILL; default 60s.
+	StopTimeout Duration `json:"stopTimeout"`
+	// StartTimeout bounds crash recovery at start before the node reports an error; default 10m.
+	StartTimeout Duration `json:"startTimeout"`
+}
+
+// HAConfig holds the timings and switches of the HA loop (DESIGN.md section 4).
+type HAConfig struct {
+	SessionTTL      Duration `json:"sessionTTL"`      // default 10s; Consul's minimum is 10s
+	CheckTTL        Duration `json:"checkTTL"`        // health TTL check bound to the session; default 5s
+	LockDelay       Duration `json:"lockDelay"`       // default 1s (Consul's own 15s default is an outage)
+	HealthInterval  Duration `json:"healthInterval"`  // default 1s; must be well under checkTTL
+	FenceMargin     Duration `json:"fenceMargin"`     // fence this long before the earliest expiry; default 1.5s
+	CandidateWindow Duration `json:"candidateWindow"` // wait for members' GTIDs before acquiring; default 1s
+	HandoverTimeout Duration `json:"handoverTimeout"` // graceful stop: wait for a replica to catch up; default 10s
+	FailoverBlock   Duration `json:"failoverBlock"`   // no second automatic failover within; default 0 (off)
+	SemiSync        bool     `json:"semiSync"`        // semi-synchronous replication; default false
+	// SemiSyncTimeout is how long the primary waits for a replica's ack before falling back to
+	// async; default 0 means never fall back (an isolated primary cannot acknowledge writes).
+	SemiSyncTimeout Duration `json:"semiSyncTimeout"`
+}
+
+// SnapshotConfig says when and where backups go.
+type SnapshotConfig struct {
+	Backend             string   `json:"backend"`             // "local" (default), "s3", "manta" or "none"
+	Interval            Duration `json:"interval"`            // default 6h; 0 disables scheduled snapshots
+	OnBinlogRotate      bool     `json:"onBinlogRotate"`      // default true
+	Keep                int      `json:"keep"`                // snapshots kept; default 7
+	Compress            string   `json:"compress"`            // "zstd" (default) or "none"
+	BinlogFlushInterval Duration `json:"binlogFlushInterval"` // default 5m; 0 disables binlog archiving
+	TempDir             string   `json:"tempDir"`             // restore scratch space; default "<datadir>/../mysqlpilot-restore"
+}
+
+// StorageConfig configures each backend; only the chosen one is validated.
+type StorageConfig struct {
+	Local LocalStorage `json:"local"`
+	S3    S3Storage    `json:"s3"`
+	Manta MantaStorage `json:"manta"`
+}
+
+// LocalStorage is a directory, e.g. a shared volume.
+type LocalStorage struct {
+	Dir string `json:"dir"` // default "/snapshots"
+}
+
+// S3Storage is any S3-compatible server.
+type S3Storage struct {
+	Endpoint  string `json:"endpoint"`  // host[:port]; required for s3
+	Bucket    string `json:"bucket"`    // required for s3
+	Region    string `json:"region"`    // default "us-east-1"
+	AccessKey string `json:"accessKey"` // required for s3
+	SecretKey string `json:"secretKey"` // required for s3
+	Prefix    string `json:"prefix"`    // default ""
+	Insecure  bool   `json:"insecure"`  // plain HTTP; default false
+	PartSize  int    `json:"partSize"`  // multipart part size in MiB; default 16, minimum 5
+}
+
+// MantaStorage is Joyent Manta.
+type MantaStorage struct {
+	URL        string `json:"url"`        // required for manta, e.g. https://us-east.manta.joyent.com
+	User       string `json:"user"`       // account login; required for manta
+	Subuser    string `json:"subuser"`    // default none
+	Role       string `json:"role"`       // default none
+	KeyID      string `json:"keyId"`      // MD5 fingerprint; default: derived from the key
+	KeyPath    string `json:"keyPath"`    // private key file; this or key is required
+	Key        string `json:"key"`        // private key PEM (MANTA_PRIVATE_KEY); never logged
+	Dir        string `json:"dir"`        // default "/<user>/stor/mysqlpilot"
+	Durability int    `json:"durability"` // copies; default 2
+}
+
+// JobConfig is an extra process supervised beside mysqld (e.g. a local Consul agent).
+type JobConfig struct {
+	Name         string   `json:"name"`         // required, unique
+	Exec         []string `json:"exec"`         // required
+	Restart      string   `json:"restart"`      // "never", "on-failure" (default) or "always"
+	RestartDelay Duration `json:"restartDelay"` // default 1s
+	StopTimeout  Duration `json:"stopTimeout"`  // default 10s
+}
+
+// ControlConfig is the local control socket used by the CLI.
+type ControlConfig struct {
+	Socket string `json:"socket"` // default "/var/run/mysqlpilot.sock"; mode 0600
+}
+
+// MetricsConfig is the Prometheus endpoint.
+type MetricsConfig struct {
+	Listen string `json:"listen"` // default ":9104"; "" disables
+}
+
+// LogConfig sets logging.
+type LogConfig struct {
+	Level  string `json:"level"`  // "debug", "info" (default), "warn", "error"
+	Format string `json:"format"` // "text" (default) or "json"
+}
+
+// Duration is a time.Duration written as a string in JSON ("10s", "1m30s").
+type Duration struct{ time.Duration }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return d.Duration }
+
+// Error is a config error that names the field.
+type Error struct {
+	Field string // dotted path, e.g. "ha.sessionTTL"; "" for the file as a whole
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return "config: " + e.Msg
+	}
+	return "config: " + e.Field + ": " + e.Msg
+}
+
+func fieldErr(field, format string, args ...any) *Error {
+	return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Load reads, interpolates, decodes and validates the config file at path. When path is ""
+// the embedded default is used.
+func Load(path string, env LookupEnv) (*Config, error) {
+	data := defaultJSON
+	source := "embedded default"
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, &Error{Msg: fmt.Sprintf("%s does not exist (give --config a config file, or omit --config to use the embedded default)", path)}
+			}
+			return nil, &Error{Msg: fmt.Sprintf("read %s: %v", path, err)}
+		}
+		data, source = b, path
+	}
+	cfg, err := Parse(data, env)
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) && ce.Field == "" {
+			ce.Msg = source + ": " + ce.Msg
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Parse decodes and validates a config document.
+func Parse(data []byte, env LookupEnv) (*Config, error) {
+	cfg := Default()
+	if err := decode(data, env, cfg); err != nil {
+		return nil, err
+	}
+	cfg.fill(env)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}

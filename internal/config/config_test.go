@@ -1,0 +1,206 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envMap(m map[string]string) LookupEnv {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+var baseEnv = map[string]string{
+	"HOSTNAME": "node-a", "MYSQL_ROOT_PASSWORD": "r00t", "MYSQL_REPL_PASSWORD": "r3pl",
+}
+
+func withEnv(extra map[string]string) LookupEnv {
+	m := map[string]string{}
+	for k, v := range baseEnv {
+		m[k] = v
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return envMap(m)
+}
+
+func TestEmbeddedDefaultLoadsWithSeedEnvironment(t *testing.T) {
+	cfg, err := Load("", withEnv(map[string]string{
+		"CONSUL": "consul", "MYSQL_USER": "app", "MYSQL_PASSWORD": "apppw", "MYSQL_DATABASE": "appdb",
+		"MYSQL_REPL_USER": "replicator", "SNAPSHOT_BACKEND": "manta", "MANTA_USER": "acme",
+		"MANTA_KEY_ID": "aa:bb", "MANTA_PRIVATE_KEY": "-----BEGIN KEY-----#abc#-----END KEY-----",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"node", cfg.Node, "node-a"},
+		{"consul.address", cfg.Consul.Address, "consul:8500"},
+		{"consul.prefix", cfg.Consul.Prefix, "service/mysql/"},
+		{"mysql.user", cfg.MySQL.User, "app"},
+		{"mysql.database", cfg.MySQL.Database, "appdb"},
+		{"mysql.replUser", cfg.MySQL.ReplUser, "replicator"},
+		{"snapshot.backend", cfg.Snapshot.Backend, "manta"},
+		{"storage.manta.dir", cfg.Storage.Manta.Dir, "/acme/stor/mysqlpilot"},
+		{"storage.manta.key", cfg.Storage.Manta.Key, "-----BEGIN KEY-----\nabc\n-----END KEY-----"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if cfg.HA.SessionTTL.Duration != 10*time.Second || cfg.HA.CheckTTL.Duration != 5*time.Second || cfg.HA.LockDelay.Duration != time.Second {
+		t.Errorf("ha timings = %+v", cfg.HA)
+	}
+}
+
+func TestInterpolate(t *testing.T) {
+	env := envMap(map[string]string{"A": "x", "EMPTY": "", "Q": `p"w\d`})
+	cases := []struct{ name, in, want, err string }{
+		{"plain", "abc", "abc", ""},
+		{"set", "${A}", "x", ""},
+		{"unset", "${NOPE}", "", ""},
+		{"default when unset", "${NOPE:-d}", "d", ""},
+		{"default when empty", "${EMPTY:-d}", "d", ""},
+		{"no default when set", "${A:-d}", "x", ""},
+		{"embedded", "pre-${A}-post", "pre-x-post", ""},
+		{"default with colon", "${NOPE:-consul:8500}", "consul:8500", ""},
+		{"dollar escape", "$${A}", "${A}", ""},
+		{"lone dollar", "a$b", "a$b", ""},
+		{"quote in value stays a value", "${Q}", `p"w\d`, ""},
+		{"unterminated", "${A", "", "unterminated"},
+		{"bad name", "${1A}", "", "bad variable name"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := interpolate(c.in, env)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err = %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("got %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+}
+
+func TestBadInputNamesFieldAndFix(t *testing.T) {
+	const pw = `"rootPassword": "${MYSQL_ROOT_PASSWORD}", "replPassword": "${MYSQL_REPL_PASSWORD}"`
+	cases := []struct {
+		name string
+		doc  string
+		env  map[string]string
+		want string
+	}{
+		{"invalid JSON with line and column", "{\n  \"node\": \"a\",\n  \"ha\": {\"sessionTTL\": 10s}\n}", nil, "invalid JSON at line 3, column 26"},
+		{"truncated JSON", `{"node": "a"`, nil, "unexpected end of file"},
+		{"not an object", `[1]`, nil, "must be an object"},
+		{"unknown field with suggestion", `{"ha": {"sesionTTL": "10s"}}`, nil, `config: ha.sesionTTL: unknown field (did you mean "sessionTTL"?)`},
+		{"unknown top-level field", `{"zzzzzzzzzz": 1}`, nil, "config: zzzzzzzzzz: unknown field (known fields:"},
+		{"bad duration", `{"ha": {"lockDelay": "soon"}}`, nil, `config: ha.lockDelay: "soon" is not a duration`},
+		{"duration as number", `{"ha": {"lockDelay": 5}}`, nil, "config: ha.lockDelay: must be a duration string"},
+		{"TTL below Consul minimum", `{"mysql": {` + pw + `}, "ha": {"sessionTTL": "5s"}}`, nil, "config: ha.sessionTTL: 5s is below Consul's minimum of 10s"},
+		{"missing root password", `{"mysql": {` + pw + `}}`, map[string]string{"MYSQL_ROOT_PASSWORD": ""}, "config: mysql.rootPassword: required: set MYSQL_ROOT_PASSWORD"},
+		{"missing repl password", `{"mysql": {` + pw + `}}`, map[string]string{"MYSQL_REPL_PASSWORD": ""}, "config: mysql.replPassword: required: set MYSQL_REPL_PASSWORD"},
+		{"user without password", `{"mysql": {` + pw + `, "user": "app"}}`, nil, "config: mysql.password: required because mysql.user is set"},
+		{"reserved user", `{"mysql": {` + pw + `, "user": "repl", "password": "x"}}`, nil, "config: mysql.user: \"repl\" is reserved"},
+		{"port from env out of range", `{"mysql": {` + pw + `}, "service": {"port": "${PORT:-70000}"}}`, nil, "config: service.port: 70000 is not a TCP port"},
+		{"port not a number", `{"service": {"port": "x"}}`, nil, `config: service.port: "x" is not a whole number`},
+		{"bad flavor", `{"mysql": {` + pw + `, "flavor": "postgres"}}`, nil, `config: mysql.flavor: "postgres": use "mariadb"`},
+		{"s3 incomplete", `{"mysql": {` + pw + `}, "snapshot": {"backend": "s3"}}`, nil, "config: storage.s3.bucket: required because snapshot.backend is \"s3\": set S3_BUCKET"},
+		{"health interval too long", `{"mysql": {` + pw + `}, "ha": {"healthInterval": "4s"}}`, nil, "config: ha.healthInterval: 4s must be positive and at most half of ha.checkTTL"},
+		{"job without exec", `{"mysql": {` + pw + `}, "jobs": [{"name": "agent"}]}`, nil, "config: jobs[0].exec: required"},
+		{"bad interpolation", `{"node": "${A"}`, nil, "config: node: unterminated ${"},
+		{"string where list expected", `{"mysql": {"exec": "mariadbd"}}`, nil, "config: mysql.exec: must be a list"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{"HOSTNAME": "h", "MYSQL_ROOT_PASSWORD": "r", "MYSQL_REPL_PASSWORD": "p"}
+			for k, v := range c.env {
+				env[k] = v
+			}
+			_, err := Parse([]byte(c.doc), envMap(env))
+			if err == nil {
+				t.Fatalf("no error for %s", c.doc)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q\nwant it to contain %q", err, c.want)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %T is not a *config.Error", err)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.json"), withEnv(nil))
+	if err == nil || !strings.Contains(err.Error(), "nope.json does not exist") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLoadFileReportsSource(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.json")
+	if err := os.WriteFile(p, []byte("{\n  \"node\": ,\n}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(p, withEnv(nil))
+	if err == nil || !strings.Contains(err.Error(), p+": invalid JSON at line 2, column 11") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	_, err := Parse([]byte(`{"ha": {"sessionTTL": "1s"}, "log": {"level": "loud"}}`), envMap(map[string]string{"HOSTNAME": "h"}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"ha.sessionTTL", "log.level", "mysql.rootPassword", "mysql.replPassword"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestRedactedHidesEverySecret(t *testing.T) {
+	cfg, err := Load("", withEnv(map[string]string{"MYSQL_USER": "app", "MYSQL_PASSWORD": "apppw", "CONSUL_HTTP_TOKEN": "tok", "S3_SECRET_KEY": "s3s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Redacted()
+	dump := strings.Join([]string{r.Consul.Token, r.MySQL.RootPassword, r.MySQL.Password, r.MySQL.ReplPassword, r.Storage.S3.SecretKey}, " ")
+	for _, s := range cfg.Secrets() {
+		if strings.Contains(dump, s) {
+			t.Errorf("secret %q survives redaction", s)
+		}
+	}
+	if len(cfg.Secrets()) != 5 {
+		t.Errorf("Secrets() = %d values, want 5", len(cfg.Secrets()))
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(DefaultJSON()))
+	f.Add([]byte(`{"ha": {"sessionTTL": "${X:-10s}"}, "service": {"port": "${P}"}}`))
+	f.Add([]byte(`{"jobs": [{"name": "a", "exec": ["x"]}], "mysql": {"exec": []}}`))
+	f.Add([]byte(`{"a":`))
+	env := envMap(map[string]string{"X": "5s", "P": "99", "HOSTNAME": "h"})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, env)
+		if err == nil && cfg == nil {
+			t.Fatal("nil config without error")
+		}
+		if err != nil && err.Error() == "" {
+			t.Fatal("empty error")
+		}
+	})
+}

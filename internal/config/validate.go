@@ -1,0 +1,187 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// minSessionTTL is Consul's floor for a session TTL.
+const minSessionTTL = 10 * time.Second
+
+// Validate checks the whole config and returns every problem found, one per line, each
+// naming the field and the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) { errs = append(errs, fieldErr(field, format, args...)) }
+
+	if c.Node == "" {
+		add("node", "empty: set MYSQLPILOT_NODE or HOSTNAME")
+	} else if !validName(c.Node) {
+		add("node", "%q may hold only letters, digits, '.', '_' and '-' (it is a Consul key)", c.Node)
+	}
+
+	if c.Consul.Address == "" {
+		add("consul.address", "required: host:port of a Consul agent (set CONSUL)")
+	}
+	if c.Consul.Scheme != "http" && c.Consul.Scheme != "https" {
+		add("consul.scheme", "%q: use \"http\" or \"https\"", c.Consul.Scheme)
+	}
+
+	if !validName(c.Service.Name) {
+		add("service.name", "%q may hold only letters, digits, '.', '_' and '-'", c.Service.Name)
+	}
+	if c.Service.Port < 1 || c.Service.Port > 65535 {
+		add("service.port", "%d is not a TCP port (1-65535)", c.Service.Port)
+	}
+	if len(c.Service.Interfaces) == 0 {
+		add("service.interfaces", "empty: list at least one address source, e.g. [\"eth0\", \"static:127.0.0.1\"]")
+	}
+
+	m := c.MySQL
+	if m.Flavor != "mariadb" && m.Flavor != "mysql" {
+		add("mysql.flavor", "%q: use \"mariadb\" (MariaDB) or \"mysql\" (MySQL or Percona)", m.Flavor)
+	}
+	if len(m.Exec) == 0 || m.Exec[0] == "" {
+		add("mysql.exec", "empty: give the server command, e.g. [\"mariadbd\", \"--user=mysql\"]")
+	}
+	for _, p := range []struct{ field, path string }{{"mysql.datadir", m.Datadir}, {"mysql.socket", m.Socket}, {"mysql.configFile", m.ConfigFile}} {
+		if !filepath.IsAbs(p.path) {
+			add(p.field, "%q must be an absolute path", p.path)
+		}
+	}
+	if m.RootPassword == "" {
+		add("mysql.rootPassword", "required: set MYSQL_ROOT_PASSWORD")
+	}
+	if m.ReplPassword == "" {
+		add("mysql.replPassword", "required: set MYSQL_REPL_PASSWORD")
+	}
+	if m.ReplUser == "" {
+		add("mysql.replUser", "required: set MYSQL_REPL_USER or leave the default \"repl\"")
+	}
+	if m.User != "" && m.Password == "" {
+		add("mysql.password", "required because mysql.user is set: set MYSQL_PASSWORD")
+	}
+	if m.User != "" && (m.User == "root" || m.User == m.ReplUser) {
+		add("mysql.user", "%q is reserved (root and the replication user are managed by mysqlpilot): choose another MYSQL_USER", m.User)
+	}
+	for _, p := range []struct {
+		field string
+		v     Duration
+	}{{"mysql.maxLag", m.MaxLag}, {"mysql.stopTimeout", m.StopTimeout}, {"mysql.startTimeout", m.StartTimeout}} {
+		if p.v.Duration <= 0 {
+			add(p.field, "must be positive, e.g. \"30s\"")
+		}
+	}
+
+	h := c.HA
+	switch {
+	case h.SessionTTL.Duration < minSessionTTL:
+		add("ha.sessionTTL", "%s is below Consul's minimum of 10s", h.SessionTTL)
+	case h.SessionTTL.Duration > 24*time.Hour:
+		add("ha.sessionTTL", "%s is above Consul's maximum of 24h", h.SessionTTL)
+	}
+	if h.CheckTTL.Duration < 2*time.Second {
+		add("ha.checkTTL", "%s is too short: use at least 2s (default 5s)", h.CheckTTL)
+	}
+	if h.HealthInterval.Duration <= 0 || 2*h.HealthInterval.Duration > h.CheckTTL.Duration {
+		add("ha.healthInterval", "%s must be positive and at most half of ha.checkTTL (%s), so one late check does not fail the TTL", h.HealthInterval, h.CheckTTL)
+	}
+	if h.FenceMargin.Duration <= 0 || h.FenceMargin.Duration+h.HealthInterval.Duration >= h.CheckTTL.Duration {
+		add("ha.fenceMargin", "%s must be positive and leave ha.healthInterval (%s) room inside ha.checkTTL (%s)", h.FenceMargin, h.HealthInterval, h.CheckTTL)
+	}
+	if h.LockDelay.Duration > time.Minute {
+		add("ha.lockDelay", "%s is above Consul's maximum of 60s", h.LockDelay)
+	}
+	if h.CandidateWindow.Duration > h.SessionTTL.Duration {
+		add("ha.candidateWindow", "%s is longer than ha.sessionTTL (%s): failover would wait longer than it needs", h.CandidateWindow, h.SessionTTL)
+	}
+
+	s := c.Snapshot
+	switch s.Backend {
+	case "local":
+		if !filepath.IsAbs(c.Storage.Local.Dir) {
+			add("storage.local.dir", "%q must be an absolute path (snapshot.backend is \"local\")", c.Storage.Local.Dir)
+		}
+	case "s3":
+		s3 := c.Storage.S3
+		for _, p := range []struct{ field, v, env string }{{"endpoint", s3.Endpoint, "S3_ENDPOINT"}, {"bucket", s3.Bucket, "S3_BUCKET"}, {"accessKey", s3.AccessKey, "S3_ACCESS_KEY"}, {"secretKey", s3.SecretKey, "S3_SECRET_KEY"}} {
+			if p.v == "" {
+				add("storage.s3."+p.field, "required because snapshot.backend is \"s3\": set %s", p.env)
+			}
+		}
+		if s3.PartSize < 5 {
+			add("storage.s3.partSize", "%d MiB is below S3's minimum part size of 5 MiB", s3.PartSize)
+		}
+	case "manta":
+		mt := c.Storage.Manta
+		if mt.URL == "" {
+			add("storage.manta.url", "required because snapshot.backend is \"manta\": set MANTA_URL")
+		}
+		if mt.User == "" {
+			add("storage.manta.user", "required because snapshot.backend is \"manta\": set MANTA_USER")
+		}
+		if mt.Key == "" && mt.KeyPath == "" {
+			add("storage.manta.key", "required because snapshot.backend is \"manta\": set MANTA_PRIVATE_KEY or storage.manta.keyPath")
+		}
+		if mt.Durability < 1 || mt.Durability > 6 {
+			add("storage.manta.durability", "%d: Manta keeps 1 to 6 copies", mt.Durability)
+		}
+	case "none":
+	default:
+		add("snapshot.backend", "%q: use \"local\", \"s3\", \"manta\" or \"none\"", s.Backend)
+	}
+	if s.Backend != "none" && s.Keep < 1 {
+		add("snapshot.keep", "%d: keep at least 1 snapshot", s.Keep)
+	}
+	if s.Compress != "zstd" && s.Compress != "none" {
+		add("snapshot.compress", "%q: use \"zstd\" or \"none\"", s.Compress)
+	}
+
+	seen := map[string]bool{}
+	for i, j := range c.Jobs {
+		f := fmt.Sprintf("jobs[%d]", i)
+		switch {
+		case j.Name == "":
+			add(f+".name", "required")
+		case seen[j.Name]:
+			add(f+".name", "%q is used by another job", j.Name)
+		}
+		seen[j.Name] = true
+		if len(j.Exec) == 0 || j.Exec[0] == "" {
+			add(f+".exec", "required: the command and its arguments")
+		}
+		if j.Restart != "never" && j.Restart != "on-failure" && j.Restart != "always" {
+			add(f+".restart", "%q: use \"never\", \"on-failure\" or \"always\"", j.Restart)
+		}
+	}
+
+	if c.Control.Socket != "" && !filepath.IsAbs(c.Control.Socket) {
+		add("control.socket", "%q must be an absolute path", c.Control.Socket)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q: use \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		add("log.format", "%q: use \"text\" or \"json\"", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
