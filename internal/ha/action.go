@@ -1,0 +1,73 @@
+package ha
+
+import "fmt"
+
+// Action is what Decide asks the loop to do. Each action carries the reason it was chosen.
+type Action interface {
+	// Why is one sentence that names the branch, for the log and `mysqlpilot status`.
+	Why() string
+	isAction()
+}
+
+type reason string
+
+func (r reason) Why() string { return string(r) }
+func (reason) isAction()     {}
+
+// Wait does nothing this cycle.
+type Wait struct{ reason }
+
+// Fence makes this node read-only, kills client sessions and deregisters mysql-primary at once.
+type Fence struct{ reason }
+
+// NewSession creates a Consul session (and republishes our member key).
+type NewSession struct{ reason }
+
+// Acquire tries to take the leader lock; on success the loop promotes in the same cycle.
+type Acquire struct{ reason }
+
+// Promote applies the relay log fully, stops replication and opens writes. We already hold
+// the lock.
+type Promote struct{ reason }
+
+// StayPrimary renews the watchdog and keeps mysql-primary registered.
+type StayPrimary struct{ reason }
+
+// Follow points replication at Primary and starts it.
+type Follow struct {
+	reason
+	Primary string
+}
+
+// StayReplica keeps replicating.
+type StayReplica struct{ reason }
+
+// Release gives the lock up (graceful handover, mysqld down).
+type Release struct{ reason }
+
+// Handover is a switchover from us: fence, let To catch up, then release the lock.
+type Handover struct {
+	reason
+	To string // "" means the most advanced replica
+}
+
+// Quarantine keeps a node with errant transactions out of replication and out of service,
+// loudly, until it is re-seeded.
+type Quarantine struct{ reason }
+
+func because(format string, args ...any) reason { return reason(fmt.Sprintf(format, args...)) }
+
+// Describe renders an action as "<Kind>: <why>" for logs.
+func Describe(a Action) string {
+	name := fmt.Sprintf("%T", a)
+	if i := len("ha."); len(name) > i && name[:i] == "ha." {
+		name = name[i:]
+	}
+	if f, ok := a.(Follow); ok {
+		return fmt.Sprintf("%s(%s): %s", name, f.Primary, a.Why())
+	}
+	if h, ok := a.(Handover); ok && h.To != "" {
+		return fmt.Sprintf("%s(%s): %s", name, h.To, a.Why())
+	}
+	return name + ": " + a.Why()
+}

@@ -1,0 +1,182 @@
+package ha
+
+import "time"
+
+// Decide returns the one action this node should take now. It is a pure function of s and t.
+//
+// The order of the checks is the order of the safety rules (DESIGN.md section 3):
+//  1. A writable node that does not hold a fresh lock fences before anything else.
+//  2. No session, no lock, no promotion.
+//  3. The lock holder promotes or stays primary; everyone else follows it.
+//  4. With the lock free, only the most advanced eligible node acquires, after a short window.
+func Decide(s State, t Timing) Action {
+	fresh := !s.Deadline.IsZero() && s.Now.Before(s.Deadline.Add(-t.FenceMargin))
+	if s.Writable {
+		switch {
+		case !s.HeldByUs && s.Holder == "":
+			return Fence{because("writable without the lock (the lock is free)")}
+		case !s.HeldByUs:
+			return Fence{because("writable but %s holds the lock", s.Holder)}
+		case !fresh:
+			return Fence{because("lock renewal is late: fence deadline passed %s ago", s.Now.Sub(s.Deadline.Add(-t.FenceMargin)).Round(time.Millisecond))}
+		}
+	}
+	if !s.MySQLUp {
+		if s.HeldByUs {
+			return Release{because("mysqld is down: releasing the lock so a replica can take over")}
+		}
+		return Wait{because("mysqld is not answering")}
+	}
+	if s.Session == "" {
+		return NewSession{because("no Consul session")}
+	}
+	if s.HeldByUs {
+		return decideHolder(s, fresh)
+	}
+	if s.Holder != "" {
+		return decideFollower(s)
+	}
+	return decideCandidate(s, t)
+}
+
+// decideHolder: we hold the lock.
+func decideHolder(s State, fresh bool) Action {
+	if !fresh {
+		return Wait{because("holding the lock but its renewal is late: not opening writes")}
+	}
+	if sw := s.Switchover; sw != nil && sw.From == s.Node && sw.To != s.Node {
+		if sw.To != "" && !eligible(s.Members, sw.To) {
+			return StayPrimary{because("switchover to %s requested, but it is not an eligible member", sw.To)}
+		}
+		if sw.To == "" && !anyEligible(s.Members) {
+			return StayPrimary{because("switchover requested, but no replica is eligible")}
+		}
+		return Handover{reason: because("switchover requested"), To: sw.To}
+	}
+	if !s.Writable {
+		return Promote{because("we hold the lock")}
+	}
+	return StayPrimary{because("the primary, with the lock")}
+}
+
+// decideFollower: another node holds the lock.
+func decideFollower(s State) Action {
+	if s.Errant {
+		return Quarantine{because("this node has transactions %s lacks: it must be re-seeded, not replicate", s.Holder)}
+	}
+	r := s.Replica
+	switch {
+	case r == nil || r.Source != s.Holder:
+		return Follow{reason: because("%s holds the lock", s.Holder), Primary: s.Holder}
+	case !r.IORunning || !r.SQLRunning:
+		msg := "replication from %s stopped"
+		if r.Error != "" {
+			return Follow{reason: because(msg+": %s", s.Holder, r.Error), Primary: s.Holder}
+		}
+		return Follow{reason: because(msg, s.Holder), Primary: s.Holder}
+	}
+	return StayReplica{because("replica of %s", s.Holder)}
+}
+
+// decideCandidate: the lock is free.
+func decideCandidate(s State, t Timing) Action {
+	if s.Errant {
+		return Quarantine{because("this node has transactions the cluster lacks: it must be re-seeded")}
+	}
+	if s.Maintenance {
+		return Wait{because("the lock is free but maintenance mode pauses automatic failover")}
+	}
+	if s.Empty && s.Initialized {
+		return Wait{because("empty datadir in an initialized cluster: waiting for a primary to copy from")}
+	}
+	if r := s.Replica; r != nil && !r.SQLRunning && r.Error != "" {
+		return Wait{because("not a candidate: replication SQL error: %s", r.Error)}
+	}
+	if sw := s.Switchover; sw != nil {
+		switch {
+		case sw.To == s.Node:
+			return Acquire{because("switchover target")}
+		case sw.From == s.Node:
+			return Wait{because("handed over: waiting for the new primary to take the lock")}
+		case sw.To != "" && eligible(s.Members, sw.To):
+			return Wait{because("switchover to %s in progress", sw.To)}
+		}
+	}
+	if t.FailoverBlock > 0 && !s.LastFailover.IsZero() && s.Now.Sub(s.LastFailover) < t.FailoverBlock {
+		return Wait{because("the lock is free but the last failover was %s ago (failover block %s)", s.Now.Sub(s.LastFailover).Round(time.Second), t.FailoverBlock)}
+	}
+	vacant := s.Now.Sub(s.FreeSince)
+	if vacant < t.CandidateWindow {
+		return Wait{because("the lock is free: collecting candidates for %s", t.CandidateWindow)}
+	}
+	best, ahead := bestOther(s)
+	if best == nil {
+		return Acquire{because("the lock is free and this node is the most advanced eligible one")}
+	}
+	if ahead {
+		return Wait{because("the lock is free and %s is more advanced", best.Node)}
+	}
+	if vacant < t.CandidateWindow+t.TakeoverAfter {
+		return Wait{because("the lock is free and %s is as advanced and preferred", best.Node)}
+	}
+	return Acquire{because("the lock is still free %s after the window and %s (no more advanced) has not taken it", vacant.Round(time.Millisecond), best.Node)}
+}
+
+// bestOther returns the eligible member that outranks us, if any, and whether it is strictly
+// more advanced (rather than equal and preferred by the tie-break).
+func bestOther(s State) (best *Member, ahead bool) {
+	for i := range s.Members {
+		m := &s.Members[i]
+		if !m.Eligible || m.Node == s.Node {
+			continue
+		}
+		if m.Cmp == Ahead {
+			if best == nil || !ahead || m.Node < best.Node {
+				best, ahead = m, true
+			}
+			continue
+		}
+		if ahead || m.Cmp == Behind {
+			continue
+		}
+		// Equal (or diverged: neither contains the other; the loser will find itself errant).
+		if preferred(*m, s) && (best == nil || preferredOver(*m, *best)) {
+			best = m
+		}
+	}
+	return best, ahead
+}
+
+// preferred reports whether an equally advanced member wins the tie against us: the last
+// leader first (no needless failover after a Consul restart), then the lower node name.
+func preferred(m Member, s State) bool {
+	if m.WasLeader != s.WasLeader {
+		return m.WasLeader
+	}
+	return m.Node < s.Node
+}
+
+func preferredOver(a, b Member) bool {
+	if a.WasLeader != b.WasLeader {
+		return a.WasLeader
+	}
+	return a.Node < b.Node
+}
+
+func eligible(ms []Member, node string) bool {
+	for _, m := range ms {
+		if m.Node == node {
+			return m.Eligible
+		}
+	}
+	return false
+}
+
+func anyEligible(ms []Member) bool {
+	for _, m := range ms {
+		if m.Eligible {
+			return true
+		}
+	}
+	return false
+}

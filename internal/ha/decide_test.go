@@ -1,0 +1,255 @@
+package ha
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+var timing = Timing{
+	FenceMargin:     1500 * time.Millisecond,
+	CandidateWindow: time.Second,
+	TakeoverAfter:   5 * time.Second,
+}
+
+// base is node b, healthy, with a session and a fresh deadline, the lock held by a.
+func base() State {
+	return State{
+		Now: t0, Node: "b", MySQLUp: true, Session: "sess-b", Deadline: t0.Add(5 * time.Second),
+		Holder: "a", Replica: &ReplicaState{Source: "a", IORunning: true, SQLRunning: true},
+		Initialized: true,
+	}
+}
+
+func primary() State {
+	s := base()
+	s.Holder, s.HeldByUs, s.Writable, s.Replica = "b", true, true, nil
+	return s
+}
+
+func free(vacant time.Duration) State {
+	s := base()
+	s.Holder, s.FreeSince = "", t0.Add(-vacant)
+	s.Replica = &ReplicaState{Source: "a", IORunning: false, SQLRunning: true, Error: "error reconnecting to master"}
+	return s
+}
+
+func with(s State, f func(*State)) State { f(&s); return s }
+
+// TestDecide is the failover specification: each case names the branch and the sentence it logs.
+func TestDecide(t *testing.T) {
+	cases := []struct {
+		name  string
+		state State
+		want  string // Describe(action) prefix
+	}{
+		// Rule 1: fencing comes first.
+		{"fence because writable while another node holds the lock",
+			with(base(), func(s *State) { s.Writable = true }),
+			"Fence: writable but a holds the lock"},
+		{"fence because writable while the lock is free",
+			with(free(10*time.Second), func(s *State) { s.Writable = true }),
+			"Fence: writable without the lock (the lock is free)"},
+		{"fence because renew failed past deadline",
+			with(primary(), func(s *State) { s.Now = s.Deadline.Add(-time.Second) }),
+			"Fence: lock renewal is late: fence deadline passed 500ms ago"},
+		{"fence even when mysqld looks down, if it is writable",
+			with(base(), func(s *State) { s.Writable, s.MySQLUp = true, false }),
+			"Fence:"},
+		{"no fence just inside the margin",
+			with(primary(), func(s *State) { s.Now = s.Deadline.Add(-1501 * time.Millisecond) }),
+			"StayPrimary: the primary, with the lock"},
+		{"fence without a session even if holder field says us",
+			with(primary(), func(s *State) { s.Session, s.Deadline = "", time.Time{} }),
+			"Fence: lock renewal is late"},
+
+		// mysqld and session.
+		{"release the lock because mysqld is down",
+			with(primary(), func(s *State) { s.Writable, s.MySQLUp = false, false }),
+			"Release: mysqld is down"},
+		{"wait while mysqld is starting",
+			with(base(), func(s *State) { s.MySQLUp = false }),
+			"Wait: mysqld is not answering"},
+		{"create a session when there is none",
+			with(base(), func(s *State) { s.Session, s.Deadline = "", time.Time{} }),
+			"NewSession: no Consul session"},
+
+		// Holder.
+		{"promote because we hold the lock and are read-only",
+			with(primary(), func(s *State) { s.Writable = false }),
+			"Promote: we hold the lock"},
+		{"do not promote with a stale lock",
+			with(primary(), func(s *State) { s.Writable = false; s.Now = s.Deadline }),
+			"Wait: holding the lock but its renewal is late"},
+		{"stay primary",
+			primary(),
+			"StayPrimary: the primary, with the lock"},
+		{"hand over on switchover to an eligible replica",
+			with(primary(), func(s *State) {
+				s.Switchover = &Switchover{From: "b", To: "c"}
+				s.Members = []Member{{Node: "c", Eligible: true, Role: RoleReplica}}
+			}),
+			"Handover(c): switchover requested"},
+		{"hand over to the best replica when no target is named",
+			with(primary(), func(s *State) {
+				s.Switchover = &Switchover{From: "b"}
+				s.Members = []Member{{Node: "c", Eligible: true}}
+			}),
+			"Handover: switchover requested"},
+		{"ignore switchover to an ineligible target",
+			with(primary(), func(s *State) {
+				s.Switchover = &Switchover{From: "b", To: "c"}
+				s.Members = []Member{{Node: "c", Eligible: false}}
+			}),
+			"StayPrimary: switchover to c requested, but it is not an eligible member"},
+		{"ignore switchover with no replica at all",
+			with(primary(), func(s *State) { s.Switchover = &Switchover{From: "b"} }),
+			"StayPrimary: switchover requested, but no replica is eligible"},
+		{"ignore a switchover addressed to another primary",
+			with(primary(), func(s *State) { s.Switchover = &Switchover{From: "z", To: "c"} }),
+			"StayPrimary: the primary, with the lock"},
+
+		// Followers.
+		{"follow the lock holder when not replicating",
+			with(base(), func(s *State) { s.Replica = nil }),
+			"Follow(a): a holds the lock"},
+		{"follow new leader after failover",
+			with(base(), func(s *State) { s.Holder = "c" }),
+			"Follow(c): c holds the lock"},
+		{"restart replication that stopped with an error",
+			with(base(), func(s *State) { s.Replica.IORunning, s.Replica.Error = false, "error connecting to master" }),
+			"Follow(a): replication from a stopped: error connecting to master"},
+		{"stay replica",
+			base(),
+			"StayReplica: replica of a"},
+		{"quarantine because of errant transactions",
+			with(base(), func(s *State) { s.Errant = true }),
+			"Quarantine: this node has transactions a lacks"},
+
+		// Candidates: the lock is free.
+		{"wait for the candidate window",
+			free(500 * time.Millisecond),
+			"Wait: the lock is free: collecting candidates"},
+		{"acquire as the only candidate after the window",
+			free(time.Second),
+			"Acquire: the lock is free and this node is the most advanced eligible one"},
+		{"wait because a member is more advanced",
+			with(free(2*time.Second), func(s *State) { s.Members = []Member{{Node: "c", Eligible: true, Cmp: Ahead}} }),
+			"Wait: the lock is free and c is more advanced"},
+		{"keep waiting for a more advanced member however long it takes",
+			with(free(time.Hour), func(s *State) { s.Members = []Member{{Node: "c", Eligible: true, Cmp: Ahead}} }),
+			"Wait: the lock is free and c is more advanced"},
+		{"ignore a more advanced member that is not eligible",
+			with(free(2*time.Second), func(s *State) { s.Members = []Member{{Node: "c", Eligible: false, Cmp: Ahead}} }),
+			"Acquire:"},
+		{"acquire when the others are behind",
+			with(free(2*time.Second), func(s *State) { s.Members = []Member{{Node: "a0", Eligible: true, Cmp: Behind}} }),
+			"Acquire:"},
+		{"tie goes to the lower name",
+			with(free(2*time.Second), func(s *State) { s.Members = []Member{{Node: "a0", Eligible: true, Cmp: Equal}} }),
+			"Wait: the lock is free and a0 is as advanced and preferred"},
+		{"tie won against a higher name",
+			with(free(2*time.Second), func(s *State) { s.Members = []Member{{Node: "c", Eligible: true, Cmp: Equal}} }),
+			"Acquire:"},
+		{"tie goes to the last leader whatever its name",
+			with(free(2*time.Second), func(s *State) { s.Members = []Member{{Node: "z", Eligible: true, Cmp: Equal, WasLeader: true}} }),
+			"Wait: the lock is free and z is as advanced and preferred"},
+		{"last leader wins the tie itself",
+			with(free(2*time.Second), func(s *State) {
+				s.WasLeader = true
+				s.Members = []Member{{Node: "a0", Eligible: true, Cmp: Equal}}
+			}),
+			"Acquire:"},
+		{"take over from a stuck equal candidate",
+			with(free(7*time.Second), func(s *State) { s.Members = []Member{{Node: "a0", Eligible: true, Cmp: Equal}} }),
+			"Acquire: the lock is still free 7s after the window and a0 (no more advanced) has not taken it"},
+		{"the most advanced wins over a preferred equal",
+			with(free(2*time.Second), func(s *State) {
+				s.Members = []Member{{Node: "a0", Eligible: true, Cmp: Equal, WasLeader: true}, {Node: "c", Eligible: true, Cmp: Ahead}}
+			}),
+			"Wait: the lock is free and c is more advanced"},
+		{"pause failover in maintenance",
+			with(free(time.Minute), func(s *State) { s.Maintenance = true }),
+			"Wait: the lock is free but maintenance mode pauses automatic failover"},
+		{"an empty node never becomes primary of an initialized cluster",
+			with(free(time.Minute), func(s *State) { s.Empty = true }),
+			"Wait: empty datadir in an initialized cluster"},
+		{"first boot: an empty node may bootstrap an uninitialized cluster",
+			with(free(time.Minute), func(s *State) { s.Empty, s.Initialized, s.Replica = true, false, nil }),
+			"Acquire:"},
+		{"no candidacy with a broken SQL thread",
+			with(free(time.Minute), func(s *State) { s.Replica.SQLRunning, s.Replica.Error = false, "Duplicate entry" }),
+			"Wait: not a candidate: replication SQL error: Duplicate entry"},
+		{"errant node never becomes primary",
+			with(free(time.Minute), func(s *State) { s.Errant = true }),
+			"Quarantine:"},
+		{"switchover target acquires at once",
+			with(free(0), func(s *State) { s.Switchover = &Switchover{From: "a", To: "b"} }),
+			"Acquire: switchover target"},
+		{"others wait for the switchover target",
+			with(free(time.Minute), func(s *State) {
+				s.Switchover = &Switchover{From: "a", To: "c"}
+				s.Members = []Member{{Node: "c", Eligible: true, Cmp: Behind}}
+			}),
+			"Wait: switchover to c in progress"},
+		{"the old primary does not take the lock back during its handover",
+			with(free(time.Minute), func(s *State) { s.Switchover = &Switchover{From: "b"} }),
+			"Wait: handed over"},
+		{"failover block",
+			with(free(time.Minute), func(s *State) { s.LastFailover = t0.Add(-2 * time.Minute) }),
+			"Wait: the lock is free but the last failover was 2m0s ago"},
+	}
+	tm := timing
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tt := tm
+			if strings.HasPrefix(c.name, "failover block") {
+				tt.FailoverBlock = 5 * time.Minute
+			}
+			got := Describe(Decide(c.state, tt))
+			if !strings.HasPrefix(got, c.want) {
+				t.Fatalf("Decide = %q\nwant prefix %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestNoWritableWithoutFreshLock checks safety rule 1 over a grid of states: whatever else is
+// true, Decide never leaves a node writable (or makes it writable) without a fresh lock.
+func TestNoWritableWithoutFreshLock(t *testing.T) {
+	n := 0
+	for _, writable := range []bool{false, true} {
+		for _, held := range []bool{false, true} {
+			for _, holder := range []string{"", "a", "b"} {
+				for _, up := range []bool{false, true} {
+					for _, age := range []time.Duration{-10 * time.Second, -2 * time.Second, -time.Second, 0, time.Second} {
+						s := base()
+						s.Writable, s.HeldByUs, s.Holder, s.MySQLUp = writable, held, holder, up
+						s.Deadline = t0.Add(age + 1500*time.Millisecond)
+						fresh := held && s.Now.Before(s.Deadline.Add(-timing.FenceMargin))
+						a := Decide(s, timing)
+						n++
+						name := fmt.Sprintf("writable=%v held=%v holder=%q up=%v age=%v: %s", writable, held, holder, up, age, Describe(a))
+						switch a.(type) {
+						case Promote, StayPrimary:
+							if !fresh {
+								t.Errorf("%s: opens or keeps writes without a fresh lock", name)
+							}
+						}
+						if writable && !fresh {
+							if _, ok := a.(Fence); !ok {
+								t.Errorf("%s: writable without a fresh lock must fence", name)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if n != 120 {
+		t.Fatalf("checked %d states", n)
+	}
+}

@@ -1,0 +1,95 @@
+// Package ha is mysqlpilot's high-availability loop: observe the world, decide one action with
+// a pure function, act through thin adapters.
+//
+// Decide is the failover specification. It reads only its State argument (time included), has
+// no I/O, and returns one Action naming what to do and why. The loop logs that sentence once per
+// change, like Patroni's run_cycle, so the log reads as a timeline of decisions.
+package ha
+
+import "time"
+
+// Role is what a node is, as seen by itself or published in its member key.
+type Role string
+
+// Roles.
+const (
+	RoleNone    Role = ""        // not serving yet (starting, quarantined)
+	RolePrimary Role = "primary" // holds the lock and accepts writes
+	RoleReplica Role = "replica" // replicates from the lock holder
+)
+
+// Cmp compares a member's data with ours.
+type Cmp int
+
+// Comparisons of a member's GTID position with ours.
+const (
+	Equal    Cmp = iota // same transactions
+	Ahead               // the member has every transaction we have, and more
+	Behind              // we have every transaction the member has, and more
+	Diverged            // each has transactions the other lacks
+)
+
+// Member is another node as published under <prefix>members/<node>, bound to its session.
+type Member struct {
+	Node      string
+	Role      Role
+	Eligible  bool // healthy and willing to be primary (not quarantined, not in maintenance)
+	Cmp       Cmp  // its received GTID position compared with ours
+	WasLeader bool // it held the lock most recently (ties go to it: no needless failover)
+}
+
+// ReplicaState is this node's replication, when it is configured.
+type ReplicaState struct {
+	Source     string // node name of the primary it replicates from ("" when unknown)
+	IORunning  bool
+	SQLRunning bool
+	Lag        time.Duration // -1 when unknown
+	Error      string        // last IO or SQL error
+}
+
+// Switchover is an operator's request (mysqlpilot switchover [--to NODE]).
+type Switchover struct {
+	From string // the primary that must hand over
+	To   string // the target, or "" for the most advanced replica
+}
+
+// State is everything Decide reads: one observation of the world.
+type State struct {
+	Now  time.Time
+	Node string // this node
+
+	// This node's server.
+	MySQLUp  bool          // answers SQL
+	Writable bool          // read_only is off
+	Replica  *ReplicaState // nil when not configured as a replica
+	Errant   bool          // has transactions the current primary lacks
+	Empty    bool          // no transactions at all (a fresh datadir)
+	// WasLeader: this node held the lock most recently (it wins ties, like a member's WasLeader).
+	WasLeader bool
+
+	// Consul.
+	Session  string    // our session ID, "" when we have none
+	Deadline time.Time // earliest instant another node could take our lock (zero without a session)
+	Holder   string    // node holding the leader lock, "" when free
+	HeldByUs bool      // the lock is held by our current session
+	// FreeSince is when the lock was first seen free in the current vacancy (zero when held).
+	FreeSince time.Time
+	Members   []Member // other nodes with live member keys
+
+	// Initialized: the cluster has been bootstrapped once (<prefix>initialized exists), so an
+	// empty node must never become primary.
+	Initialized  bool
+	Maintenance  bool        // automatic failover paused
+	Switchover   *Switchover // pending switchover request, or nil
+	LastFailover time.Time   // when we last saw the lock change holder without a switchover
+}
+
+// Timing is the HA loop's configuration that Decide needs.
+type Timing struct {
+	FenceMargin     time.Duration // fence this long before Deadline
+	CandidateWindow time.Duration // wait this long after the lock frees before acquiring
+	// TakeoverAfter: if the best candidate has not taken the lock this long after the window,
+	// the next one may (the best may be stuck).
+	TakeoverAfter time.Duration
+	FailoverBlock time.Duration // refuse a second automatic failover within this period
+}
