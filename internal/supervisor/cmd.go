@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 )
 
@@ -22,6 +24,14 @@ type Cmd struct {
 	Stderr io.Writer // nil discards
 }
 
+// name is the command's name for logs, metrics and errors.
+func (c Cmd) name() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return filepath.Base(c.Path)
+}
+
 // Runner runs commands to completion. *Supervisor implements it so that its one reaper stays
 // the only caller of wait4; ExecRunner implements it with os/exec for code and tests that run
 // without a supervisor.
@@ -33,17 +43,74 @@ type Runner interface {
 
 // ExitError reports a command that ran and did not exit 0.
 type ExitError struct {
-	Name   string
-	Status ExitStatus
-	Stderr string // the tail of stderr when the caller did not capture it, for the error message
+	Name   string     // the command's name
+	Status ExitStatus // how it ended
+	Stderr string     // the tail of stderr when the caller did not capture it, for the error message
 }
 
+// Error says which command ended how, with the tail of its stderr when there is one.
 func (e *ExitError) Error() string {
 	msg := fmt.Sprintf("%s: %s", e.Name, e.Status)
 	if e.Stderr != "" {
 		msg += ": " + e.Stderr
 	}
 	return msg
+}
+
+// Exit codes for a command that could not be started, as shells and tini report them.
+const (
+	CodeCannotExecute = 126 // found but not executable (EACCES, ENOEXEC, ...), or another start failure
+	CodeNotFound      = 127 // no such executable (ENOENT)
+)
+
+// StartError reports a command that could not be started: its executable is missing or not
+// executable, or the plumbing around it (pipes, /dev/null, working directory) failed.
+type StartError struct {
+	Name string // the command's name
+	Op   string // the step that failed: "lookup", "exec", "chdir", "pipe", "open /dev/null"
+	Err  error
+}
+
+// Code maps the failure onto a shell-style exit code: 127 when the executable was not found,
+// 126 otherwise.
+func (e *StartError) Code() int {
+	if (e.Op == "lookup" || e.Op == "exec") &&
+		(errors.Is(e.Err, exec.ErrNotFound) || errors.Is(e.Err, fs.ErrNotExist) || errors.Is(e.Err, syscall.ENOTDIR)) {
+		return CodeNotFound
+	}
+	return CodeCannotExecute
+}
+
+// Error says which command failed to start, why, and the exit code that stands for it.
+func (e *StartError) Error() string {
+	what := e.Op
+	switch {
+	case e.Code() == CodeNotFound:
+		what = "executable not found"
+	case e.Op == "lookup" || e.Op == "exec":
+		what = "cannot execute"
+	}
+	return fmt.Sprintf("supervisor: start %s: %s (exit %d): %v", e.Name, what, e.Code(), e.Err)
+}
+
+// Unwrap returns the cause, e.g. exec.ErrNotFound or syscall.EACCES.
+func (e *StartError) Unwrap() error { return e.Err }
+
+// ExitCode maps the result of Run onto the code a shell would report: 0 for nil, the child's
+// code or 128+signal for an *ExitError, 127 or 126 for a *StartError, and 1 for anything else.
+func ExitCode(err error) int {
+	var ee *ExitError
+	var se *StartError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.Status.ExitCode()
+	case errors.As(err, &se):
+		return se.Code()
+	default:
+		return 1
+	}
 }
 
 // ExitStatus is how a process ended.
@@ -60,6 +127,10 @@ func (s ExitStatus) ExitCode() int {
 	return s.Code & 0xff
 }
 
+// Success reports whether the process exited 0.
+func (s ExitStatus) Success() bool { return s.Signal == 0 && s.Code == 0 }
+
+// String reads "exit status 3" or "killed by signal 9 (killed)".
 func (s ExitStatus) String() string {
 	if s.Signal != 0 {
 		return fmt.Sprintf("killed by signal %d (%s)", int(s.Signal), s.Signal)
@@ -76,9 +147,11 @@ func StatusFromWait(ws syscall.WaitStatus) ExitStatus {
 }
 
 // ExecRunner runs commands with os/exec. Use it only where no Supervisor reaps the process
-// (unit and integration tests of other packages, CLI subcommands).
+// (unit and integration tests of other packages, CLI subcommands): while a Supervisor runs, its
+// reaper takes every child's exit status and os/exec's Wait fails with ECHILD.
 type ExecRunner struct{}
 
+// Run implements Runner with os/exec.
 func (ExecRunner) Run(ctx context.Context, c Cmd) error {
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Env, cmd.Dir = c.Env, c.Dir
@@ -93,17 +166,16 @@ func (ExecRunner) Run(ctx context.Context, c Cmd) error {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = gracePeriod
 	err := cmd.Run()
-	name := c.Name
-	if name == "" {
-		name = c.Path
-	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		ws, _ := ee.Sys().(syscall.WaitStatus)
-		return &ExitError{Name: name, Status: StatusFromWait(ws), Stderr: tail.String()}
+		return &ExitError{Name: c.name(), Status: StatusFromWait(ws), Stderr: tail.String()}
+	}
+	if err != nil && cmd.Process == nil {
+		return &StartError{Name: c.name(), Op: "exec", Err: err}
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", c.name(), err)
 	}
 	return nil
 }
