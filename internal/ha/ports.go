@@ -1,0 +1,105 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrSessionGone is returned by Cluster.RenewSession when Consul no longer knows the session.
+var ErrSessionGone = errors.New("session gone")
+
+// LeaderRecord is the value of the leader key: who holds the lock and where to reach it.
+type LeaderRecord struct {
+	Node     string    `json:"node"`
+	Address  string    `json:"address"`
+	Port     int       `json:"port"`
+	ServerID uint32    `json:"server_id"`
+	Since    time.Time `json:"since"`
+}
+
+// MemberRecord is the value of a member key.
+type MemberRecord struct {
+	Node      string    `json:"node"`
+	Address   string    `json:"address"`
+	Port      int       `json:"port"`
+	Role      Role      `json:"role"`
+	Executed  string    `json:"gtid_executed"`
+	Received  string    `json:"gtid_received"`
+	Lag       float64   `json:"lag_seconds"`
+	Healthy   bool      `json:"healthy"`
+	Eligible  bool      `json:"eligible"`
+	WasLeader bool      `json:"was_leader"`
+	Why       string    `json:"why"`
+	Updated   time.Time `json:"updated"`
+	Live      bool      `json:"-"` // a session still holds the key (set by the adapter)
+}
+
+// ClusterView is one read of the cluster's keys.
+type ClusterView struct {
+	Leader        *LeaderRecord // nil when the lock is free
+	LeaderSession string        // session holding the lock
+	Members       []MemberRecord
+	Maintenance   bool
+	Switchover    *Switchover
+	Initialized   bool
+}
+
+// Cluster is what the loop needs of Consul. internal/consul provides it through an adapter.
+type Cluster interface {
+	// View returns the latest view of the cluster's keys (from a blocking watch; cheap).
+	View(ctx context.Context) (ClusterView, error)
+	// CreateSession makes a session bound to this node's alive check, TTL and lock delay.
+	CreateSession(ctx context.Context) (string, error)
+	RenewSession(ctx context.Context, id string) error // ErrSessionGone when it is gone
+	DestroySession(ctx context.Context, id string) error
+	// SetAlive passes (ok) or fails the alive check the session is bound to.
+	SetAlive(ctx context.Context, ok bool, note string) error
+	// SetHealth registers this node in the read service with its role tag and updates its check.
+	SetHealth(ctx context.Context, role Role, ok bool, note string) error
+	// SetPrimary registers (on) or deregisters (off) this node as <service>-primary.
+	SetPrimary(ctx context.Context, on bool) error
+	Acquire(ctx context.Context, session string, rec LeaderRecord) (bool, error)
+	Release(ctx context.Context, session string) error
+	PublishMember(ctx context.Context, session string, m MemberRecord) error
+	SetSwitchover(ctx context.Context, sw *Switchover) error // nil clears it
+	MarkInitialized(ctx context.Context) error
+}
+
+// Database is what the loop needs of the local mysqld. internal/mysql provides it.
+type Database interface {
+	// Observe reads the server's state in one go.
+	Observe(ctx context.Context) (DBState, error)
+	// Fence: read_only on, client connections killed.
+	Fence(ctx context.Context) error
+	// Follow points replication at host:port and starts it.
+	Follow(ctx context.Context, host string, port int) error
+	// CatchUp stops fetching from the old primary and waits until the relay log is applied.
+	CatchUp(ctx context.Context) error
+	// Promote resets replication, runs first-boot bootstrap when asked, and opens writes.
+	Promote(ctx context.Context, bootstrap bool) error
+	// ArmWatchdog pushes the in-server fence deadline d into the future.
+	ArmWatchdog(ctx context.Context, d time.Duration) error
+	// Compare compares a GTID position with ours (mine is our received position).
+	Compare(theirs, mine string) Cmp
+}
+
+// DBState is one observation of the local server.
+type DBState struct {
+	Writable bool
+	Executed string // GTIDs applied
+	Received string // GTIDs applied or waiting in the relay log
+	Empty    bool
+	Replica  *ReplicaStatus
+}
+
+// ReplicaStatus is the server's replication state.
+type ReplicaStatus struct {
+	Host       string
+	Port       int
+	IORunning  bool
+	SQLRunning bool
+	Lag        time.Duration // -1 when unknown
+	Error      string
+	Errant     bool // the primary refused us because we have transactions it lacks
+}

@@ -1,0 +1,375 @@
+// Package pilot wires mysqlpilot together: config, supervisor, Consul, mysqld, the HA loop,
+// the control socket and metrics. Its adapters are the thin I/O layer under internal/ha.
+package pilot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/consul"
+	"github.com/mysqlpilot/mysqlpilot/internal/ha"
+)
+
+// Key names under the cluster prefix (DESIGN.md section 2).
+const (
+	keyLeader      = "leader"
+	keyMembers     = "members/"
+	keyMaintenance = "maintenance"
+	keySwitchover  = "switchover"
+	keyInitialized = "initialized"
+	keyServerIDs   = "server-ids/"
+)
+
+// ClusterOptions configure the Consul adapter.
+type ClusterOptions struct {
+	Prefix     string // key prefix, ending in "/"
+	Service    string // read service name, e.g. "mysql"; the primary also registers "<service>-primary"
+	Node       string
+	Address    string
+	Port       int
+	Tags       []string
+	SessionTTL time.Duration
+	CheckTTL   time.Duration // the alive check the session is bound to
+	LockDelay  time.Duration
+}
+
+// cluster implements ha.Cluster over internal/consul.
+type cluster struct {
+	c    *consul.Client
+	o    ClusterOptions
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu       sync.Mutex
+	view     ha.ClusterView
+	viewOK   bool
+	role     ha.Role
+	regRole  bool
+	primary  bool
+	aliveReg bool
+}
+
+func newCluster(c *consul.Client, o ClusterOptions, log *slog.Logger) *cluster {
+	return &cluster{c: c, o: o, log: log, wake: make(chan struct{}, 1)}
+}
+
+func (k *cluster) aliveID() string   { return "mysqlpilot-" + k.o.Node }
+func (k *cluster) readID() string    { return k.o.Service + "-" + k.o.Node }
+func (k *cluster) primaryID() string { return k.o.Service + "-primary-" + k.o.Node }
+
+// Wake fires when the cluster's keys change.
+func (k *cluster) Wake() <-chan struct{} { return k.wake }
+
+// Watch keeps the view current with a blocking query on the prefix until ctx ends.
+func (k *cluster) Watch(ctx context.Context) {
+	k.c.WatchPrefix(ctx, k.o.Prefix, func(kvs []consul.KV) {
+		k.setView(k.parse(kvs))
+	})
+}
+
+func (k *cluster) setView(v ha.ClusterView) {
+	k.mu.Lock()
+	k.view, k.viewOK = v, true
+	k.mu.Unlock()
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// refresh reads the prefix now (after our own writes, so the next cycle sees them).
+func (k *cluster) refresh(ctx context.Context) error {
+	kvs, _, err := k.c.List(ctx, k.o.Prefix)
+	if err != nil {
+		return err
+	}
+	k.setView(k.parse(kvs))
+	return nil
+}
+
+func (k *cluster) View(ctx context.Context) (ha.ClusterView, error) {
+	k.mu.Lock()
+	v, ok := k.view, k.viewOK
+	k.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	if err := k.refresh(ctx); err != nil {
+		return ha.ClusterView{}, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.view, nil
+}
+
+func (k *cluster) parse(kvs []consul.KV) ha.ClusterView {
+	var v ha.ClusterView
+	for _, kv := range kvs {
+		name := strings.TrimPrefix(kv.Key, k.o.Prefix)
+		switch {
+		case name == keyLeader:
+			if kv.Session == "" {
+				continue // released: the lock is free
+			}
+			var rec ha.LeaderRecord
+			if err := json.Unmarshal(kv.Value, &rec); err != nil {
+				k.log.Warn("unreadable leader key", "err", err)
+				rec.Node = "?"
+			}
+			v.Leader, v.LeaderSession = &rec, kv.Session
+		case strings.HasPrefix(name, keyMembers):
+			var m ha.MemberRecord
+			if err := json.Unmarshal(kv.Value, &m); err != nil {
+				continue
+			}
+			m.Live = kv.Session != ""
+			v.Members = append(v.Members, m)
+		case name == keyMaintenance:
+			v.Maintenance = true
+		case name == keySwitchover:
+			var sw ha.Switchover
+			if json.Unmarshal(kv.Value, &sw) == nil {
+				v.Switchover = &sw
+			}
+		case name == keyInitialized:
+			v.Initialized = true
+		}
+	}
+	return v
+}
+
+func (k *cluster) CreateSession(ctx context.Context) (string, error) {
+	if err := k.ensureAlive(ctx); err != nil {
+		return "", err
+	}
+	return k.c.CreateSession(ctx, consul.SessionOptions{
+		Name: "mysqlpilot " + k.o.Node, TTL: k.o.SessionTTL, LockDelay: k.o.LockDelay,
+		Behavior: "release", ServiceChecks: []string{k.aliveID()},
+	})
+}
+
+func (k *cluster) RenewSession(ctx context.Context, id string) error {
+	err := k.c.RenewSession(ctx, id)
+	if errors.Is(err, consul.ErrSessionGone) {
+		return fmt.Errorf("%w: %w", ha.ErrSessionGone, err)
+	}
+	return err
+}
+
+func (k *cluster) DestroySession(ctx context.Context, id string) error {
+	return k.c.DestroySession(ctx, id)
+}
+
+// ensureAlive registers the alive service (the check sessions are bound to) once.
+func (k *cluster) ensureAlive(ctx context.Context) error {
+	k.mu.Lock()
+	done := k.aliveReg
+	k.mu.Unlock()
+	if done {
+		return nil
+	}
+	err := k.c.Register(ctx, consul.Service{
+		ID: k.aliveID(), Name: "mysqlpilot", Address: k.o.Address, Port: k.o.Port,
+		Meta: map[string]string{"node": k.o.Node}, CheckID: k.aliveID(), CheckTTL: k.o.CheckTTL,
+	})
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.aliveReg = true
+	k.mu.Unlock()
+	return nil
+}
+
+func ttlStatus(ok bool) string {
+	if ok {
+		return "passing"
+	}
+	return "critical"
+}
+
+func (k *cluster) SetAlive(ctx context.Context, ok bool, note string) error {
+	if err := k.ensureAlive(ctx); err != nil {
+		return err
+	}
+	return k.c.UpdateTTL(ctx, k.aliveID(), ttlStatus(ok), note)
+}
+
+func (k *cluster) SetHealth(ctx context.Context, role ha.Role, ok bool, note string) error {
+	k.mu.Lock()
+	needReg := !k.regRole || k.role != role
+	primary := k.primary
+	k.mu.Unlock()
+	if needReg {
+		tags := append([]string{}, k.o.Tags...)
+		if role != ha.RoleNone {
+			tags = append(tags, string(role))
+		}
+		err := k.c.Register(ctx, consul.Service{
+			ID: k.readID(), Name: k.o.Service, Address: k.o.Address, Port: k.o.Port, Tags: tags,
+			Meta: map[string]string{"node": k.o.Node}, CheckID: k.readID(), CheckTTL: 3 * k.o.CheckTTL,
+		})
+		if err != nil {
+			return err
+		}
+		k.mu.Lock()
+		k.role, k.regRole = role, true
+		k.mu.Unlock()
+	}
+	err := k.c.UpdateTTL(ctx, k.readID(), ttlStatus(ok), note)
+	if primary && role == ha.RolePrimary {
+		err = errors.Join(err, k.c.UpdateTTL(ctx, k.primaryID(), ttlStatus(ok), note))
+	}
+	return err
+}
+
+func (k *cluster) SetPrimary(ctx context.Context, on bool) error {
+	k.mu.Lock()
+	was := k.primary
+	k.mu.Unlock()
+	if on {
+		err := k.c.Register(ctx, consul.Service{
+			ID: k.primaryID(), Name: k.o.Service + "-primary", Address: k.o.Address, Port: k.o.Port,
+			Tags: k.o.Tags, Meta: map[string]string{"node": k.o.Node}, CheckID: k.primaryID(), CheckTTL: k.o.CheckTTL,
+		})
+		if err == nil {
+			err = k.c.UpdateTTL(ctx, k.primaryID(), "passing", "primary")
+		}
+		if err != nil {
+			return fmt.Errorf("register %s-primary: %w", k.o.Service, err)
+		}
+	} else if was || !k.primaryKnown() {
+		if err := k.c.Deregister(ctx, k.primaryID()); err != nil {
+			return fmt.Errorf("deregister %s-primary: %w", k.o.Service, err)
+		}
+	}
+	k.mu.Lock()
+	k.primary = on
+	k.mu.Unlock()
+	return nil
+}
+
+// primaryKnown: false until SetPrimary ran once, so a restarted node clears a stale
+// registration left by its previous life.
+func (k *cluster) primaryKnown() bool { return k.regRole }
+
+func (k *cluster) Acquire(ctx context.Context, session string, rec ha.LeaderRecord) (bool, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return false, err
+	}
+	ok, err := k.c.Acquire(ctx, k.o.Prefix+keyLeader, session, b)
+	if err != nil {
+		return false, err
+	}
+	_ = k.refresh(ctx)
+	return ok, nil
+}
+
+func (k *cluster) Release(ctx context.Context, session string) error {
+	_, err := k.c.Release(ctx, k.o.Prefix+keyLeader, session, nil)
+	if err != nil {
+		return err
+	}
+	_ = k.refresh(ctx)
+	return nil
+}
+
+func (k *cluster) PublishMember(ctx context.Context, session string, m ha.MemberRecord) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	ok, err := k.c.Acquire(ctx, k.o.Prefix+keyMembers+k.o.Node, session, b)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("member key %s%s%s is held by another session", k.o.Prefix, keyMembers, k.o.Node)
+	}
+	return nil
+}
+
+func (k *cluster) SetSwitchover(ctx context.Context, sw *ha.Switchover) error {
+	key := k.o.Prefix + keySwitchover
+	var err error
+	if sw == nil {
+		err = k.c.Delete(ctx, key)
+	} else {
+		var b []byte
+		if b, err = json.Marshal(sw); err == nil {
+			err = k.c.Put(ctx, key, b)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	_ = k.refresh(ctx)
+	return nil
+}
+
+func (k *cluster) MarkInitialized(ctx context.Context) error {
+	b, _ := json.Marshal(map[string]any{"node": k.o.Node, "at": time.Now().UTC()})
+	return k.c.Put(ctx, k.o.Prefix+keyInitialized, b)
+}
+
+// SetMaintenance turns maintenance mode on or off (operator CLI).
+func (k *cluster) SetMaintenance(ctx context.Context, on bool) error {
+	if on {
+		return k.c.Put(ctx, k.o.Prefix+keyMaintenance, []byte(`{"by":"operator"}`))
+	}
+	return k.c.Delete(ctx, k.o.Prefix+keyMaintenance)
+}
+
+// Deregister removes every service this node registered (graceful stop).
+func (k *cluster) Deregister(ctx context.Context) error {
+	return errors.Join(
+		k.c.Deregister(ctx, k.primaryID()),
+		k.c.Deregister(ctx, k.readID()),
+		k.c.Deregister(ctx, k.aliveID()),
+	)
+}
+
+// ServerID returns this node's server_id, allocating a new cluster-unique one with a CAS
+// counter when it has none: stable per node, never a hash that could collide.
+func (k *cluster) ServerID(ctx context.Context) (uint32, error) {
+	key := k.o.Prefix + keyServerIDs + k.o.Node
+	if kv, _, err := k.c.Get(ctx, key); err != nil {
+		return 0, err
+	} else if kv != nil {
+		var id uint32
+		if _, err := fmt.Sscan(string(kv.Value), &id); err == nil && id > 0 {
+			return id, nil
+		}
+	}
+	next := k.o.Prefix + keyServerIDs + "next"
+	for i := 0; i < 50; i++ {
+		kv, _, err := k.c.Get(ctx, next)
+		if err != nil {
+			return 0, err
+		}
+		var cur uint32 = 1000
+		var idx uint64
+		if kv != nil {
+			fmt.Sscan(string(kv.Value), &cur)
+			idx = kv.ModifyIndex
+		}
+		ok, err := k.c.CAS(ctx, next, []byte(fmt.Sprint(cur+1)), idx)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			if err := k.c.Put(ctx, key, []byte(fmt.Sprint(cur))); err != nil {
+				return 0, err
+			}
+			return cur, nil
+		}
+	}
+	return 0, errors.New("allocate server_id: too much contention on " + next)
+}

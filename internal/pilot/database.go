@@ -1,0 +1,276 @@
+package pilot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/config"
+	"github.com/mysqlpilot/mysqlpilot/internal/ha"
+	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
+)
+
+// database implements ha.Database over internal/mysql.
+type database struct {
+	*mysql.DB
+	flavor   mysql.Flavor
+	users    mysql.Users
+	semiSync bool
+	semiTO   time.Duration
+	log      *slog.Logger
+}
+
+func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
+	ro, err := d.ReadOnly(ctx)
+	if err != nil {
+		return ha.DBState{}, err
+	}
+	g, err := d.GTIDState(ctx)
+	if err != nil {
+		return ha.DBState{}, err
+	}
+	st := ha.DBState{Writable: !ro, Executed: g.Executed, Received: g.Received, Empty: g.Executed == ""}
+	if st.Received == "" {
+		st.Received = g.Executed
+	}
+	rs, err := d.ReplicaStatus(ctx)
+	if err != nil {
+		return ha.DBState{}, err
+	}
+	if rs != nil {
+		r := &ha.ReplicaStatus{Host: rs.PrimaryHost, Port: rs.PrimaryPort, IORunning: rs.IORunning, SQLRunning: rs.SQLRunning, Lag: -1}
+		if rs.LagSeconds != nil {
+			r.Lag = time.Duration(*rs.LagSeconds) * time.Second
+		}
+		switch {
+		case rs.LastSQLError != "":
+			r.Error = rs.LastSQLError
+		case rs.LastIOError != "":
+			r.Error = rs.LastIOError
+		}
+		// 1236: the primary cannot serve our position. With GTIDs that means we hold
+		// transactions it never had (errant), or it purged what we need.
+		r.Errant = rs.LastIOErrno == 1236 && strings.Contains(strings.ToLower(rs.LastIOError), "gtid")
+		st.Replica = r
+		if rs.RetrievedGTID != "" {
+			st.Received = union(d.flavor, g.Executed, rs.RetrievedGTID)
+		}
+	}
+	return st, nil
+}
+
+// union of two positions; on a parse error the executed position alone is the safe answer.
+func union(f mysql.Flavor, executed, retrieved string) string {
+	e, err1 := mysql.ParseGTIDSet(f, executed)
+	r, err2 := mysql.ParseGTIDSet(f, retrieved)
+	if err1 != nil || err2 != nil {
+		return executed
+	}
+	if r.Contains(e) {
+		return r.String()
+	}
+	return e.String()
+}
+
+func (d *database) Fence(ctx context.Context) error {
+	n, err := d.DB.Fence(ctx)
+	if err == nil && n > 0 {
+		d.log.Warn("fence killed client connections", "count", n)
+	}
+	return err
+}
+
+func (d *database) Follow(ctx context.Context, host string, port int) error {
+	err := d.ChangePrimary(ctx, mysql.Primary{Host: host, Port: port, User: d.users.ReplUser, Password: d.users.ReplPassword},
+		mysql.ChangePrimaryOptions{ConnectRetry: time.Second, HeartbeatPeriod: time.Second})
+	if err != nil {
+		return err
+	}
+	if d.semiSync {
+		if err := d.EnableSemiSync(ctx, false, d.semiTO); err != nil {
+			return err
+		}
+	}
+	return d.StartReplica(ctx)
+}
+
+func (d *database) CatchUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	return d.WaitRelayApplied(ctx)
+}
+
+func (d *database) Promote(ctx context.Context, bootstrap bool) error {
+	rs, err := d.ReplicaStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if rs != nil {
+		if err := d.StopReplica(ctx); err != nil {
+			return err
+		}
+		if err := d.ResetReplica(ctx); err != nil {
+			return err
+		}
+	}
+	if bootstrap {
+		if err := d.Bootstrap(ctx, d.users); err != nil {
+			return err
+		}
+	}
+	if d.semiSync {
+		if err := d.EnableSemiSync(ctx, true, d.semiTO); err != nil {
+			return err
+		}
+	}
+	return d.SetReadOnly(ctx, false)
+}
+
+func (d *database) Compare(theirs, mine string) ha.Cmp {
+	t, err1 := mysql.ParseGTIDSet(d.flavor, theirs)
+	m, err2 := mysql.ParseGTIDSet(d.flavor, mine)
+	if err1 != nil || err2 != nil {
+		return ha.Diverged
+	}
+	tc, mc := t.Contains(m), m.Contains(t)
+	switch {
+	case tc && mc:
+		return ha.Equal
+	case tc:
+		return ha.Ahead
+	case mc:
+		return ha.Behind
+	}
+	return ha.Diverged
+}
+
+// osUser is the --user= of the server command, if any.
+func osUser(exec []string) string {
+	for _, a := range exec[1:] {
+		if u, ok := strings.CutPrefix(a, "--user="); ok {
+			return u
+		}
+	}
+	return ""
+}
+
+// startMySQL prepares the datadir and option file, starts mysqld read-only under the
+// supervisor and returns a pooled connection once it answers.
+func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Config, addr string, serverID uint32, log *slog.Logger) (*database, *supervisor.Process, error) {
+	m := cfg.MySQL
+	flavor, err := mysql.ParseFlavor(m.Flavor)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: mysql.flavor: %w", err)
+	}
+	user := osUser(m.Exec)
+	initialized, err := mysql.Initialized(m.Datadir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("datadir %s: %w", m.Datadir, err)
+	}
+	if !initialized {
+		log.Info("empty datadir: initializing", "datadir", m.Datadir)
+		if err := mysql.InitDatadir(ctx, sup, flavor, m.Datadir, mysql.InitOptions{OSUser: user}); err != nil {
+			return nil, nil, err
+		}
+	}
+	sc := mysql.ServerConfig{
+		Flavor: flavor, Datadir: m.Datadir, Socket: m.Socket, Port: cfg.Service.Port,
+		ServerID: serverID, ReportHost: addr,
+	}
+	semiTO := cfg.HA.SemiSyncTimeout.D()
+	if semiTO == 0 {
+		semiTO = 24 * time.Hour // no async fallback: an isolated primary cannot acknowledge
+	}
+	if cfg.HA.SemiSync {
+		sc.SemiSync = &mysql.SemiSyncConfig{Timeout: semiTO}
+	}
+	for _, dir := range []string{filepath.Dir(m.ConfigFile), filepath.Dir(m.Socket)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, fmt.Errorf("mysql: %w", err)
+		}
+		if user != "" {
+			chownTo(dir, user)
+		}
+	}
+	if err := mysql.WriteServerConfig(m.ConfigFile, sc); err != nil {
+		return nil, nil, err
+	}
+	argv := append([]string{"--defaults-file=" + m.ConfigFile}, m.Exec[1:]...)
+	proc, err := sup.Start(supervisor.Cmd{Name: "mysqld", Path: m.Exec[0], Args: argv, Stdout: os.Stdout, Stderr: os.Stderr})
+	if err != nil {
+		return nil, nil, fmt.Errorf("start mysqld: %w", err)
+	}
+	users := mysql.Users{
+		RootPassword: m.RootPassword, User: m.User, Password: m.Password, Database: m.Database,
+		ReplUser: m.ReplUser, ReplPassword: m.ReplPassword,
+	}
+	db, err := connect(ctx, flavor, m, users, !initialized, proc, log)
+	if err != nil {
+		proc.Stop(context.Background(), 15, m.StopTimeout.D())
+		return nil, nil, err
+	}
+	if err := db.InstallWatchdog(ctx); err != nil {
+		db.Close()
+		proc.Stop(context.Background(), 15, m.StopTimeout.D())
+		return nil, nil, err
+	}
+	return &database{DB: db, flavor: flavor, users: users, semiSync: cfg.HA.SemiSync, semiTO: semiTO, log: log}, proc, nil
+}
+
+// connect waits for mysqld to answer (or to die) and logs in as root. A datadir initialized
+// just now has a root without a password: it gets the configured one locally (not binlogged).
+func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, users mysql.Users, fresh bool, proc *supervisor.Process, log *slog.Logger) (*mysql.DB, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.StartTimeout.D())
+	defer cancel()
+	go func() {
+		select {
+		case <-proc.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	open := func(pw string) (*mysql.DB, error) {
+		db, err := mysql.Open(ctx, mysql.Conn{Flavor: flavor, Socket: m.Socket, User: "root", Password: pw, PasswordSource: "MYSQL_ROOT_PASSWORD", Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		if err := db.WaitReady(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return db, nil
+	}
+	password := m.RootPassword
+	if fresh {
+		password = ""
+	}
+	db, err := open(password)
+	if err != nil {
+		select {
+		case <-proc.Done():
+			return nil, fmt.Errorf("mysqld exited during start (%s): see its log above", proc.Status())
+		default:
+		}
+		if errors.Is(err, mysql.ErrAccessDenied) {
+			return nil, fmt.Errorf("%w (the datadir %s was initialized with another root password; mysqlpilot will not touch its data)", err, m.Datadir)
+		}
+		return nil, err
+	}
+	if fresh {
+		if err := db.BootstrapLocal(ctx, users); err != nil {
+			db.Close()
+			return nil, err
+		}
+		db.Close()
+		if db, err = open(m.RootPassword); err != nil {
+			return nil, err
+		}
+	}
+	return db, nil
+}

@@ -1,0 +1,190 @@
+package pilot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/config"
+	"github.com/mysqlpilot/mysqlpilot/internal/consul"
+	"github.com/mysqlpilot/mysqlpilot/internal/ha"
+	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
+)
+
+// Node is one running mysqlpilot: its adapters and its loop.
+type Node struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	sup     *supervisor.Supervisor
+	consul  *consul.Client
+	cluster *cluster
+	db      *database
+	loop    *ha.Loop
+	mysqld  *supervisor.Process
+	metrics *metrics
+}
+
+// Run is `mysqlpilot run`: it starts mysqld read-only, joins the cluster and runs the HA loop
+// until a stop signal or mysqld's exit, then hands over and returns the exit code.
+//
+// The steps, in order:
+//  1. Reach Consul (retrying, with a clear log line while it is unreachable).
+//  2. Allocate this node's server_id, write the option file, initialize an empty datadir.
+//  3. Start mysqld (always read-only) under the supervisor and wait until it answers.
+//  4. Start the Consul watch, the HA loop, the control socket and the metrics endpoint.
+//  5. On SIGTERM/SIGINT: stop the loop, hand over if primary, leave Consul, stop mysqld.
+//     On mysqld's own exit: leave Consul (releasing the lock) and exit with its code.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sup *supervisor.Supervisor, signals <-chan syscall.Signal) int {
+	n := &Node{cfg: cfg, log: log, sup: sup, metrics: newMetrics()}
+	code, err := n.run(ctx, signals)
+	if err != nil {
+		log.Error("mysqlpilot stopped", "err", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cfg := n.cfg
+
+	addr, err := consul.ResolveAddress(cfg.Service.Interfaces)
+	if err != nil {
+		return 2, fmt.Errorf("config: service.interfaces: %w", err)
+	}
+	c, err := consul.New(consul.Options{
+		Address: cfg.Consul.Address, Token: cfg.Consul.Token, Scheme: cfg.Consul.Scheme,
+		CAFile: cfg.Consul.CAFile, CertFile: cfg.Consul.CertFile, KeyFile: cfg.Consul.KeyFile,
+		InsecureSkipVerify: cfg.Consul.InsecureSkipVerify, Datacenter: cfg.Consul.Datacenter,
+	}, n.log)
+	if err != nil {
+		return 2, fmt.Errorf("consul: %w", err)
+	}
+	n.consul = c
+	if err := n.waitConsul(ctx, signals); err != nil {
+		return 1, err
+	}
+	n.cluster = newCluster(c, ClusterOptions{
+		Prefix: cfg.Consul.Prefix, Service: cfg.Service.Name, Node: cfg.Node, Address: addr,
+		Port: cfg.Service.Port, Tags: cfg.Service.Tags, SessionTTL: cfg.HA.SessionTTL.D(),
+		CheckTTL: cfg.HA.CheckTTL.D(), LockDelay: cfg.HA.LockDelay.D(),
+	}, n.log)
+	serverID, err := n.cluster.ServerID(ctx)
+	if err != nil {
+		return 1, fmt.Errorf("allocate server_id: %w", err)
+	}
+	n.log.Info("node identity", "node", cfg.Node, "address", addr, "port", cfg.Service.Port, "server_id", serverID)
+
+	db, proc, err := startMySQL(ctx, n.sup, cfg, addr, serverID, n.log)
+	if err != nil {
+		return 1, err
+	}
+	n.db, n.mysqld = db, proc
+	defer db.Close()
+
+	n.loop = ha.New(ha.Config{
+		Node: cfg.Node, Address: addr, Port: cfg.Service.Port, ServerID: serverID,
+		Timing: ha.Timing{
+			FenceMargin: cfg.HA.FenceMargin.D(), CandidateWindow: cfg.HA.CandidateWindow.D(),
+			FailoverBlock: cfg.HA.FailoverBlock.D(),
+		},
+		SessionTTL: cfg.HA.SessionTTL.D(), CheckTTL: cfg.HA.CheckTTL.D(), Interval: cfg.HA.HealthInterval.D(),
+		MaxLag: cfg.MySQL.MaxLag.D(), HandoverTimeout: cfg.HA.HandoverTimeout.D(),
+	}, n.cluster, db, n.log, time.Now)
+
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	loopDone := make(chan struct{})
+	go n.cluster.Watch(loopCtx)
+	go func() { defer close(loopDone); n.loop.Run(loopCtx, n.cluster.Wake()) }()
+	stopServers := n.serve(ctx)
+	defer stopServers()
+
+	// Wait for a stop signal or mysqld's exit.
+	var exitStatus *supervisor.ExitStatus
+	for exitStatus == nil {
+		select {
+		case sig, ok := <-signals:
+			if !ok {
+				signals = nil
+				continue
+			}
+			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+				n.log.Info("stop requested", "signal", sig.String())
+				stopLoop()
+				<-loopDone
+				return n.stop(proc, 128+int(sig))
+			}
+			n.log.Info("forwarding signal to mysqld", "signal", sig.String())
+			_ = proc.Signal(sig)
+		case <-proc.Done():
+			st := proc.Status()
+			exitStatus = &st
+		}
+	}
+	n.log.Error("mysqld exited", "status", exitStatus.String())
+	stopLoop()
+	<-loopDone
+	n.leave()
+	return exitStatus.ExitCode(), nil
+}
+
+// stop is the graceful stop sequence: handover (if primary), leave Consul, stop mysqld.
+func (n *Node) stop(proc *supervisor.Process, sigCode int) (int, error) {
+	n.leave()
+	st := proc.Stop(context.Background(), syscall.SIGTERM, n.cfg.MySQL.StopTimeout.D())
+	n.log.Info("mysqld stopped", "status", st.String())
+	if st.Signal == syscall.SIGKILL {
+		return 137, nil
+	}
+	if st.Success() {
+		return 0, nil
+	}
+	return st.ExitCode(), nil
+}
+
+// leave hands over (when primary), destroys the session and deregisters, bounded in time.
+func (n *Node) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HA.HandoverTimeout.D()+5*time.Second)
+	defer cancel()
+	if err := n.loop.Stop(ctx); err != nil {
+		n.log.Warn("handover incomplete", "err", err)
+	}
+	if err := n.cluster.Deregister(ctx); err != nil {
+		n.log.Warn("deregister", "err", err)
+	}
+}
+
+// waitConsul blocks until Consul answers, logging plainly while it does not; a stop signal
+// while waiting ends the wait.
+func (n *Node) waitConsul(ctx context.Context, signals <-chan syscall.Signal) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- n.consul.WaitReady(ctx) }()
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-tick.C:
+			n.log.Warn("waiting for Consul", "address", n.cfg.Consul.Address, "hint", "check consul.address / CONSUL")
+		case sig := <-signals:
+			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+				return errors.New("stopped while waiting for Consul")
+			}
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the integration tests need on a fresh machine: MariaDB server, client and
+# mariabackup from Debian's packages, then the real Consul (v1.16.3) and versitygw built from
+# their Go modules. Each step is skipped when already done.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+need=()
+command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
+command -v mariabackup >/dev/null 2>&1 || need+=(mariadb-backup)
+command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: need ${need[*]}: run as root or install them with apt-get" >&2
+    exit 1
+  fi
+  echo "install-deps: apt-get install ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian's package starts a system mariadb; the tests run their own servers.
+  (service mariadb stop || true) >/dev/null 2>&1
+fi
+"$here/install-consul.sh"
+"$here/install-versitygw.sh"
