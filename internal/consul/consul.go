@@ -1,0 +1,292 @@
+// Package consul is mysqlpilot's thin adapter over the Consul HTTP API: service registration
+// with a TTL check, sessions, KV with locks, and blocking-query watches.
+//
+// It makes no HA decision. Its types are its own (no consul/api type appears in its API), so
+// that internal/ha can declare the few methods it needs as a small interface and fake them in
+// tests. Every call takes a context; every error names the operation that failed, wraps its
+// cause with %w, and can be tested with errors.Is against the sentinels below.
+package consul
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Defaults applied by New and the watch helpers.
+const (
+	// DefaultAddress is the agent address used when Options.Address is empty.
+	DefaultAddress = "127.0.0.1:8500"
+	// DefaultTimeout bounds a non-blocking request when Options.Timeout is zero.
+	DefaultTimeout = 10 * time.Second
+	// DefaultWatchWait is the longest a watch's blocking query waits before it asks again.
+	DefaultWatchWait = time.Minute
+)
+
+// Health check states accepted by UpdateTTL and reported in ServiceEntry.Status.
+const (
+	StatusPassing  = "passing"
+	StatusWarning  = "warning"
+	StatusCritical = "critical"
+)
+
+// Sentinel errors, for errors.Is.
+var (
+	// ErrSessionGone means Consul no longer knows the session: it was destroyed, its TTL
+	// expired, or a check bound to it failed. Every lock it held is released (or its keys
+	// deleted, for Behavior "delete"); a primary must fence at once.
+	ErrSessionGone = errors.New("session no longer exists")
+
+	// ErrNotRegistered means the agent does not know a check or service and this Client has
+	// no registration to restore it from (never registered here, or deregistered).
+	ErrNotRegistered = errors.New("not registered")
+)
+
+// Options configure a Client. The zero value talks plain HTTP to DefaultAddress.
+type Options struct {
+	// Address is the agent's HTTP API as host:port. Optional, defaults to "127.0.0.1:8500".
+	// A "http://" or "https://" prefix is accepted and sets Scheme.
+	Address string
+
+	// Token is the ACL token sent with every request. Optional, defaults to none; note that
+	// the consul/api library then falls back to CONSUL_HTTP_TOKEN(_FILE) from the environment.
+	// It is never logged.
+	Token string
+
+	// Scheme is "http" or "https". Optional, defaults to "http".
+	Scheme string
+
+	// CAFile is a PEM bundle used to verify the agent's certificate. Optional, defaults to the
+	// system roots.
+	CAFile string
+
+	// CertFile and KeyFile are a client certificate for mutual TLS. Optional, both or neither.
+	CertFile string
+	KeyFile  string
+
+	// InsecureSkipVerify disables verification of the agent's certificate. Optional, defaults
+	// to false; for tests only.
+	InsecureSkipVerify bool
+
+	// Datacenter is sent with every request. Optional, defaults to the agent's own.
+	Datacenter string
+
+	// Timeout bounds each non-blocking request, and is added to the wait of a blocking one,
+	// when the caller's context has no earlier deadline. Optional, defaults to 10s. A request
+	// that hangs must not hang the HA loop.
+	Timeout time.Duration
+}
+
+// Client talks to one Consul agent. It remembers the services it registered so that it can
+// restore them when the agent forgets them (see UpdateTTL). It is safe for concurrent use.
+type Client struct {
+	api     *api.Client
+	addr    string
+	timeout time.Duration
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	services map[string]Service // by service ID: what Register was given, for re-registration
+}
+
+// New builds a Client. It does not contact the agent; call WaitReady for that.
+func New(opts Options, log *slog.Logger) (*Client, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	addr := opts.Address
+	if addr == "" {
+		addr = DefaultAddress
+	}
+	scheme := opts.Scheme
+	if s, rest, ok := strings.Cut(addr, "://"); ok {
+		if scheme != "" && scheme != s {
+			return nil, fmt.Errorf("consul: address %q contradicts scheme %q", addr, opts.Scheme)
+		}
+		scheme, addr = s, rest
+	}
+	switch scheme {
+	case "":
+		scheme = "http"
+	case "http", "https":
+	default:
+		return nil, fmt.Errorf("consul: scheme %q: want http or https", scheme)
+	}
+	if (opts.CertFile == "") != (opts.KeyFile == "") {
+		return nil, fmt.Errorf("consul: certFile and keyFile go together (got certFile %q, keyFile %q)", opts.CertFile, opts.KeyFile)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	cfg := &api.Config{
+		Address:    addr,
+		Scheme:     scheme,
+		Datacenter: opts.Datacenter,
+		Token:      opts.Token,
+		TLSConfig: api.TLSConfig{
+			CAFile:             opts.CAFile,
+			CertFile:           opts.CertFile,
+			KeyFile:            opts.KeyFile,
+			InsecureSkipVerify: opts.InsecureSkipVerify,
+		},
+	}
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consul: client for %s: %w", addr, err)
+	}
+	return &Client{
+		api:      c,
+		addr:     addr,
+		timeout:  timeout,
+		log:      log.With("consul", addr),
+		services: make(map[string]Service),
+	}, nil
+}
+
+// Address is the agent address this Client talks to, as host:port.
+func (c *Client) Address() string { return c.addr }
+
+// WaitReady blocks until the agent answers, a leader is known and the agent's own node is in
+// the catalog (before that, creating a session fails with "Missing node registration"). It
+// retries with backoff (100ms up to 2s) until ctx ends, and then returns an error naming the
+// address and the last failure.
+func (c *Client) WaitReady(ctx context.Context) error {
+	b := backoff{min: 100 * time.Millisecond, max: 2 * time.Second}
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		err := c.ready(ctx)
+		if err == nil {
+			if attempt > 0 {
+				c.log.Info("consul ready", "attempts", attempt+1)
+			}
+			return nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+		d := b.next(rand.Float64)
+		c.log.Info("waiting for consul", "err", err, "retry_in", d)
+		if !sleepCtx(ctx, d) {
+			break
+		}
+	}
+	return fmt.Errorf("consul at %s unreachable: %w (%w)", c.addr, lastErr, ctx.Err())
+}
+
+func (c *Client) ready(ctx context.Context) error {
+	ctx, cancel := c.reqCtx(ctx, 0)
+	defer cancel()
+	q := c.query(ctx)
+	leader, err := c.api.Status().LeaderWithQueryOptions(q)
+	if err != nil {
+		return fmt.Errorf("leader: %w", err)
+	}
+	if leader == "" {
+		return errors.New("no leader yet")
+	}
+	var self struct {
+		Config struct{ NodeName string }
+	}
+	if _, err := c.api.Raw().Query("/v1/agent/self", &self, q); err != nil {
+		return fmt.Errorf("agent self: %w", err)
+	}
+	node, _, err := c.api.Catalog().Node(self.Config.NodeName, q)
+	if err != nil {
+		return fmt.Errorf("catalog node %s: %w", self.Config.NodeName, err)
+	}
+	if node == nil || node.Node == nil {
+		return fmt.Errorf("node %s not yet in the catalog", self.Config.NodeName)
+	}
+	return nil
+}
+
+// reqCtx bounds a request by c.timeout plus wait (the blocking part of a blocking query,
+// plus the up to wait/16 jitter Consul adds), unless ctx already ends sooner.
+func (c *Client) reqCtx(ctx context.Context, wait time.Duration) (context.Context, context.CancelFunc) {
+	d := c.timeout
+	if wait > 0 {
+		d += wait + wait/16
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func (c *Client) query(ctx context.Context) *api.QueryOptions {
+	return (&api.QueryOptions{}).WithContext(ctx)
+}
+
+func (c *Client) write(ctx context.Context) *api.WriteOptions {
+	return (&api.WriteOptions{}).WithContext(ctx)
+}
+
+// statusCode returns the HTTP status of a consul/api error, or 0 when it is not one.
+func statusCode(err error) (int, string) {
+	var se api.StatusError
+	if errors.As(err, &se) {
+		return se.Code, se.Body
+	}
+	var sp *api.StatusError
+	if errors.As(err, &sp) && sp != nil {
+		return sp.Code, sp.Body
+	}
+	return 0, ""
+}
+
+// isNotFound reports whether err is the agent saying it does not know a check or service.
+// Consul 1.16 answers 404; older agents answered 500 with one of these phrases.
+func isNotFound(err error) bool {
+	code, body := statusCode(err)
+	switch code {
+	case http.StatusNotFound:
+		return true
+	case http.StatusInternalServerError:
+		return strings.Contains(body, "does not have associated TTL") ||
+			strings.Contains(body, "Unknown check") ||
+			strings.Contains(body, "Unknown service")
+	}
+	return false
+}
+
+// backoff computes exponential delays with jitter: the n-th delay is drawn from
+// [d/2, d) where d = min*2^n capped at max.
+type backoff struct {
+	min, max time.Duration
+	cur      time.Duration
+}
+
+// next returns the next delay; rnd returns a float in [0, 1).
+func (b *backoff) next(rnd func() float64) time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur *= 2
+	}
+	if b.cur > b.max {
+		b.cur = b.max
+	}
+	half := b.cur / 2
+	return half + time.Duration(rnd()*float64(b.cur-half))
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// sleepCtx waits d, or less if ctx ends first; it reports whether the full wait elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
