@@ -68,6 +68,8 @@ func decideFollower(s State) Action {
 	switch {
 	case r == nil || r.Source != s.Holder:
 		return Follow{reason: because("%s holds the lock", s.Holder), Primary: s.Holder}
+	case r.Connecting && r.SQLRunning && r.Error == "":
+		return StayReplica{because("connecting to %s", s.Holder)}
 	case !r.IORunning || !r.SQLRunning:
 		msg := "replication from %s stopped"
 		if r.Error != "" {

@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// followRetry is the least time between two attempts to (re)start replication from the same
+// primary.
+const followRetry = 5 * time.Second
+
 // Config is the loop's configuration.
 type Config struct {
 	Node       string
@@ -58,7 +62,8 @@ type Loop struct {
 	published   MemberRecord
 	publishedAt time.Time
 	primaryReg  bool
-	stopping    bool
+	lastFollow  time.Time // when replication was last (re)pointed, and at whom
+	followed    string
 
 	mu     sync.Mutex
 	status Status
@@ -151,7 +156,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 	}
 	s.FreeSince = l.freeSince
 	if r := o.db.Replica; r != nil {
-		s.Replica = &ReplicaState{IORunning: r.IORunning, SQLRunning: r.SQLRunning, Lag: r.Lag, Error: r.Error}
+		s.Replica = &ReplicaState{IORunning: r.IORunning, Connecting: r.Connecting, SQLRunning: r.SQLRunning, Lag: r.Lag, Error: r.Error}
 		if view.Leader != nil && r.Host == view.Leader.Address && r.Port == view.Leader.Port {
 			s.Replica.Source = view.Leader.Node
 		}
@@ -258,6 +263,12 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 		if o.view.Leader == nil {
 			return nil
 		}
+		// Restarting replication that keeps failing (a wrong password, say) once a cycle
+		// would only churn: retry the same primary at most every followRetry.
+		if a.Primary == l.followed && l.now().Sub(l.lastFollow) < followRetry {
+			return nil
+		}
+		l.followed, l.lastFollow = a.Primary, l.now()
 		l.log.Info(l.cfg.Node+" follows "+a.Primary, "address", o.view.Leader.Address, "port", o.view.Leader.Port)
 		return l.db.Follow(ctx, o.view.Leader.Address, o.view.Leader.Port)
 	case StayReplica:
@@ -321,7 +332,8 @@ func (l *Loop) promote(ctx context.Context, o observation) error {
 // watchdogWindow is how far ahead the in-server fence deadline is pushed: it must fire before
 // any other node could take the lock, even if this process freezes right after arming it.
 func (l *Loop) watchdogWindow() time.Duration {
-	d := l.deadline().Sub(l.now()) - l.cfg.Timing.FenceMargin
+	// The server's event runs once a second, so it may fire up to 1s after the deadline.
+	d := l.deadline().Sub(l.now()) - l.cfg.Timing.FenceMargin - time.Second
 	if d < time.Second {
 		d = time.Second
 	}
@@ -365,6 +377,7 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 	deadline := l.now().Add(l.cfg.HandoverTimeout)
 	target := to
 	for {
+		l.heartbeat(ctx, true, nil) // the loop may be stopped: keep the session alive meanwhile
 		view, err := l.cluster.View(ctx)
 		if err == nil {
 			if target == "" {
@@ -374,6 +387,9 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 				break
 			}
 		}
+		if sent, err := l.db.SentAll(ctx); err == nil && sent && target != "" {
+			break // every connected replica has the whole binlog in its relay log
+		}
 		if !l.now().Before(deadline) {
 			l.log.Warn("handover: replica did not catch up in time; handing over anyway", "target", target, "timeout", l.cfg.HandoverTimeout)
 			break
@@ -381,7 +397,7 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	if err := l.cluster.SetSwitchover(ctx, &Switchover{From: l.cfg.Node, To: target}); err != nil {

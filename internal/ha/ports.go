@@ -78,6 +78,9 @@ type Database interface {
 	CatchUp(ctx context.Context) error
 	// Promote resets replication, runs first-boot bootstrap when asked, and opens writes.
 	Promote(ctx context.Context, bootstrap bool) error
+	// SentAll reports whether a fenced primary has sent its whole binlog to every connected
+	// replica (and that at least one is connected).
+	SentAll(ctx context.Context) (bool, error)
 	// ArmWatchdog pushes the in-server fence deadline d into the future.
 	ArmWatchdog(ctx context.Context, d time.Duration) error
 	// Compare compares a GTID position with ours (mine is our received position).
@@ -98,6 +101,7 @@ type ReplicaStatus struct {
 	Host       string
 	Port       int
 	IORunning  bool
+	Connecting bool // IO thread state "Connecting"
 	SQLRunning bool
 	Lag        time.Duration // -1 when unknown
 	Error      string

@@ -42,6 +42,7 @@ type Member struct {
 type ReplicaState struct {
 	Source     string // node name of the primary it replicates from ("" when unknown)
 	IORunning  bool
+	Connecting bool // the IO thread is (re)connecting, without an error yet
 	SQLRunning bool
 	Lag        time.Duration // -1 when unknown
 	Error      string        // last IO or SQL error

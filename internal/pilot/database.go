@@ -44,7 +44,8 @@ func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
 		return ha.DBState{}, err
 	}
 	if rs != nil {
-		r := &ha.ReplicaStatus{Host: rs.PrimaryHost, Port: rs.PrimaryPort, IORunning: rs.IORunning, SQLRunning: rs.SQLRunning, Lag: -1}
+		r := &ha.ReplicaStatus{Host: rs.PrimaryHost, Port: rs.PrimaryPort, IORunning: rs.IORunning, SQLRunning: rs.SQLRunning, Lag: -1,
+			Connecting: rs.IOState == "Connecting" || rs.IOState == "Preparing"}
 		if rs.LagSeconds != nil {
 			r.Lag = time.Duration(*rs.LagSeconds) * time.Second
 		}
@@ -98,6 +99,11 @@ func (d *database) Follow(ctx context.Context, host string, port int) error {
 		}
 	}
 	return d.StartReplica(ctx)
+}
+
+func (d *database) SentAll(ctx context.Context) (bool, error) {
+	_, all, err := d.BinlogSentToAll(ctx)
+	return all, err
 }
 
 func (d *database) CatchUp(ctx context.Context) error {
@@ -174,8 +180,7 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 		return nil, nil, fmt.Errorf("datadir %s: %w", m.Datadir, err)
 	}
 	if !initialized {
-		log.Info("empty datadir: initializing", "datadir", m.Datadir)
-		if err := mysql.InitDatadir(ctx, sup, flavor, m.Datadir, mysql.InitOptions{OSUser: user}); err != nil {
+		if err := initDatadir(ctx, sup, flavor, m.Datadir, user, log); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -273,4 +278,35 @@ func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, use
 		}
 	}
 	return db, nil
+}
+
+// initDatadir initializes an empty datadir. The init tool has been seen to crash now and then
+// on a loaded machine; a failed attempt's files (and only those) are removed before the next.
+func initDatadir(ctx context.Context, run supervisor.Runner, flavor mysql.Flavor, datadir, user string, log *slog.Logger) error {
+	const attempts = 3
+	before := map[string]bool{}
+	if ents, err := os.ReadDir(datadir); err == nil {
+		for _, e := range ents {
+			before[e.Name()] = true
+		}
+	}
+	for i := 1; ; i++ {
+		log.Info("empty datadir: initializing", "datadir", datadir, "attempt", i)
+		err := mysql.InitDatadir(ctx, run, flavor, datadir, mysql.InitOptions{OSUser: user})
+		if err == nil || i == attempts || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("datadir initialization failed; removing what it wrote and retrying", "err", err)
+		ents, rerr := os.ReadDir(datadir)
+		if rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		for _, e := range ents {
+			if !before[e.Name()] {
+				if rerr := os.RemoveAll(filepath.Join(datadir, e.Name())); rerr != nil {
+					return errors.Join(err, rerr)
+				}
+			}
+		}
+	}
 }

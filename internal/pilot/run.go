@@ -55,6 +55,10 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	defer cancel()
 	cfg := n.cfg
 
+	// Extra jobs (a local Consul agent, say) start first and stop last.
+	stopJobs := n.startJobs()
+	defer stopJobs()
+
 	addr, err := consul.ResolveAddress(cfg.Service.Interfaces)
 	if err != nil {
 		return 2, fmt.Errorf("config: service.interfaces: %w", err)
@@ -65,7 +69,7 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 		InsecureSkipVerify: cfg.Consul.InsecureSkipVerify, Datacenter: cfg.Consul.Datacenter,
 	}, n.log)
 	if err != nil {
-		return 2, fmt.Errorf("consul: %w", err)
+		return 2, err
 	}
 	n.consul = c
 	if err := n.waitConsul(ctx, signals); err != nil {
@@ -101,7 +105,7 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
-	go n.cluster.Watch(loopCtx)
+	go n.cluster.Watch(ctx) // also serves the handover after the loop stops
 	go func() { defer close(loopDone); n.loop.Run(loopCtx, n.cluster.Wake()) }()
 	stopServers := n.serve(ctx)
 	defer stopServers()
@@ -184,7 +188,26 @@ func (n *Node) waitConsul(ctx context.Context, signals <-chan syscall.Signal) er
 	}
 }
 
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+// startJobs runs the config's jobs under the supervisor; the returned func stops them and
+// waits until they are gone.
+func (n *Node) startJobs() func() {
+	if len(n.cfg.Jobs) == 0 {
+		return func() {}
+	}
+	jobs := make([]supervisor.Job, 0, len(n.cfg.Jobs))
+	for _, j := range n.cfg.Jobs {
+		jobs = append(jobs, supervisor.Job{
+			Name: j.Name, Cmd: supervisor.Cmd{Name: j.Name, Path: j.Exec[0], Args: j.Exec[1:], Stdout: os.Stdout, Stderr: os.Stderr},
+			Restart: supervisor.RestartPolicy(j.Restart), RestartDelay: j.RestartDelay.D(), StopTimeout: j.StopTimeout.D(),
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := n.sup.RunJobs(ctx, jobs...); err != nil && ctx.Err() == nil {
+			n.log.Warn("jobs ended", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }

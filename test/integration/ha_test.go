@@ -1,0 +1,258 @@
+//go:build integration
+
+// Package integration drives real mysqlpilot binaries over a real Consul agent and real
+// mariadbd servers on loopback: election, replication, failover, fencing, handover.
+package integration
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/test/harness"
+)
+
+func exec(t *testing.T, n *harness.PilotNode, q string) {
+	t.Helper()
+	db := n.DB()
+	defer db.Close()
+	if _, err := db.Exec(q); err != nil {
+		t.Fatalf("%s on %s: %v", q, n.Name, err)
+	}
+}
+
+func count(n *harness.PilotNode, q string) (int, error) {
+	db := n.DB()
+	defer db.Close()
+	var c int
+	err := db.QueryRow(q).Scan(&c)
+	return c, err
+}
+
+func others(c *harness.Cluster, not *harness.PilotNode) []*harness.PilotNode {
+	var out []*harness.PilotNode
+	for _, n := range c.Nodes {
+		if n != not {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func TestElectionAndReplication(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{})
+	p := c.WaitSettled(t, 3, 90*time.Second)
+	t.Logf("primary: %s", p.Name)
+
+	exec(t, p, `CREATE TABLE kv (k INT PRIMARY KEY, v VARCHAR(32))`)
+	exec(t, p, `INSERT INTO kv VALUES (1, 'one'), (2, 'two')`)
+	for _, r := range others(c, p) {
+		harness.Eventually(t, 10*time.Second, "rows on "+r.Name, func() bool {
+			n, err := count(r, `SELECT COUNT(*) FROM kv`)
+			return err == nil && n == 2
+		})
+		db := r.DB()
+		_, err := db.Exec(`INSERT INTO kv VALUES (3, 'three')`)
+		db.Close()
+		if err == nil || !strings.Contains(err.Error(), "read-only") {
+			t.Errorf("write on replica %s: err = %v, want a read-only error", r.Name, err)
+		}
+	}
+	out, err := p.Control("status", "--cluster")
+	if err != nil {
+		t.Fatalf("status --cluster: %v\n%s", err, out)
+	}
+	for _, n := range c.Nodes {
+		if !strings.Contains(out, n.Name) {
+			t.Errorf("status --cluster does not list %s:\n%s", n.Name, out)
+		}
+	}
+	c.AssertNoSecrets(t)
+}
+
+// TestKill9Failover kills the primary's mysqlpilot and mariadbd at once (semi-sync on): a
+// replica takes over, no acknowledged write is lost, the other replica follows, and the old
+// node rejoins as a replica.
+func TestKill9Failover(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{SemiSync: true})
+	p := c.WaitSettled(t, 3, 90*time.Second)
+	pr := harness.StartProber(t, c, p, 50*time.Millisecond)
+	pr.WaitAcks(t, 20, 30*time.Second)
+
+	t0 := time.Now()
+	p.Kill9()
+	name, gap := pr.WaitNewPrimary(t, t0, p.Name, 60*time.Second)
+	t.Logf("kill -9 of %s: %s took over; write gap %s", p.Name, name, gap)
+	np := c.Node(name)
+	pr.WaitAcks(t, 20, 30*time.Second)
+	p.Start()
+	c.WaitSettled(t, 3, 90*time.Second)
+	pr.Stop()
+	checked, lost := pr.Verify(t, np)
+	t.Logf("writes checked %d, lost %d, split-brain rounds %d", checked, lost, len(pr.Splits()))
+	if s := pr.Splits(); len(s) > 0 {
+		t.Errorf("two nodes acknowledged writes in the same round: %v", s)
+	}
+	if st, _ := p.Status(); st.Role != "replica" {
+		t.Errorf("old primary %s rejoined as %q, want replica", p.Name, st.Role)
+	}
+}
+
+// TestFrozenSupervisorIsFenced stops the primary's mysqlpilot only (its mariadbd keeps
+// running): the in-server watchdog must turn it read-only before another node can take the
+// lock, and after SIGCONT it rejoins as a replica.
+func TestFrozenSupervisorIsFenced(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{})
+	p := c.WaitSettled(t, 3, 90*time.Second)
+	pr := harness.StartProber(t, c, p, 50*time.Millisecond)
+	pr.WaitAcks(t, 20, 30*time.Second)
+
+	t0 := time.Now()
+	p.Signal(syscall.SIGSTOP)
+	name, gap := pr.WaitNewPrimary(t, t0, p.Name, 60*time.Second)
+	t.Logf("SIGSTOP of %s's mysqlpilot: %s took over; write gap %s", p.Name, name, gap)
+	pr.WaitAcks(t, 20, 30*time.Second)
+	p.Signal(syscall.SIGCONT)
+	np := c.WaitSettled(t, 3, 90*time.Second)
+	pr.Stop()
+	if s := pr.Splits(); len(s) > 0 {
+		t.Fatalf("two nodes acknowledged writes in the same round: %v", s)
+	}
+	if np == p {
+		t.Fatalf("the frozen node is primary again")
+	}
+	checked, lost := pr.Verify(t, np)
+	t.Logf("writes checked %d, lost %d, split-brain rounds 0", checked, lost)
+	if !strings.Contains(p.Log(), "fence") && !strings.Contains(p.Log(), "Fence") {
+		t.Logf("note: %s fenced by its in-server watchdog only", p.Name)
+	}
+}
+
+// TestGracefulHandover sends SIGTERM (docker stop) to the primary: it fences, lets a replica
+// catch up, releases the lock, and exits 0; a replica accepts writes at once.
+func TestGracefulHandover(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{})
+	p := c.WaitSettled(t, 3, 90*time.Second)
+	pr := harness.StartProber(t, c, p, 50*time.Millisecond)
+	pr.WaitAcks(t, 20, 30*time.Second)
+
+	t0 := time.Now()
+	p.Signal(syscall.SIGTERM)
+	name, gap := pr.WaitNewPrimary(t, t0, p.Name, 30*time.Second)
+	if code := p.Wait(60 * time.Second); code != 0 {
+		t.Errorf("mysqlpilot exited %d after SIGTERM, want 0", code)
+	}
+	t.Logf("SIGTERM of %s: %s took over; write gap %s", p.Name, name, gap)
+	pr.WaitAcks(t, 20, 30*time.Second)
+	pr.Stop()
+	np := c.Node(name)
+	checked, lost := pr.Verify(t, np)
+	t.Logf("writes checked %d, lost %d", checked, lost)
+	if s := pr.Splits(); len(s) > 0 {
+		t.Errorf("split brain: %v", s)
+	}
+	if !strings.Contains(p.Log(), "handed over") {
+		t.Errorf("%s's log does not say it handed over", p.Name)
+	}
+}
+
+// TestSwitchoverAndMaintenance: an operator moves the primary role without stopping anything,
+// then pauses automatic failover.
+func TestSwitchoverAndMaintenance(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{})
+	p := c.WaitSettled(t, 3, 90*time.Second)
+	target := others(c, p)[0]
+	if out, err := p.Control("switchover", "--to", target.Name); err != nil {
+		t.Fatalf("switchover: %v\n%s", err, out)
+	}
+	harness.Eventually(t, 30*time.Second, target.Name+" primary", func() bool { return c.Primary() == target })
+	c.WaitSettled(t, 3, 60*time.Second)
+
+	if out, err := target.Control("maintenance", "on"); err != nil {
+		t.Fatalf("maintenance on: %v\n%s", err, out)
+	}
+	target.Kill9()
+	// With the lock free and maintenance on, the others must say so and not promote.
+	harness.Eventually(t, 30*time.Second, "a replica reporting maintenance", func() bool {
+		for _, n := range others(c, target) {
+			if st, ok := n.Status(); ok && strings.Contains(st.Action, "maintenance") {
+				return true
+			}
+		}
+		return false
+	})
+	if c.Primary() != nil {
+		t.Fatalf("a node promoted itself during maintenance")
+	}
+	if out, err := others(c, target)[0].Control("maintenance", "off"); err != nil {
+		t.Fatalf("maintenance off: %v\n%s", err, out)
+	}
+	harness.Eventually(t, 60*time.Second, "a new primary after maintenance off", func() bool { return c.Primary() != nil })
+}
+
+// TestConsulOutage stops Consul for 30 s: the primary fences (it cannot prove it holds the
+// lock), nobody else promotes, and when Consul is back (empty: a dev agent) the group
+// converges on one primary without a failover storm.
+func TestConsulOutage(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{})
+	p := c.WaitSettled(t, 3, 90*time.Second)
+	exec(t, p, `CREATE TABLE t (id INT PRIMARY KEY)`)
+	exec(t, p, `INSERT INTO t VALUES (1)`)
+	c.Consul.Stop()
+	harness.Eventually(t, 15*time.Second, "the primary fencing itself", func() bool {
+		st, ok := p.Status()
+		return ok && !st.Writable
+	})
+	time.Sleep(30 * time.Second) // the outage itself
+	c.Consul.Start()
+	np := c.WaitSettled(t, 3, 90*time.Second)
+	t.Logf("primary before the outage %s, after %s", p.Name, np.Name)
+	if np != p {
+		t.Errorf("Consul outage moved the primary from %s to %s (ties should go to the last leader)", p.Name, np.Name)
+	}
+	n, err := count(np, `SELECT COUNT(*) FROM t`)
+	if err != nil || n != 1 {
+		t.Errorf("rows after outage: %d, %v", n, err)
+	}
+}
+
+// TestWrongReplicationPassword: a node with the wrong replication password says so in its
+// status and log, keeps running and touches no data.
+func TestWrongReplicationPassword(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{Mutate: func(i int, cfg map[string]any) {
+		if i == 3 {
+			m := cfg["mysql"].(map[string]any)
+			m["replPassword"] = "wrong-password"
+			cfg["node"] = "z3" // never the first-boot winner, so it must replicate
+		}
+	}})
+	bad := c.Nodes[2]
+	harness.Eventually(t, 90*time.Second, "the bad node reporting access denied", func() bool {
+		st, ok := bad.Status()
+		return ok && strings.Contains(strings.ToLower(st.Error+st.Action), "access denied")
+	})
+	st, _ := bad.Status()
+	t.Logf("status of %s: healthy=%v action=%q", bad.Name, st.Healthy, st.Action)
+	if st.Healthy {
+		t.Errorf("a replica that cannot replicate reports healthy")
+	}
+	if !bad.Running() {
+		t.Errorf("mysqlpilot exited instead of reporting the error")
+	}
+}
+
+// TestMysqldFailsToStart: a server that cannot start is a clear error and a non-zero exit.
+func TestMysqldFailsToStart(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{Nodes: 1, Mutate: func(i int, cfg map[string]any) {
+		cfg["mysql"].(map[string]any)["exec"] = []string{"mariadbd", "--user=root", "--no-such-option"}
+	}})
+	n := c.Nodes[0]
+	code := n.Wait(120 * time.Second)
+	if code <= 0 {
+		t.Fatalf("exit code %d, want non-zero", code)
+	}
+	if !strings.Contains(n.Log(), "mysqld exited during start") {
+		t.Errorf("log does not explain the failure:\n%s", n.Log())
+	}
+}
