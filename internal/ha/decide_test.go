@@ -126,7 +126,9 @@ func TestDecide(t *testing.T) {
 			with(base(), func(s *State) { s.Replica.IORunning, s.Replica.Connecting = false, true }),
 			"StayReplica: connecting to a"},
 		{"restart replication whose connection failed",
-			with(base(), func(s *State) { s.Replica.IORunning, s.Replica.Connecting, s.Replica.Error = false, true, "error connecting to master" }),
+			with(base(), func(s *State) {
+				s.Replica.IORunning, s.Replica.Connecting, s.Replica.Error = false, true, "error connecting to master"
+			}),
 			"Follow(a): replication from a stopped: error connecting to master"},
 		{"stay replica",
 			base(),

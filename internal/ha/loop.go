@@ -478,7 +478,7 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 	rec := MemberRecord{
 		Node: l.cfg.Node, Address: l.cfg.Address, Port: l.cfg.Port, Role: role,
 		Executed: o.db.Executed, Received: o.db.Received, Healthy: healthy,
-		Eligible: s.MySQLUp && !s.Errant && !s.Maintenance && !(s.Empty && s.Initialized),
+		Eligible:  s.MySQLUp && !s.Errant && !s.Maintenance && !(s.Empty && s.Initialized),
 		WasLeader: l.wasLeader, Why: a.Why(), Updated: l.now(),
 	}
 	if r := o.db.Replica; r != nil && r.Lag >= 0 {
