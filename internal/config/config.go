@@ -94,6 +94,9 @@ type HAConfig struct {
 	HandoverTimeout Duration `json:"handoverTimeout"` // graceful stop: wait for a replica to catch up; default 10s
 	FailoverBlock   Duration `json:"failoverBlock"`   // no second automatic failover within; default 0 (off)
 	SemiSync        bool     `json:"semiSync"`        // semi-synchronous replication; default false
+	// Watch wakes the loop at once when the cluster's keys change (a Consul blocking query);
+	// false polls every healthInterval only, as the seed did. Default true.
+	Watch bool `json:"watch"`
 	// SemiSyncTimeout is how long the primary waits for a replica's ack before falling back to
 	// async; default 0 means never fall back (an isolated primary cannot acknowledge writes).
 	SemiSyncTimeout Duration `json:"semiSyncTimeout"`

@@ -106,7 +106,11 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
 	go n.cluster.Watch(ctx) // also serves the handover after the loop stops
-	go func() { defer close(loopDone); n.loop.Run(loopCtx, n.cluster.Wake()) }()
+	wake := n.cluster.Wake()
+	if !cfg.HA.Watch {
+		wake = nil // poll on the interval only
+	}
+	go func() { defer close(loopDone); n.loop.Run(loopCtx, wake) }()
 	stopServers := n.serve(ctx)
 	defer stopServers()
 
