@@ -141,3 +141,21 @@ func (c *Client) DestroySession(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// SessionsNamed returns the IDs of the sessions called name, e.g. those a node's previous
+// process left behind.
+func (c *Client) SessionsNamed(ctx context.Context, name string) ([]string, error) {
+	ctx, cancel := c.reqCtx(ctx, 0)
+	defer cancel()
+	list, _, err := c.api.Session().List(c.query(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("consul: list sessions: %w", err)
+	}
+	var ids []string
+	for _, s := range list {
+		if s.Name == name {
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids, nil
+}

@@ -65,6 +65,10 @@ func (w *watcher) run(ctx context.Context) {
 		}
 		if err != nil {
 			failures++
+			// Start over after a failure: the agent may have restarted with a smaller index,
+			// and a blocking query on an index from its previous life would wait out maxWait
+			// before reporting anything.
+			index = 0
 			d := b.next(w.rand)
 			w.log.Warn("watch: read failed, retrying", "err", err, "failures", failures, "retry_in", d)
 			if !w.sleep(ctx, d) {

@@ -69,9 +69,9 @@ func TestWatch_IndexRules(t *testing.T) {
 			wantWaits: []uint64{0, 1, 2},
 		},
 		{
-			name:      "an error keeps the index",
+			name:      "an error starts over from index 0 (the agent may have restarted)",
 			steps:     []step{{index: 8}, {err: errors.New("connection refused")}, {index: 9, took: blocked}},
-			wantWaits: []uint64{0, 8, 8, 9},
+			wantWaits: []uint64{0, 8, 0, 9},
 		},
 		{
 			name:      "a blocking read that times out unchanged keeps the index",

@@ -61,6 +61,9 @@ func decideHolder(s State, fresh bool) Action {
 
 // decideFollower: another node holds the lock.
 func decideFollower(s State) Action {
+	if s.Holder == s.Node {
+		return Wait{because("the lock is held by an earlier session of this node: waiting for Consul to end it")}
+	}
 	if s.Errant {
 		return Quarantine{because("this node has transactions %s lacks: it must be re-seeded, not replicate", s.Holder)}
 	}

@@ -130,6 +130,9 @@ func TestDecide(t *testing.T) {
 				s.Replica.IORunning, s.Replica.Connecting, s.Replica.Error = false, true, "error connecting to master"
 			}),
 			"Follow(a): replication from a stopped: error connecting to master"},
+		{"never follow ourselves when an earlier session of ours holds the lock",
+			with(base(), func(s *State) { s.Holder, s.Replica = "b", nil }),
+			"Wait: the lock is held by an earlier session of this node"},
 		{"stay replica",
 			base(),
 			"StayReplica: replica of a"},

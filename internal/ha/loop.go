@@ -134,7 +134,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 
 	view, err := l.cluster.View(ctx)
 	if err != nil {
-		l.log.Debug("consul view failed", "err", err)
+		l.log.Debug("consul read failed; deciding on the last good view", "err", err)
 	}
 	o.view = view
 	now := l.now()

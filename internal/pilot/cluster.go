@@ -47,8 +47,7 @@ type cluster struct {
 	wake chan struct{}
 
 	mu       sync.Mutex
-	view     ha.ClusterView
-	viewOK   bool
+	view     ha.ClusterView // the last good read
 	role     ha.Role
 	regRole  bool
 	primary  bool
@@ -66,45 +65,30 @@ func (k *cluster) primaryID() string { return k.o.Service + "-primary-" + k.o.No
 // Wake fires when the cluster's keys change.
 func (k *cluster) Wake() <-chan struct{} { return k.wake }
 
-// Watch keeps the view current with a blocking query on the prefix until ctx ends.
+// Watch wakes the loop (a blocking query on the prefix) whenever the cluster's keys change,
+// until ctx ends.
 func (k *cluster) Watch(ctx context.Context) {
-	k.c.WatchPrefix(ctx, k.o.Prefix, func(kvs []consul.KV) {
-		k.setView(k.parse(kvs))
-	})
+	k.c.WatchPrefix(ctx, k.o.Prefix, func([]consul.KV) { k.poke() })
 }
 
-func (k *cluster) setView(v ha.ClusterView) {
-	k.mu.Lock()
-	k.view, k.viewOK = v, true
-	k.mu.Unlock()
+func (k *cluster) poke() {
 	select {
 	case k.wake <- struct{}{}:
 	default:
 	}
 }
 
-// refresh reads the prefix now (after our own writes, so the next cycle sees them).
-func (k *cluster) refresh(ctx context.Context) error {
-	kvs, _, err := k.c.List(ctx, k.o.Prefix)
-	if err != nil {
-		return err
-	}
-	k.setView(k.parse(kvs))
-	return nil
-}
-
+// View reads the cluster's keys now: one consistent read a cycle, so a decision never rests on
+// a watch result that went stale while Consul was away. On error it returns the last good
+// view with the error; the fence deadline, not this view, guards the primary.
 func (k *cluster) View(ctx context.Context) (ha.ClusterView, error) {
-	k.mu.Lock()
-	v, ok := k.view, k.viewOK
-	k.mu.Unlock()
-	if ok {
-		return v, nil
-	}
-	if err := k.refresh(ctx); err != nil {
-		return ha.ClusterView{}, err
-	}
+	kvs, _, err := k.c.List(ctx, k.o.Prefix)
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if err != nil {
+		return k.view, err
+	}
+	k.view = k.parse(kvs)
 	return k.view, nil
 }
 
@@ -144,12 +128,31 @@ func (k *cluster) parse(kvs []consul.KV) ha.ClusterView {
 	return v
 }
 
+func (k *cluster) sessionName() string { return "mysqlpilot " + k.o.Node }
+
+// DestroyStaleSessions ends the sessions a previous process of this node left behind: a
+// restarted node passes the same alive check, which would keep them (and a lock they hold)
+// alive until their TTL.
+func (k *cluster) DestroyStaleSessions(ctx context.Context) error {
+	ids, err := k.c.SessionsNamed(ctx, k.sessionName())
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		k.log.Info("destroying a session left by this node's previous process", "session", id)
+		if err := k.c.DestroySession(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (k *cluster) CreateSession(ctx context.Context) (string, error) {
 	if err := k.ensureAlive(ctx); err != nil {
 		return "", err
 	}
 	return k.c.CreateSession(ctx, consul.SessionOptions{
-		Name: "mysqlpilot " + k.o.Node, TTL: k.o.SessionTTL, LockDelay: k.o.LockDelay,
+		Name: k.sessionName(), TTL: k.o.SessionTTL, LockDelay: k.o.LockDelay,
 		Behavior: "release", ServiceChecks: []string{k.aliveID()},
 	})
 }
@@ -268,7 +271,7 @@ func (k *cluster) Acquire(ctx context.Context, session string, rec ha.LeaderReco
 	if err != nil {
 		return false, err
 	}
-	_ = k.refresh(ctx)
+	k.poke()
 	return ok, nil
 }
 
@@ -277,7 +280,7 @@ func (k *cluster) Release(ctx context.Context, session string) error {
 	if err != nil {
 		return err
 	}
-	_ = k.refresh(ctx)
+	k.poke()
 	return nil
 }
 
@@ -310,7 +313,7 @@ func (k *cluster) SetSwitchover(ctx context.Context, sw *ha.Switchover) error {
 	if err != nil {
 		return err
 	}
-	_ = k.refresh(ctx)
+	k.poke()
 	return nil
 }
 

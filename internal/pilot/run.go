@@ -80,6 +80,9 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 		Port: cfg.Service.Port, Tags: cfg.Service.Tags, SessionTTL: cfg.HA.SessionTTL.D(),
 		CheckTTL: cfg.HA.CheckTTL.D(), LockDelay: cfg.HA.LockDelay.D(),
 	}, n.log)
+	if err := n.cluster.DestroyStaleSessions(ctx); err != nil {
+		n.log.Warn("could not clean up sessions of a previous run", "err", err)
+	}
 	serverID, err := n.cluster.ServerID(ctx)
 	if err != nil {
 		return 1, fmt.Errorf("allocate server_id: %w", err)

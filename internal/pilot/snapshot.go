@@ -1,0 +1,725 @@
+package pilot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/config"
+	"github.com/mysqlpilot/mysqlpilot/internal/consul"
+	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
+	"github.com/mysqlpilot/mysqlpilot/internal/storage"
+	"github.com/mysqlpilot/mysqlpilot/internal/storage/local"
+	"github.com/mysqlpilot/mysqlpilot/internal/storage/manta"
+	"github.com/mysqlpilot/mysqlpilot/internal/storage/s3"
+	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
+)
+
+// Snapshot keys under the cluster prefix (DESIGN.md section 2). Values are JSON without
+// secrets.
+const (
+	keySnapshots   = "snapshots/"
+	keyLatest      = "snapshots/latest"
+	keyBinlogsLast = "binlogs/last"
+	keyBackupLock  = "backup-lock"
+)
+
+// backupLockTTL is the TTL of the session holding the backup lock, renewed every third of it
+// while the backup runs; a node that dies mid-backup frees the lock within twice this.
+const backupLockTTL = 15 * time.Second
+
+// catalogKV is what consulCatalog needs of Consul; *consul.Client implements it.
+type catalogKV interface {
+	Get(ctx context.Context, key string) (*consul.KV, uint64, error)
+	List(ctx context.Context, prefix string) ([]consul.KV, uint64, error)
+	Put(ctx context.Context, key string, value []byte) error
+	CAS(ctx context.Context, key string, value []byte, modifyIndex uint64) (bool, error)
+	Delete(ctx context.Context, key string) error
+	DeleteCAS(ctx context.Context, key string, modifyIndex uint64) (bool, error)
+	Acquire(ctx context.Context, key, session string, value []byte) (bool, error)
+	Release(ctx context.Context, key, session string, value []byte) (bool, error)
+	CreateSession(ctx context.Context, o consul.SessionOptions) (string, error)
+	RenewSession(ctx context.Context, id string) error
+	DestroySession(ctx context.Context, id string) error
+}
+
+var _ catalogKV = (*consul.Client)(nil)
+
+// consulCatalog implements snapshot.Catalog in Consul's KV store:
+//
+//	<prefix>snapshots/<id>     one record per complete snapshot
+//	<prefix>snapshots/latest   the newest record (written with check-and-set: never older)
+//	<prefix>binlogs/last       the binlog archive's progress
+//	<prefix>backup-lock        held by the session of the node taking a backup
+type consulCatalog struct {
+	kv     catalogKV
+	prefix string
+	node   string
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+var _ snapshot.Catalog = (*consulCatalog)(nil)
+
+func newConsulCatalog(kv catalogKV, prefix, node string, log *slog.Logger) *consulCatalog {
+	return &consulCatalog{kv: kv, prefix: prefix, node: node, log: log, now: time.Now}
+}
+
+// casRetries bounds the check-and-set loops on snapshots/latest.
+const casRetries = 10
+
+func (c *consulCatalog) Publish(ctx context.Context, rec snapshot.Record) error {
+	if err := rec.Validate(); err != nil {
+		return fmt.Errorf("snapshot catalog: publish: %w", err)
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := c.kv.Put(ctx, c.prefix+keySnapshots+rec.ID, b); err != nil {
+		return fmt.Errorf("snapshot catalog: publish %s: %w", rec.ID, err)
+	}
+	for range casRetries {
+		kv, _, err := c.kv.Get(ctx, c.prefix+keyLatest)
+		if err != nil {
+			return fmt.Errorf("snapshot catalog: publish %s as latest: %w", rec.ID, err)
+		}
+		var idx uint64
+		if kv != nil {
+			var cur snapshot.Record
+			if json.Unmarshal(kv.Value, &cur) == nil && cur.ID >= rec.ID {
+				return nil // a newer snapshot is latest already
+			}
+			idx = kv.ModifyIndex
+		}
+		ok, err := c.kv.CAS(ctx, c.prefix+keyLatest, b, idx)
+		if err != nil {
+			return fmt.Errorf("snapshot catalog: publish %s as latest: %w", rec.ID, err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("snapshot catalog: publish %s as latest: %s kept changing", rec.ID, c.prefix+keyLatest)
+}
+
+func (c *consulCatalog) Latest(ctx context.Context) (*snapshot.Record, error) {
+	kv, _, err := c.kv.Get(ctx, c.prefix+keyLatest)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot catalog: latest: %w", err)
+	}
+	if kv == nil {
+		return nil, nil
+	}
+	var rec snapshot.Record
+	if err := json.Unmarshal(kv.Value, &rec); err != nil {
+		return nil, fmt.Errorf("snapshot catalog: %s: %w", kv.Key, err)
+	}
+	return &rec, nil
+}
+
+func (c *consulCatalog) List(ctx context.Context) ([]snapshot.Record, error) {
+	kvs, _, err := c.kv.List(ctx, c.prefix+keySnapshots)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot catalog: list: %w", err)
+	}
+	var recs []snapshot.Record
+	for _, kv := range kvs {
+		if kv.Key == c.prefix+keyLatest {
+			continue
+		}
+		var rec snapshot.Record
+		if err := json.Unmarshal(kv.Value, &rec); err != nil {
+			c.log.Warn("unreadable snapshot record in Consul", "key", kv.Key, "err", err)
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	snapshot.SortRecords(recs)
+	return recs, nil
+}
+
+func (c *consulCatalog) Delete(ctx context.Context, id string) error {
+	if err := snapshot.CheckID(id); err != nil {
+		return fmt.Errorf("snapshot catalog: delete: %w", err)
+	}
+	if err := c.kv.Delete(ctx, c.prefix+keySnapshots+id); err != nil {
+		return fmt.Errorf("snapshot catalog: delete %s: %w", id, err)
+	}
+	for range casRetries {
+		kv, _, err := c.kv.Get(ctx, c.prefix+keyLatest)
+		if err != nil {
+			return fmt.Errorf("snapshot catalog: delete %s: %w", id, err)
+		}
+		if kv == nil {
+			return nil
+		}
+		var cur snapshot.Record
+		if json.Unmarshal(kv.Value, &cur) == nil && cur.ID != id {
+			return nil
+		}
+		recs, err := c.List(ctx)
+		if err != nil {
+			return fmt.Errorf("snapshot catalog: delete %s: %w", id, err)
+		}
+		var ok bool
+		if len(recs) == 0 {
+			ok, err = c.kv.DeleteCAS(ctx, c.prefix+keyLatest, kv.ModifyIndex)
+		} else {
+			b, _ := json.Marshal(recs[len(recs)-1])
+			ok, err = c.kv.CAS(ctx, c.prefix+keyLatest, b, kv.ModifyIndex)
+		}
+		if err != nil {
+			return fmt.Errorf("snapshot catalog: delete %s: move latest: %w", id, err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("snapshot catalog: delete %s: %s kept changing", id, c.prefix+keyLatest)
+}
+
+func (c *consulCatalog) SetBinlogProgress(ctx context.Context, p snapshot.BinlogProgress) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if err := c.kv.Put(ctx, c.prefix+keyBinlogsLast, b); err != nil {
+		return fmt.Errorf("snapshot catalog: record binlog progress: %w", err)
+	}
+	return nil
+}
+
+func (c *consulCatalog) BinlogProgress(ctx context.Context) (*snapshot.BinlogProgress, error) {
+	kv, _, err := c.kv.Get(ctx, c.prefix+keyBinlogsLast)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot catalog: binlog progress: %w", err)
+	}
+	if kv == nil {
+		return nil, nil
+	}
+	var p snapshot.BinlogProgress
+	if err := json.Unmarshal(kv.Value, &p); err != nil {
+		return nil, fmt.Errorf("snapshot catalog: %s: %w", kv.Key, err)
+	}
+	return &p, nil
+}
+
+// lockValue is the backup lock's value.
+type lockValue struct {
+	Node    string    `json:"node"`
+	Started time.Time `json:"started"`
+}
+
+// Lock takes <prefix>backup-lock with a session of its own (TTL backupLockTTL, renewed until
+// unlock; no lock delay; bound to the node's serfHealth, so a dead node frees it).
+func (c *consulCatalog) Lock(ctx context.Context) (func(), error) {
+	key := c.prefix + keyBackupLock
+	sid, err := c.kv.CreateSession(ctx, consul.SessionOptions{Name: "mysqlpilot backup " + c.node, TTL: backupLockTTL,
+		Behavior: consul.BehaviorRelease})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot catalog: backup lock: %w", err)
+	}
+	destroy := func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := c.kv.DestroySession(dctx, sid); err != nil {
+			c.log.Warn("could not destroy the backup lock's session; it expires by itself", "session", sid, "err", err)
+		}
+	}
+	val, _ := json.Marshal(lockValue{Node: c.node, Started: c.now().UTC()})
+	ok, err := c.kv.Acquire(ctx, key, sid, val)
+	if err != nil || !ok {
+		destroy()
+		if err != nil {
+			return nil, fmt.Errorf("snapshot catalog: backup lock: %w", err)
+		}
+		holder := "another node"
+		if kv, _, gerr := c.kv.Get(ctx, key); gerr == nil && kv != nil {
+			var v lockValue
+			if json.Unmarshal(kv.Value, &v) == nil && v.Node != "" {
+				holder = fmt.Sprintf("%s since %s", v.Node, v.Started.Format(time.RFC3339))
+			}
+		}
+		return nil, fmt.Errorf("snapshot catalog: %s is held by %s: %w", key, holder, snapshot.ErrLocked)
+	}
+	renewCtx, stopRenew := context.WithCancel(context.WithoutCancel(ctx))
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(backupLockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-renewCtx.Done():
+				return
+			case <-t.C:
+				if err := c.kv.RenewSession(renewCtx, sid); err != nil {
+					if errors.Is(err, consul.ErrSessionGone) {
+						c.log.Warn("backup lock lost: another backup may start", "err", err)
+						return
+					}
+					c.log.Warn("could not renew the backup lock's session", "err", err)
+				}
+			}
+		}
+	}()
+	return sync.OnceFunc(func() {
+		stopRenew()
+		<-renewed
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := c.kv.Release(rctx, key, sid, nil); err != nil {
+			c.log.Warn("could not release the backup lock; it goes with its session", "err", err)
+		}
+		destroy()
+	}), nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store
+
+// NewSnapshotStore builds the object store named by snapshot.backend from the storage
+// section. It returns nil, "none", nil for the backend "none".
+func NewSnapshotStore(cfg *config.Config) (storage.Store, string, error) {
+	backend := cfg.Snapshot.Backend
+	switch backend {
+	case "", "none":
+		return nil, "none", nil
+	case "local":
+		st, err := local.New(cfg.Storage.Local.Dir)
+		if err != nil {
+			return nil, backend, fmt.Errorf("config: storage.local: %w", err)
+		}
+		return st, backend, nil
+	case "s3":
+		c := cfg.Storage.S3
+		st, err := s3.New(s3.Options{Endpoint: c.Endpoint, Bucket: c.Bucket, Region: c.Region, AccessKey: c.AccessKey,
+			SecretKey: c.SecretKey, Prefix: c.Prefix, UseTLS: !c.Insecure, PathStyle: true, PartSize: int64(c.PartSize) << 20})
+		if err != nil {
+			return nil, backend, fmt.Errorf("config: storage.s3: %w", err)
+		}
+		return st, backend, nil
+	case "manta":
+		c := cfg.Storage.Manta
+		o := manta.Options{URL: c.URL, User: c.User, Subuser: c.Subuser, Role: c.Role, KeyID: c.KeyID,
+			KeyPath: c.KeyPath, Dir: c.Dir, Durability: c.Durability}
+		if c.Key != "" {
+			o.KeyPEM = []byte(c.Key)
+		}
+		st, err := manta.New(o)
+		if err != nil {
+			return nil, backend, fmt.Errorf("config: storage.manta: %w", err)
+		}
+		return st, backend, nil
+	}
+	return nil, backend, fmt.Errorf("config: snapshot.backend: unknown backend %q (want local, s3, manta or none)", backend)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshotter
+
+// ErrBackupRunning is returned by BackupNow while this node runs a backup already.
+var ErrBackupRunning = errors.New("a backup is already running on this node")
+
+// Snapshotter is a node's snapshot service: its store, the Consul catalog and the settings.
+// It takes backups (BackupNow, the Scheduler, the control socket's POST /backup) and seeds an
+// empty datadir from the latest snapshot (BootstrapReplica).
+type Snapshotter struct {
+	cfg     *config.Config
+	flavor  mysql.Flavor
+	store   storage.Store
+	backend string
+	catalog snapshot.Catalog
+	runner  supervisor.Runner
+	log     *slog.Logger
+	busy    sync.Mutex // held while this node takes a backup
+}
+
+// newSnapshotter builds the store from cfg.Storage (per cfg.Snapshot.Backend) and the Consul
+// catalog under cfg.Consul.Prefix. It returns nil, nil when snapshot.backend is "none".
+// runner runs the backup tools: the Supervisor in production.
+func newSnapshotter(cfg *config.Config, c *consul.Client, runner supervisor.Runner, log *slog.Logger) (*Snapshotter, error) {
+	return newSnapshotterWith(cfg, c, runner, log)
+}
+
+func newSnapshotterWith(cfg *config.Config, kv catalogKV, runner supervisor.Runner, log *slog.Logger) (*Snapshotter, error) {
+	flavor, err := mysql.ParseFlavor(cfg.MySQL.Flavor)
+	if err != nil {
+		return nil, fmt.Errorf("config: mysql.flavor: %w", err)
+	}
+	store, backend, err := NewSnapshotStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if store == nil {
+		return nil, nil
+	}
+	log = log.With("component", "snapshot")
+	return &Snapshotter{cfg: cfg, flavor: flavor, store: store, backend: backend,
+		catalog: newConsulCatalog(kv, cfg.Consul.Prefix, cfg.Node, log), runner: runner, log: log}, nil
+}
+
+// Store is the snapshot store.
+func (s *Snapshotter) Store() storage.Store { return s.store }
+
+// Catalog is the Consul catalog.
+func (s *Snapshotter) Catalog() snapshot.Catalog { return s.catalog }
+
+// BackupNow takes a snapshot of the local server now: it takes the cluster-wide backup lock,
+// runs the backup, publishes the record (only now that the object is complete and verified)
+// and prunes old snapshots and binlogs. id names the snapshot ("" for a new one). It fails
+// with ErrBackupRunning when this node is busy and with snapshot.ErrLocked when another
+// node is.
+func (s *Snapshotter) BackupNow(ctx context.Context, db *mysql.DB, id string) (snapshot.Record, error) {
+	if !s.busy.TryLock() {
+		return snapshot.Record{}, ErrBackupRunning
+	}
+	defer s.busy.Unlock()
+	unlock, err := s.catalog.Lock(ctx)
+	if err != nil {
+		return snapshot.Record{}, err
+	}
+	defer unlock()
+	m := s.cfg.MySQL
+	rec, err := snapshot.Backup(ctx, snapshot.BackupOptions{
+		Runner: s.runner, Flavor: s.flavor, Socket: m.Socket, User: "root", Password: m.RootPassword, DB: db,
+		Store: s.store, Backend: s.backend, Compress: s.cfg.Snapshot.Compress, Node: s.cfg.Node, ID: id, Log: s.log,
+	})
+	if err != nil {
+		return snapshot.Record{}, err
+	}
+	if err := s.catalog.Publish(ctx, rec); err != nil {
+		// The object is complete and has its manifest; an unpublished one is pruned later as
+		// an orphan. Say so rather than pretend.
+		return snapshot.Record{}, fmt.Errorf("snapshot %s is stored but not recorded in Consul: %w", rec.ID, err)
+	}
+	s.log.Info("snapshot published", "snapshot", rec.ID, "gtid", rec.GTID)
+	if _, err := snapshot.Prune(ctx, s.store, s.catalog, s.cfg.Snapshot.Keep, snapshot.PruneOptions{Log: s.log}); err != nil {
+		s.log.Warn("pruning old snapshots failed; retried after the next backup", "err", err)
+	}
+	return rec, nil
+}
+
+// ArchiveNow archives the local server's closed binlogs and records the progress in Consul.
+func (s *Snapshotter) ArchiveNow(ctx context.Context, db *mysql.DB) (snapshot.ArchiveResult, error) {
+	last, err := s.catalog.BinlogProgress(ctx)
+	if err != nil {
+		s.log.Warn("cannot read the binlog archive's progress; archiving without the gap check", "err", err)
+	}
+	res, err := snapshot.ArchiveBinlogs(ctx, db, s.store, snapshot.ArchiveOptions{Compress: s.cfg.Snapshot.Compress,
+		Node: s.cfg.Node, Last: last, Log: s.log})
+	if err != nil {
+		return res, err
+	}
+	if res.Progress != nil && (last == nil || last.Object != res.Progress.Object) {
+		if err := s.catalog.SetBinlogProgress(ctx, *res.Progress); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// Bootstrap is a datadir restored by BootstrapReplica, waiting for its server to start.
+type Bootstrap struct {
+	Record snapshot.Record
+	Result snapshot.RestoreResult
+}
+
+// BootstrapReplica seeds an empty datadir from the latest snapshot, before mysqld starts. It
+// returns nil, nil when there is nothing to do: the datadir is initialized already, or the
+// cluster has no snapshot (the node then initializes an empty datadir as usual). A datadir
+// restored here holds the cluster's root password, so the caller must not treat it as fresh.
+//
+// After mysqld runs on the datadir, call Finish before replicating.
+func (s *Snapshotter) BootstrapReplica(ctx context.Context) (*Bootstrap, error) {
+	m := s.cfg.MySQL
+	initialized, err := mysql.Initialized(m.Datadir)
+	if err != nil || initialized {
+		return nil, err
+	}
+	rec, err := s.catalog.Latest(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap from a snapshot: %w", err)
+	}
+	if rec == nil {
+		return nil, nil
+	}
+	s.log.Info("empty datadir: restoring the latest snapshot", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
+	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: *rec,
+		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: osUser(m.Exec), Log: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap from snapshot %s: %w", rec.ID, err)
+	}
+	return &Bootstrap{Record: *rec, Result: res}, nil
+}
+
+// Finish sets the restored server's GTID position from the backup's own metadata
+// (gtid_slave_pos on MariaDB, gtid_purged on MySQL), with replication stopped. Replication
+// then starts from there (the HA loop's Follow). Should the primary have purged binlogs
+// after that position, its replica IO thread fails with error 1236: take a fresh snapshot on
+// the primary (mysqlpilot backup) and re-seed this node.
+func (b *Bootstrap) Finish(ctx context.Context, db *mysql.DB) error {
+	if err := db.SetGTIDPosition(ctx, b.Result.GTID); err != nil {
+		return fmt.Errorf("bootstrap from snapshot %s: %w", b.Record.ID, err)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduler
+
+// Scheduler takes snapshots and archives binlogs while the node is the primary.
+type Scheduler struct {
+	s    *Snapshotter
+	db   *mysql.DB
+	tick time.Duration
+	now  func() time.Time
+
+	// Owned by Run's goroutine.
+	active      string    // binlog the server wrote at the last look (after our own flushes)
+	lastArchive time.Time // last archive run
+	retryAt     time.Time // no scheduled backup before this, after a failure
+	retryDelay  time.Duration
+}
+
+// NewScheduler returns the scheduler for the local server reached through db.
+func (s *Snapshotter) NewScheduler(db *mysql.DB) *Scheduler {
+	c := s.cfg.Snapshot
+	tick := time.Minute
+	for _, d := range []time.Duration{c.Interval.D(), c.BinlogFlushInterval.D()} {
+		if d > 0 && d < tick {
+			tick = d
+		}
+	}
+	return &Scheduler{s: s, db: db, tick: max(tick, time.Second), now: time.Now}
+}
+
+// Run works until ctx ends. At every tick (a minute, or the shortest configured interval)
+// while isPrimary() holds it: takes a snapshot when the latest one in the catalog is older
+// than snapshot.interval, or when the server rotated its binlog by itself
+// (snapshot.onBinlogRotate; the archive's own flushes do not count); archives binlogs every
+// snapshot.binlogFlushInterval. Failures are logged, and a failed snapshot is retried with a
+// growing delay (1m to 30m).
+func (sc *Scheduler) Run(ctx context.Context, isPrimary func() bool) {
+	t := time.NewTicker(sc.tick)
+	defer t.Stop()
+	for {
+		if isPrimary() {
+			sc.cycle(ctx)
+		} else {
+			sc.active = ""
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// cycle is one tick's work on the primary.
+func (sc *Scheduler) cycle(ctx context.Context) {
+	c := sc.s.cfg.Snapshot
+	log := sc.s.log
+	now := sc.now()
+	reason := ""
+	if c.Interval.D() > 0 {
+		latest, err := sc.s.catalog.Latest(ctx)
+		switch {
+		case err != nil:
+			log.Warn("cannot read the latest snapshot", "err", err)
+		case latest == nil:
+			reason = "no snapshot yet"
+		case now.Sub(latest.Created) >= c.Interval.D():
+			reason = fmt.Sprintf("latest snapshot %s is older than %s", latest.ID, c.Interval.D())
+		}
+	}
+	if c.OnBinlogRotate {
+		cur, err := currentBinlog(ctx, sc.db)
+		if err != nil {
+			log.Warn("cannot read the current binlog", "err", err)
+		} else {
+			if sc.active != "" && cur != sc.active && reason == "" {
+				reason = fmt.Sprintf("binlog rotated from %s to %s", sc.active, cur)
+			}
+			sc.active = cur
+		}
+	}
+	if reason != "" && !now.Before(sc.retryAt) {
+		log.Info("taking a scheduled snapshot", "reason", reason)
+		if _, err := sc.s.BackupNow(ctx, sc.db, ""); err != nil {
+			sc.retryDelay = min(max(2*sc.retryDelay, time.Minute), 30*time.Minute)
+			sc.retryAt = now.Add(sc.retryDelay)
+			log.Error("scheduled snapshot failed", "err", err, "retry_in", sc.retryDelay.String())
+		} else {
+			sc.retryDelay, sc.retryAt = 0, time.Time{}
+		}
+	}
+	if d := c.BinlogFlushInterval.D(); d > 0 && now.Sub(sc.lastArchive) >= d {
+		sc.lastArchive = now
+		res, err := sc.s.ArchiveNow(ctx, sc.db)
+		if err != nil {
+			log.Error("binlog archive failed", "err", err)
+		}
+		if res.Active != "" {
+			sc.active = res.Active // our own flush is no rotation
+		}
+	}
+}
+
+// currentBinlog is the binlog the server writes now.
+func currentBinlog(ctx context.Context, db *mysql.DB) (string, error) {
+	rows, err := db.SQL().QueryContext(ctx, db.Flavor().ListBinlogsSQL())
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	var last string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		var name string
+		vals[0] = &name
+		for i := 1; i < len(vals); i++ {
+			vals[i] = new(any)
+		}
+		if err := rows.Scan(vals...); err != nil {
+			return "", err
+		}
+		last = name
+	}
+	return last, rows.Err()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control socket
+
+// BackupResponse is POST /backup's answer: the published record when the backup finished
+// (or, with ?wait=false, only the id of the backup started).
+type BackupResponse struct {
+	ID     string           `json:"id"`
+	Status string           `json:"status"` // "complete" or "started"
+	Record *snapshot.Record `json:"record,omitempty"`
+}
+
+// BackupHandler serves POST /backup on the control socket: it takes a snapshot of the local
+// server now (BackupNow). The backup runs under ctx (the node's lifetime), not the request's:
+// a client that goes away does not abort it. By default the answer waits for the backup
+// (200 with the record); ?wait=false answers at once (202 with the id). 409 when a backup runs
+// already here or elsewhere; 500 with the error otherwise.
+func (s *Snapshotter) BackupHandler(ctx context.Context, db *mysql.DB) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use POST"})
+			return
+		}
+		id := snapshot.NewID(time.Now())
+		type result struct {
+			rec snapshot.Record
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			rec, err := s.BackupNow(ctx, db, id)
+			if err != nil {
+				s.log.Error("requested snapshot failed", "snapshot", id, "err", err)
+			}
+			done <- result{rec, err}
+		}()
+		if r.URL.Query().Get("wait") == "false" {
+			// Wait briefly so an immediate refusal (busy, locked) is still reported.
+			select {
+			case res := <-done:
+				writeBackupResult(w, id, res.rec, res.err)
+			case <-time.After(500 * time.Millisecond):
+				writeJSON(w, http.StatusAccepted, BackupResponse{ID: id, Status: "started"})
+			}
+			return
+		}
+		select {
+		case res := <-done:
+			writeBackupResult(w, id, res.rec, res.err)
+		case <-r.Context().Done():
+		}
+	}
+}
+
+func writeBackupResult(w http.ResponseWriter, id string, rec snapshot.Record, err error) {
+	switch {
+	case errors.Is(err, ErrBackupRunning), errors.Is(err, snapshot.ErrLocked):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, BackupResponse{ID: id, Status: "complete", Record: &rec})
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Point-in-time restore (mysqlpilot restore)
+
+// PITRRequest is what the operator asks of `mysqlpilot restore`.
+type PITRRequest struct {
+	Until           time.Time // restore to this time, or
+	UntilGTID       string    // to these GTIDs
+	Datadir         string    // the datadir to create (an existing one is moved aside)
+	TempDir         string    // scratch space; default snapshot.tempDir
+	AllowIncomplete bool      // replay what the archive has when it ends before the target
+	FromConsul      bool      // find snapshots in Consul instead of the store's manifests
+}
+
+// PointInTimeRestore builds a new primary's datadir from the configured store: the newest
+// snapshot before the target rolled forward with the archived binlogs (snapshot.RestoreToTime).
+// It runs standalone, without the node's supervisor; the tools run through runner.
+func PointInTimeRestore(ctx context.Context, cfg *config.Config, req PITRRequest, runner supervisor.Runner, log *slog.Logger) (snapshot.PITRResult, error) {
+	flavor, err := mysql.ParseFlavor(cfg.MySQL.Flavor)
+	if err != nil {
+		return snapshot.PITRResult{}, fmt.Errorf("config: mysql.flavor: %w", err)
+	}
+	store, _, err := NewSnapshotStore(cfg)
+	if err != nil {
+		return snapshot.PITRResult{}, err
+	}
+	if store == nil {
+		return snapshot.PITRResult{}, errors.New("config: snapshot.backend is none: there is no store to restore from")
+	}
+	var cat snapshot.Catalog = snapshot.StoreCatalog{Store: store}
+	if req.FromConsul {
+		c, err := consul.New(consul.Options{Address: cfg.Consul.Address, Token: cfg.Consul.Token, Scheme: cfg.Consul.Scheme,
+			CAFile: cfg.Consul.CAFile, CertFile: cfg.Consul.CertFile, KeyFile: cfg.Consul.KeyFile,
+			InsecureSkipVerify: cfg.Consul.InsecureSkipVerify, Datacenter: cfg.Consul.Datacenter}, log)
+		if err != nil {
+			return snapshot.PITRResult{}, fmt.Errorf("consul: %w", err)
+		}
+		cat = newConsulCatalog(c, cfg.Consul.Prefix, cfg.Node, log)
+	}
+	tmp := req.TempDir
+	if tmp == "" {
+		tmp = cfg.Snapshot.TempDir
+	}
+	if tmp == "" {
+		tmp = strings.TrimRight(req.Datadir, "/") + "-restore"
+	}
+	user := osUser(cfg.MySQL.Exec)
+	if user == "" && os.Geteuid() == 0 {
+		user = "root"
+	}
+	return snapshot.RestoreToTime(ctx, snapshot.PITROptions{
+		Runner: runner, Flavor: flavor, Store: store, Catalog: cat,
+		Until: req.Until, UntilGTID: req.UntilGTID, Datadir: req.Datadir, TempDir: tmp, OSUser: user,
+		RootPassword: cfg.MySQL.RootPassword, ServerBinary: cfg.MySQL.Exec[0], AllowIncomplete: req.AllowIncomplete, Log: log,
+	})
+}
