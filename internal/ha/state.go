@@ -50,8 +50,8 @@ type ReplicaState struct {
 
 // Switchover is an operator's request (mysqlpilot switchover [--to NODE]).
 type Switchover struct {
-	From string // the primary that must hand over
-	To   string // the target, or "" for the most advanced replica
+	From string `json:"from"` // the primary that must hand over
+	To   string `json:"to"`   // the target, or "" for the most advanced replica
 }
 
 // State is everything Decide reads: one observation of the world.
