@@ -151,6 +151,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	_ = enc.Encode(cfg.Redacted())
 	return 0
 }

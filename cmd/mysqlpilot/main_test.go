@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeConfig(t *testing.T, doc string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.json")
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
+	env := map[string]string{"MYSQL_ROOT_PASSWORD": "r", "MYSQL_REPL_PASSWORD": "p", "HOSTNAME": "h"}
+	cases := []struct{ name, doc, want string }{
+		{"invalid JSON", "{\n \"ha\": {,}\n}", "invalid JSON at line 2, column 9"},
+		{"unknown field", `{"ha": {"sesionTTL": "10s"}}`, `ha.sesionTTL: unknown field (did you mean "sessionTTL"?)`},
+		{"bad duration", `{"ha": {"lockDelay": "1 second"}}`, `ha.lockDelay: "1 second" is not a duration`},
+		{"TTL too short", `{"ha": {"sessionTTL": "5s"}, "mysql": {"rootPassword": "r", "replPassword": "p"}}`, "ha.sessionTTL: 5s is below Consul's minimum of 10s"},
+		{"missing password", `{"mysql": {"replPassword": "p"}}`, "mysql.rootPassword: required: set MYSQL_ROOT_PASSWORD"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, env, "run", "--config", writeConfig(t, c.doc))
+			if code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			if !strings.Contains(stderr, c.want) {
+				t.Errorf("stderr %q\nwant it to contain %q", stderr, c.want)
+			}
+			if lines := strings.Count(strings.TrimSpace(stderr), "\n") + 1; lines != 1 {
+				t.Errorf("stderr has %d lines, want 1:\n%s", lines, stderr)
+			}
+		})
+	}
+}
+
+func TestMissingConfigFile(t *testing.T) {
+	code, _, stderr := runCLI(t, nil, "run", "--config", "/nonexistent/mysqlpilot.json")
+	if code != 2 || !strings.Contains(stderr, "/nonexistent/mysqlpilot.json does not exist") {
+		t.Fatalf("code %d, stderr %q", code, stderr)
+	}
+}
+
+func TestConfigCommandRedactsSecrets(t *testing.T) {
+	env := map[string]string{"MYSQL_ROOT_PASSWORD": "very-secret-root", "MYSQL_REPL_PASSWORD": "very-secret-repl", "HOSTNAME": "h"}
+	code, stdout, stderr := runCLI(t, env, "config")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, stderr)
+	}
+	if strings.Contains(stdout, "very-secret") || !strings.Contains(stdout, "<redacted>") {
+		t.Fatalf("config output leaks or does not redact:\n%s", stdout)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"maintenance", "sideways"}, {"supervise"}, {"run", "--no-such-flag"}} {
+		if code, _, _ := runCLI(t, nil, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	if code, out, _ := runCLI(t, nil, "version"); code != 0 || !strings.HasPrefix(out, "mysqlpilot ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	if code, _, stderr := runCLI(t, nil, "status", "--socket", "/nonexistent.sock"); code != 1 || !strings.Contains(stderr, "control socket") {
+		t.Errorf("status without a node: %d %q", code, stderr)
+	}
+}
