@@ -5,6 +5,8 @@
 package integration
 
 import (
+	"encoding/json"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,6 +42,28 @@ func others(c *harness.Cluster, not *harness.PilotNode) []*harness.PilotNode {
 	return out
 }
 
+// agentServices returns the IDs of the services registered on the Consul agent, with the
+// status of their checks.
+func agentServices(t *testing.T, c *harness.Cluster) map[string]string {
+	t.Helper()
+	resp, err := http.Get("http://" + c.Consul.HTTPAddr() + "/v1/agent/checks")
+	if err != nil {
+		t.Fatalf("consul agent checks: %v", err)
+	}
+	defer resp.Body.Close()
+	var checks map[string]struct{ ServiceID, Status string }
+	if err := json.NewDecoder(resp.Body).Decode(&checks); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, ch := range checks {
+		if ch.ServiceID != "" {
+			out[ch.ServiceID] = ch.Status
+		}
+	}
+	return out
+}
+
 func TestElectionAndReplication(t *testing.T) {
 	c := harness.StartCluster(t, harness.ClusterOptions{})
 	p := c.WaitSettled(t, 3, 90*time.Second)
@@ -66,6 +90,15 @@ func TestElectionAndReplication(t *testing.T) {
 	for _, n := range c.Nodes {
 		if !strings.Contains(out, n.Name) {
 			t.Errorf("status --cluster does not list %s:\n%s", n.Name, out)
+		}
+	}
+	svcs := agentServices(t, c)
+	if svcs["mysql-primary-"+p.Name] != "passing" {
+		t.Errorf("mysql-primary-%s = %q in Consul, want passing (all: %v)", p.Name, svcs["mysql-primary-"+p.Name], svcs)
+	}
+	for _, n := range c.Nodes {
+		if svcs["mysql-"+n.Name] != "passing" {
+			t.Errorf("mysql-%s = %q in Consul, want passing", n.Name, svcs["mysql-"+n.Name])
 		}
 	}
 	c.AssertNoSecrets(t)
@@ -154,6 +187,11 @@ func TestGracefulHandover(t *testing.T) {
 	}
 	if !strings.Contains(p.Log(), "handed over") {
 		t.Errorf("%s's log does not say it handed over", p.Name)
+	}
+	for id := range agentServices(t, c) {
+		if strings.HasSuffix(id, "-"+p.Name) {
+			t.Errorf("service %s still registered after %s stopped", id, p.Name)
+		}
 	}
 }
 

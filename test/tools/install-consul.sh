@@ -9,7 +9,8 @@ set -euo pipefail
 VERSION=v1.16.3
 dest=${1:-${MYSQLPILOT_TOOLS:-$HOME/.cache/mysqlpilot/bin}}
 bin="$dest/consul"
-if [ -x "$bin" ] && "$bin" version 2>/dev/null | grep -q "Consul ${VERSION}"; then
+# Capture first: under pipefail, grep -q closing the pipe early could fail the check.
+if [ -x "$bin" ] && v=$("$bin" version 2>/dev/null) && [[ $v == *"Consul ${VERSION}"* ]]; then
   echo "consul ${VERSION}: cached at $bin"
   exit 0
 fi

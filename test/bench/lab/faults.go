@@ -1,0 +1,167 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/test/harness"
+)
+
+// Fault is a way of losing the primary.
+type Fault string
+
+// The faults. NetCut is an emulation on loopback: both mysqlpilot and mariadbd of the node
+// are SIGSTOPped, so the host stops answering (Consul sees no check updates, clients and
+// replicas get no replies) without touching the network shared with the other engineers.
+const (
+	Kill9   Fault = "kill9"   // SIGKILL mysqlpilot and mariadbd (host crash)
+	Stop    Fault = "sigstop" // SIGSTOP mysqlpilot only; its mariadbd keeps running
+	Term    Fault = "sigterm" // SIGTERM mysqlpilot (docker stop): graceful handover
+	NetCut  Fault = "netcut"  // SIGSTOP mysqlpilot and mariadbd (emulated network cut)
+	Unknown Fault = ""
+)
+
+// Faults in the order the bench reports them.
+var Faults = []Fault{Kill9, Stop, Term, NetCut}
+
+// Describe is a fault's table label.
+func (f Fault) Describe() string {
+	switch f {
+	case Kill9:
+		return "kill -9 (mysqlpilot + mariadbd)"
+	case Stop:
+		return "SIGSTOP mysqlpilot only"
+	case Term:
+		return "SIGTERM (graceful handover)"
+	case NetCut:
+		return "network cut (emulated: SIGSTOP mysqlpilot + mariadbd)"
+	}
+	return string(f)
+}
+
+// Injected is a fault in effect on a node; Heal ends it.
+type Injected struct {
+	Fault   Fault
+	Node    *harness.PilotNode
+	mysqlPid int
+	At      time.Time
+}
+
+// Inject puts fault on n and returns when it is in effect.
+func Inject(n *harness.PilotNode, fault Fault) (*Injected, error) {
+	in := &Injected{Fault: fault, Node: n, mysqlPid: n.MySQLPid()}
+	switch fault {
+	case Kill9:
+		in.At = time.Now()
+		n.Kill9() // returns once both are gone
+	case Stop:
+		in.At = time.Now()
+		n.Signal(syscall.SIGSTOP)
+	case Term:
+		in.At = time.Now()
+		n.Signal(syscall.SIGTERM)
+	case NetCut:
+		if in.mysqlPid <= 0 {
+			return nil, fmt.Errorf("%s: mariadbd pid unknown", n.Name)
+		}
+		in.At = time.Now()
+		if err := syscall.Kill(in.mysqlPid, syscall.SIGSTOP); err != nil {
+			return nil, fmt.Errorf("SIGSTOP mariadbd of %s: %w", n.Name, err)
+		}
+		n.Signal(syscall.SIGSTOP)
+	default:
+		return nil, fmt.Errorf("unknown fault %q", fault)
+	}
+	return in, nil
+}
+
+// Heal ends the fault: restart a killed or stopped node, continue a stopped one.
+func (in *Injected) Heal() error {
+	n := in.Node
+	switch in.Fault {
+	case Kill9:
+		n.Start()
+	case Stop:
+		n.Signal(syscall.SIGCONT)
+	case Term:
+		if code := n.Wait(90 * time.Second); code != 0 {
+			return fmt.Errorf("%s: mysqlpilot exited %d after SIGTERM, want 0", n.Name, code)
+		}
+		n.Start()
+	case NetCut:
+		_ = syscall.Kill(in.mysqlPid, syscall.SIGCONT)
+		n.Signal(syscall.SIGCONT)
+	}
+	return nil
+}
+
+// Settled waits up to d for exactly one healthy writable primary and want-1 healthy replicas
+// of it, like harness.Cluster.WaitSettled but returning an error instead of failing.
+func Settled(c *harness.Cluster, want int, d time.Duration) (*harness.PilotNode, error) {
+	var p *harness.PilotNode
+	err := Until(d, func() bool {
+		p = c.Primary()
+		if p == nil {
+			return false
+		}
+		healthy := 0
+		for _, n := range c.Nodes {
+			if st, ok := n.Status(); ok && st.Healthy && st.Holder == p.Name {
+				healthy++
+			}
+		}
+		return healthy == want
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster not settled (one primary, %d healthy replicas) within %s: %s", want-1, d, Describe(c))
+	}
+	return p, nil
+}
+
+// Describe is one line per node: role, health, action, error.
+func Describe(c *harness.Cluster) string {
+	var b strings.Builder
+	for _, n := range c.Nodes {
+		st, ok := n.Status()
+		if !ok {
+			fmt.Fprintf(&b, "[%s: no status] ", n.Name)
+			continue
+		}
+		fmt.Fprintf(&b, "[%s: role=%q healthy=%v writable=%v holder=%q action=%q err=%q] ", n.Name, st.Role, st.Healthy, st.Writable, st.Holder, st.Action, st.Error)
+	}
+	return b.String()
+}
+
+// Quarantined returns the nodes whose status says they hold errant transactions.
+func Quarantined(c *harness.Cluster) []*harness.PilotNode {
+	var out []*harness.PilotNode
+	for _, n := range c.Nodes {
+		if st, ok := n.Status(); ok && strings.HasPrefix(st.Action, "Quarantine") {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// PilotPid is the pid of n's mysqlpilot, found as the parent of its mariadbd (0 if unknown).
+func PilotPid(n *harness.PilotNode) int {
+	pid := n.MySQLPid()
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "PPid:"); ok {
+			p, _ := strconv.Atoi(strings.TrimSpace(v))
+			return p
+		}
+	}
+	return 0
+}

@@ -1,0 +1,270 @@
+//go:build system
+
+package system
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Checker writes continuously, in rounds: each round sends one INSERT (a fresh id) to every
+// running mysql container of the project at once, as the application user, and records every
+// acknowledged write. Replicas refuse (read-only); a round in which two nodes acknowledge is
+// a split brain. The set of containers is refreshed every second, so scaling and restarts are
+// followed.
+type Checker struct {
+	p       *Project
+	t       testing.TB
+	every   time.Duration
+	timeout time.Duration
+	nextID  atomic.Int64
+
+	nodes atomic.Pointer[[]Node]
+
+	mu       sync.Mutex
+	acks     []Ack
+	splits   []string
+	rounds   int
+	attempts int
+	stop     chan struct{}
+	done     chan struct{}
+	stopped  bool
+}
+
+// Ack is one acknowledged write.
+type Ack struct {
+	ID   int64
+	Node string
+	At   time.Time
+}
+
+const probeTable = "probe"
+
+// StartChecker creates the probe table through primary and starts writing every `every`.
+func StartChecker(t testing.TB, p *Project, primary Node, every time.Duration) *Checker {
+	t.Helper()
+	if err := p.SQL(primary, "CREATE TABLE IF NOT EXISTS "+probeTable+" (id BIGINT PRIMARY KEY, node VARCHAR(64) NOT NULL, at DATETIME(6) NOT NULL)"); err != nil {
+		t.Fatalf("create probe table: %v", err)
+	}
+	c := &Checker{p: p, t: t, every: every, timeout: 1500 * time.Millisecond, stop: make(chan struct{}), done: make(chan struct{})}
+	nodes := p.Nodes()
+	c.nodes.Store(&nodes)
+	refreshed := make(chan struct{})
+	go c.refresh(refreshed)
+	go c.run()
+	t.Cleanup(c.Stop)
+	go func() { <-c.done; close(refreshed) }()
+	return c
+}
+
+func (c *Checker) refresh(stop <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		out, err := docker(10*time.Second, "ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project="+c.p.Name,
+			"--filter", "label=com.docker.compose.service=mysql")
+		if err != nil {
+			continue
+		}
+		nodes, err := inspect(strings.Fields(out))
+		if err != nil {
+			continue
+		}
+		c.nodes.Store(&nodes)
+	}
+}
+
+func (c *Checker) run() {
+	defer close(c.done)
+	for {
+		select {
+		case <-c.stop:
+			return
+		default:
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var ok []Ack
+		n := 0
+		for _, node := range *c.nodes.Load() {
+			if node.IP == "" || !node.Running {
+				continue
+			}
+			n++
+			id := c.nextID.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+				defer cancel()
+				_, err := c.p.DB(node).ExecContext(ctx, "INSERT INTO "+probeTable+" VALUES (?, ?, NOW(6))", id, node.Name)
+				if err == nil {
+					mu.Lock()
+					ok = append(ok, Ack{ID: id, Node: node.Name, At: time.Now()})
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		c.mu.Lock()
+		c.rounds++
+		c.attempts += n
+		c.acks = append(c.acks, ok...)
+		if len(ok) > 1 {
+			c.splits = append(c.splits, fmt.Sprintf("round at %s: %v", start.Format("15:04:05.000"), ok))
+		}
+		c.mu.Unlock()
+		if d := c.every - time.Since(start); d > 0 {
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(d):
+			}
+		}
+	}
+}
+
+// Stop ends the writing and waits for the last round (idempotent).
+func (c *Checker) Stop() {
+	c.mu.Lock()
+	if !c.stopped {
+		c.stopped = true
+		close(c.stop)
+	}
+	c.mu.Unlock()
+	<-c.done
+}
+
+// Acks returns the acknowledged writes so far.
+func (c *Checker) Acks() []Ack {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Ack(nil), c.acks...)
+}
+
+// Splits returns the rounds in which more than one node acknowledged a write.
+func (c *Checker) Splits() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.splits...)
+}
+
+// Counts returns rounds and attempted writes.
+func (c *Checker) Counts() (rounds, attempts int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rounds, c.attempts
+}
+
+// WaitAcks waits until n more writes have been acknowledged.
+func (c *Checker) WaitAcks(t testing.TB, n int, d time.Duration) {
+	t.Helper()
+	start := len(c.Acks())
+	Eventually(t, d, 50*time.Millisecond, fmt.Sprintf("%d more acknowledged writes", n), func() (bool, string) {
+		got := len(c.Acks()) - start
+		return got >= n, fmt.Sprintf("%d acknowledged", got)
+	})
+}
+
+// WaitAckBy waits until a write is acknowledged after t0 by a node other than old and
+// returns that node's name.
+func (c *Checker) WaitAckBy(t testing.TB, t0 time.Time, old string, d time.Duration) string {
+	t.Helper()
+	var who string
+	Eventually(t, d, 50*time.Millisecond, "a write acknowledged by a node other than "+old, func() (bool, string) {
+		for _, a := range c.Acks() {
+			if a.At.After(t0) && a.Node != old {
+				who = a.Node
+				return true, ""
+			}
+		}
+		return false, ""
+	})
+	return who
+}
+
+// Gap is the longest time without an acknowledged write, counted from the last
+// acknowledgement before since (or since itself) to the last one; it includes the time
+// after the last acknowledgement when until is later.
+func (c *Checker) Gap(since, until time.Time) time.Duration {
+	acks := c.Acks()
+	sort.Slice(acks, func(i, j int) bool { return acks[i].At.Before(acks[j].At) })
+	prev := since
+	for _, a := range acks {
+		if !a.At.After(since) {
+			prev = a.At
+		}
+	}
+	var gap time.Duration
+	for _, a := range acks {
+		if !a.At.After(since) || a.At.After(until) {
+			continue
+		}
+		if d := a.At.Sub(prev); d > gap {
+			gap = d
+		}
+		prev = a.At
+	}
+	if d := until.Sub(prev); d > gap {
+		gap = d
+	}
+	return gap
+}
+
+// AckedBy counts writes node acknowledged after t0.
+func (c *Checker) AckedBy(node string, t0 time.Time) int {
+	n := 0
+	for _, a := range c.Acks() {
+		if a.Node == node && a.At.After(t0) {
+			n++
+		}
+	}
+	return n
+}
+
+// Verify stops the checker and checks that every acknowledged write is on node; it returns
+// how many it checked and how many were lost.
+func (c *Checker) Verify(t testing.TB, node Node) (checked, lost int) {
+	t.Helper()
+	c.Stop()
+	var ids map[int64]bool
+	Eventually(t, 30*time.Second, 500*time.Millisecond, "reading the probe table on "+node.String(), func() (bool, string) {
+		var err error
+		ids, err = c.p.IDs(node, probeTable)
+		return err == nil, fmt.Sprint(err)
+	})
+	var missing []int64
+	for _, a := range c.Acks() {
+		checked++
+		if !ids[a.ID] {
+			missing = append(missing, a.ID)
+		}
+	}
+	sort.Slice(missing, func(i, j int) bool { return missing[i] < missing[j] })
+	if len(missing) > 0 {
+		t.Errorf("%d acknowledged writes missing on %s: %v", len(missing), node, missing)
+	}
+	return checked, len(missing)
+}
+
+// CheckSplits fails the test when two nodes acknowledged writes in one round.
+func (c *Checker) CheckSplits(t testing.TB) int {
+	t.Helper()
+	s := c.Splits()
+	if len(s) > 0 {
+		t.Errorf("split brain: two nodes acknowledged writes in the same round %d times: %v", len(s), s)
+	}
+	return len(s)
+}

@@ -1,0 +1,436 @@
+//go:build system
+
+// Package system runs mysqlpilot the way users do: the repository's docker-compose.yml, real
+// containers, docker and docker-compose on the command line. Each test brings up its own
+// compose project (a unique COMPOSE_PROJECT_NAME, a free loopback port for Consul's UI, random
+// passwords), injects one fault, and checks with a continuous writer that no acknowledged
+// write is lost and that two nodes never acknowledge writes in the same round.
+//
+// Run with `make test-system` (builds the images first), or, once the images exist:
+//
+//	go test -tags system -count=1 -timeout 40m -v ./test/system/
+//
+// The host talks to MariaDB through the containers' addresses on the project's bridge network
+// and to mysqlpilot through `docker exec`. Nothing outside the project is touched.
+package system
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Images the tests run; `make images` builds them.
+var (
+	mysqlImage  = envOr("MYSQLPILOT_IMAGE", "mysqlpilot/mysql:latest")
+	consulImage = "mysqlpilot/consul:1.16.3"
+)
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// repoRoot is the repository root (this file is test/system/docker_test.go).
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// run runs a command with a deadline and returns its stdout; the error carries stderr.
+func run(ctx context.Context, d time.Duration, env []string, dir string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = env
+	}
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("timed out after %s", d)
+	}
+	if err != nil {
+		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(redactArgs(args), " "), err, strings.TrimSpace(lastLines(stderr.String(), 20)))
+	}
+	return stdout.String(), nil
+}
+
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if k, _, ok := strings.Cut(a, "="); ok && (strings.Contains(strings.ToUpper(k), "PASSWORD") || strings.Contains(strings.ToUpper(k), "PWD")) {
+			a = k + "=***"
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// docker runs the docker CLI (bounded).
+func docker(d time.Duration, args ...string) (string, error) {
+	return run(context.Background(), d, nil, "", "docker", args...)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// freePort returns a TCP port free on 127.0.0.1 right now (for Consul's published UI port).
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// preflight fails the test at once, plainly, when docker or the images are missing.
+func preflight(t testing.TB) {
+	t.Helper()
+	preflightOnce.Do(func() {
+		if _, err := docker(30*time.Second, "info", "--format", "{{.ServerVersion}}"); err != nil {
+			preflightErr = fmt.Errorf("docker daemon not reachable (start it, then retry): %v", err)
+			return
+		}
+		if _, err := exec.LookPath("docker-compose"); err != nil {
+			preflightErr = fmt.Errorf("docker-compose not found on PATH (1.29 works)")
+			return
+		}
+		for _, img := range []string{mysqlImage, consulImage} {
+			if _, err := docker(30*time.Second, "image", "inspect", "-f", "{{.Id}}", img); err != nil {
+				preflightErr = fmt.Errorf("image %s is missing: build the images with `make images` (make test-system does)", img)
+				return
+			}
+		}
+	})
+	if preflightErr != nil {
+		t.Fatal(preflightErr)
+	}
+}
+
+var (
+	preflightOnce sync.Once
+	preflightErr  error
+)
+
+// ---------------------------------------------------------------------------------------------
+// Compose project
+
+// Project is one compose project of the repository's docker-compose.yml, owned by one test.
+type Project struct {
+	t          testing.TB
+	Name       string
+	Root       string
+	ConsulPort int
+	Env        map[string]string // extra environment for docker-compose (e.g. HA_SEMI_SYNC)
+
+	AppUser, AppPassword, AppDB, RootPassword string
+
+	mu     sync.Mutex
+	dbs    map[string]*sqlDB // by container ID + address
+	downed bool
+}
+
+var nameRe = regexp.MustCompile(`[^a-z0-9]+`)
+
+// NewProject makes a project named after the test, with random passwords and a free port for
+// Consul's UI. Its cleanup removes every container, network and volume of the project.
+func NewProject(t testing.TB, env map[string]string) *Project {
+	t.Helper()
+	preflight(t)
+	short := strings.Trim(nameRe.ReplaceAllString(strings.ToLower(strings.TrimPrefix(t.Name(), "Test")), "-"), "-")
+	if len(short) > 20 {
+		short = short[:20]
+	}
+	p := &Project{
+		t: t, Name: "mpsys-" + short + "-" + randHex(3), Root: repoRoot(), ConsulPort: freePort(t), Env: env,
+		AppUser: "app", AppPassword: randHex(12), AppDB: "app", RootPassword: randHex(12),
+		dbs: map[string]*sqlDB{},
+	}
+	t.Logf("compose project %s (Consul UI on 127.0.0.1:%d)", p.Name, p.ConsulPort)
+	t.Cleanup(p.Down)
+	return p
+}
+
+// environ is the environment docker-compose runs with: the caller's, minus anything that
+// would point it at another project or file, plus this project's settings.
+func (p *Project) environ() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(k, "COMPOSE_"), strings.HasPrefix(k, "MYSQL_"), strings.HasPrefix(k, "HA_"),
+			k == "CONSUL_UI_PORT", k == "SNAPSHOT_BACKEND", k == "LOG_LEVEL":
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env,
+		"COMPOSE_PROJECT_NAME="+p.Name,
+		"COMPOSE_FILE=docker-compose.yml",
+		"COMPOSE_HTTP_TIMEOUT=120",
+		"CONSUL_UI_PORT="+strconv.Itoa(p.ConsulPort),
+		"MYSQLPILOT_IMAGE="+mysqlImage,
+		"MYSQL_ROOT_PASSWORD="+p.RootPassword,
+		"MYSQL_USER="+p.AppUser,
+		"MYSQL_PASSWORD="+p.AppPassword,
+		"MYSQL_DATABASE="+p.AppDB,
+		"MYSQL_REPL_PASSWORD="+randHex(12),
+	)
+	for k, v := range p.Env {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// Compose runs docker-compose in the project (bounded).
+func (p *Project) Compose(d time.Duration, args ...string) (string, error) {
+	return run(context.Background(), d, p.environ(), p.Root, "docker-compose", args...)
+}
+
+// MustCompose runs docker-compose and fails the test on error.
+func (p *Project) MustCompose(d time.Duration, args ...string) string {
+	p.t.Helper()
+	out, err := p.Compose(d, args...)
+	if err != nil {
+		p.t.Fatalf("%v", err)
+	}
+	return out
+}
+
+// Up starts consul and n mysql containers (`up -d --scale mysql=n`); the images must exist.
+func (p *Project) Up(n int) {
+	p.t.Helper()
+	p.MustCompose(5*time.Minute, "up", "-d", "--no-build", "--scale", fmt.Sprintf("mysql=%d", n))
+}
+
+// Down removes the project with its volumes (idempotent). On a failed test it first prints
+// the containers' state and the end of their logs.
+func (p *Project) Down() {
+	p.mu.Lock()
+	if p.downed {
+		p.mu.Unlock()
+		return
+	}
+	p.downed = true
+	for _, db := range p.dbs {
+		db.Close()
+	}
+	p.dbs = map[string]*sqlDB{}
+	p.mu.Unlock()
+	if p.t.Failed() || os.Getenv("SYSTEM_TEST_LOGS") != "" {
+		if out, err := p.Compose(time.Minute, "ps"); err == nil {
+			p.t.Logf("docker-compose ps:\n%s", out)
+		}
+		if out, err := p.Compose(2*time.Minute, "logs", "--no-color", "--tail=80"); err == nil {
+			p.t.Logf("docker-compose logs (last 80 lines per container):\n%s", filterLogs(out))
+		}
+	}
+	// A paused container cannot be stopped: unpause first. Containers disconnected from the
+	// network are removed with it.
+	for _, n := range p.containers(true) {
+		if n.Paused {
+			_, _ = docker(30*time.Second, "unpause", n.ID)
+		}
+	}
+	start := time.Now()
+	if _, err := p.Compose(5*time.Minute, "down", "-v", "--remove-orphans", "--timeout", "20"); err != nil {
+		p.t.Errorf("cleanup: %v", err)
+		// Last resort: remove what carries the project label.
+		if ids, _ := docker(time.Minute, "ps", "-aq", "--filter", "label=com.docker.compose.project="+p.Name); strings.TrimSpace(ids) != "" {
+			_, _ = docker(2*time.Minute, append([]string{"rm", "-f", "-v"}, strings.Fields(ids)...)...)
+		}
+		return
+	}
+	p.t.Logf("compose project %s removed in %s", p.Name, time.Since(start).Round(100*time.Millisecond))
+}
+
+// filterLogs drops the noisiest lines of compose logs (Consul's agent chatter at info level).
+func filterLogs(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "consul_1") && strings.Contains(l, "[DEBUG]") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Containers
+
+// Node is one mysql container of the project.
+type Node struct {
+	ID        string // container ID (full)
+	Name      string // mysqlpilot's node name: the container's hostname
+	Container string // container name, e.g. mpsys-x_mysql_2
+	IP        string // address on the project's network, "" when not attached
+	Running   bool
+	Paused    bool
+	ExitCode  int
+}
+
+func (n Node) String() string { return n.Name + "(" + n.Container + ")" }
+
+type inspectJSON struct {
+	ID     string `json:"Id"`
+	Name   string
+	Config struct {
+		Hostname string
+		Labels   map[string]string
+	}
+	State struct {
+		Running  bool
+		Paused   bool
+		ExitCode int
+	}
+	NetworkSettings struct {
+		Networks map[string]struct{ IPAddress string }
+	}
+}
+
+// inspect returns the containers' state, in the order given.
+func inspect(ids []string) ([]Node, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out, err := docker(30*time.Second, append([]string{"inspect"}, ids...)...)
+	if err != nil {
+		return nil, err
+	}
+	var raw []inspectJSON
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		return nil, fmt.Errorf("docker inspect: %w", err)
+	}
+	nodes := make([]Node, 0, len(raw))
+	for _, r := range raw {
+		n := Node{ID: r.ID, Name: r.Config.Hostname, Container: strings.TrimPrefix(r.Name, "/"),
+			Running: r.State.Running, Paused: r.State.Paused, ExitCode: r.State.ExitCode}
+		for net, s := range r.NetworkSettings.Networks {
+			if strings.HasSuffix(net, "_mysqlpilot") && s.IPAddress != "" {
+				n.IP = s.IPAddress
+			}
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, nil
+}
+
+// containers lists the project's mysql containers (all states when all is set), by name.
+func (p *Project) containers(all bool) []Node {
+	args := []string{"ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project=" + p.Name,
+		"--filter", "label=com.docker.compose.service=mysql"}
+	if all {
+		args = append(args, "-a")
+	}
+	out, err := docker(30*time.Second, args...)
+	if err != nil {
+		p.t.Logf("list containers: %v", err)
+		return nil
+	}
+	nodes, err := inspect(strings.Fields(out))
+	if err != nil {
+		p.t.Logf("%v", err)
+		return nil
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Container < nodes[j].Container })
+	return nodes
+}
+
+// Nodes returns the running mysql containers.
+func (p *Project) Nodes() []Node { return p.containers(false) }
+
+// Node returns the current state of the container with ID id.
+func (p *Project) Node(id string) Node {
+	p.t.Helper()
+	nodes, err := inspect([]string{id})
+	if err != nil || len(nodes) != 1 {
+		p.t.Fatalf("inspect %s: %v", id, err)
+	}
+	return nodes[0]
+}
+
+// ConsulID returns the consul container's ID.
+func (p *Project) ConsulID() string {
+	out, _ := docker(30*time.Second, "ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project="+p.Name,
+		"--filter", "label=com.docker.compose.service=consul")
+	return strings.TrimSpace(out)
+}
+
+// NetworkName is the project's network.
+func (p *Project) NetworkName() string { return p.Name + "_mysqlpilot" }
+
+// Docker runs a docker command and fails the test on error.
+func (p *Project) Docker(d time.Duration, args ...string) string {
+	p.t.Helper()
+	out, err := docker(d, args...)
+	if err != nil {
+		p.t.Fatalf("%v", err)
+	}
+	return out
+}
+
+// Exec runs a command in a container with a deadline; env names variables (NAME=VALUE) set in
+// the container through docker's environment, never its argv.
+func (p *Project) Exec(d time.Duration, id string, env []string, args ...string) (string, error) {
+	dargs := []string{"exec"}
+	cenv := os.Environ()
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		dargs = append(dargs, "-e", k)
+		cenv = append(cenv, kv)
+	}
+	dargs = append(dargs, id)
+	dargs = append(dargs, args...)
+	return run(context.Background(), d, cenv, "", "docker", dargs...)
+}
+
+// RootSQL runs one query as root inside the container (mariadb client, password through the
+// environment) and returns its tab-separated output.
+func (p *Project) RootSQL(id, query string) (string, error) {
+	out, err := p.Exec(10*time.Second, id, []string{"MYSQL_PWD=" + p.RootPassword}, "mariadb", "-uroot", "-N", "-B", "-e", query)
+	return strings.TrimSpace(out), err
+}
+
+// ReadOnly reports the server's read_only inside the container.
+func (p *Project) ReadOnly(id string) (bool, error) {
+	out, err := p.RootSQL(id, "SELECT @@GLOBAL.read_only")
+	if err != nil {
+		return false, err
+	}
+	return out == "1", nil
+}
