@@ -42,9 +42,6 @@ type Follow struct {
 // StayReplica keeps replicating.
 type StayReplica struct{ reason }
 
-// Release gives the lock up (graceful handover, mysqld down).
-type Release struct{ reason }
-
 // Handover is a switchover from us: fence, let To catch up, then release the lock.
 type Handover struct {
 	reason

@@ -22,8 +22,12 @@ func Decide(s State, t Timing) Action {
 		}
 	}
 	if !s.MySQLUp {
+		// Not Release: a server that does not answer may still be running and writable. The
+		// alive check goes unpassed, so the lock lapses within checkTTL (plus the lock delay),
+		// by which time the in-server watchdog has set read_only. A mysqld that exited is
+		// handled by the stop sequence, which releases the lock at once.
 		if s.HeldByUs {
-			return Release{because("mysqld is down: releasing the lock so a replica can take over")}
+			return Wait{because("mysqld is not answering: letting the lock lapse unless it recovers")}
 		}
 		return Wait{because("mysqld is not answering")}
 	}

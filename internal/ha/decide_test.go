@@ -67,9 +67,9 @@ func TestDecide(t *testing.T) {
 			"Fence: lock renewal is late"},
 
 		// mysqld and session.
-		{"release the lock because mysqld is down",
+		{"let the lock lapse (not release it) while mysqld does not answer",
 			with(primary(), func(s *State) { s.Writable, s.MySQLUp = false, false }),
-			"Release: mysqld is down"},
+			"Wait: mysqld is not answering: letting the lock lapse"},
 		{"wait while mysqld is starting",
 			with(base(), func(s *State) { s.MySQLUp = false }),
 			"Wait: mysqld is not answering"},

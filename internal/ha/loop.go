@@ -128,7 +128,9 @@ func (l *Loop) Cycle(ctx context.Context) Action {
 // observe reads mysqld and Consul, keeps the session alive, and builds the State.
 func (l *Loop) observe(ctx context.Context) observation {
 	var o observation
-	o.db, o.dbErr = l.db.Observe(ctx)
+	octx, cancel := context.WithTimeout(ctx, l.cfg.CheckTTL/2)
+	o.db, o.dbErr = l.db.Observe(octx)
+	cancel()
 	up := o.dbErr == nil
 	l.heartbeat(ctx, up, o.dbErr)
 
@@ -177,16 +179,20 @@ func (l *Loop) observe(ctx context.Context) observation {
 
 // heartbeat passes the alive check and renews the session; the sent-times of the successes
 // are what the fence deadline is computed from.
+//
+// A node whose mysqld does not answer stops passing the alive check rather than failing it:
+// failing it would end the session (and a primary's lock) on one slow query; not passing it
+// ends the session within checkTTL if mysqld stays away.
 func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
 	sent := l.now()
-	note := "mysqld answers"
-	if !up {
-		note = fmt.Sprintf("mysqld: %v", dbErr)
-	}
-	if err := l.cluster.SetAlive(ctx, up, note); err == nil && up {
-		l.lastAliveOK = sent
-	} else if err != nil {
-		l.log.Debug("alive check update failed", "err", err)
+	if up {
+		if err := l.cluster.SetAlive(ctx, true, "mysqld answers"); err == nil {
+			l.lastAliveOK = sent
+		} else {
+			l.log.Debug("alive check update failed", "err", err)
+		}
+	} else {
+		l.log.Debug("not passing the alive check: mysqld does not answer", "err", dbErr)
 	}
 	if l.session == "" || l.now().Sub(l.lastRenewOK) < l.cfg.SessionTTL/3 {
 		return
@@ -273,8 +279,6 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 		return l.db.Follow(ctx, o.view.Leader.Address, o.view.Leader.Port)
 	case StayReplica:
 		return nil
-	case Release:
-		return l.release(ctx)
 	case Handover:
 		return l.handover(ctx, a.To, o)
 	case Quarantine:
@@ -301,7 +305,7 @@ func (l *Loop) fence(ctx context.Context) error {
 }
 
 func (l *Loop) promote(ctx context.Context, o observation) error {
-	if err := l.db.CatchUp(ctx); err != nil {
+	if err := l.whileAlive(ctx, l.db.CatchUp); err != nil {
 		return fmt.Errorf("promote: apply relay log: %w", err)
 	}
 	if !l.fresh() {
@@ -327,6 +331,23 @@ func (l *Loop) promote(ctx context.Context, o observation) error {
 	}
 	l.log.Info(l.cfg.Node + " became primary")
 	return l.stayPrimary(ctx)
+}
+
+// whileAlive runs fn (a long step: applying a relay log) while this goroutine keeps passing
+// the alive check and renewing the session, so the lock does not lapse meanwhile.
+func (l *Loop) whileAlive(ctx context.Context, fn func(context.Context) error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	t := time.NewTicker(l.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-t.C:
+			l.heartbeat(ctx, true, nil)
+		}
+	}
 }
 
 // watchdogWindow is how far ahead the in-server fence deadline is pushed: it must fire before
