@@ -294,3 +294,25 @@ func TestMysqldFailsToStart(t *testing.T) {
 		t.Errorf("log does not explain the failure:\n%s", n.Log())
 	}
 }
+
+// TestMysqldCrash kills only the primary's mariadbd: mysqlpilot leaves the cluster (releasing
+// its lock) and exits with mysqld's status, and a replica takes over.
+func TestMysqldCrash(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{})
+	p := c.WaitSettled(t, 3, 90*time.Second)
+	pr := harness.StartProber(t, c, p, 50*time.Millisecond)
+	pr.WaitAcks(t, 20, 30*time.Second)
+	t0 := time.Now()
+	if err := syscall.Kill(p.MySQLPid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.Wait(60 * time.Second); code != 137 {
+		t.Errorf("mysqlpilot exit code %d after mysqld was killed, want 137 (128+SIGKILL)", code)
+	}
+	name, gap := pr.WaitNewPrimary(t, t0, p.Name, 60*time.Second)
+	t.Logf("mysqld of %s killed: %s took over; write gap %s", p.Name, name, gap)
+	pr.WaitAcks(t, 20, 30*time.Second)
+	pr.Stop()
+	checked, lost := pr.Verify(t, c.Node(name))
+	t.Logf("writes checked %d, lost %d", checked, lost)
+}
