@@ -121,6 +121,14 @@ func (l *Loop) Cycle(ctx context.Context) Action {
 	if err != nil {
 		l.log.Warn("action failed", "action", Describe(a), "err", err)
 	}
+	switch a.(type) {
+	case Acquire, Promote, Fence, Follow, Handover, Quarantine:
+		// The server changed: report what it is now, not what it was (a new primary must not
+		// fail its checks for a cycle).
+		octx, cancel := context.WithTimeout(ctx, l.cfg.CheckTTL/2)
+		o.db, o.dbErr = l.db.Observe(octx)
+		cancel()
+	}
 	l.report(ctx, a, o, err)
 	return a
 }

@@ -1,0 +1,217 @@
+package ha
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeClock is the loop's clock; tests move it by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time      { return c.t }
+func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
+func newClock() *fakeClock               { return &fakeClock{t: t0} }
+func (f *fakeWorld) record(s string)     { f.calls = append(f.calls, s) }
+func indexOf(xs []string, s string) int {
+	for i, x := range xs {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// fakeWorld is Consul and mysqld in memory, recording every call in order.
+type fakeWorld struct {
+	calls    []string
+	view     ClusterView
+	db       DBState
+	session  string
+	aliveErr error
+	sentPoll int // SentAll answers true from this poll on (0: never)
+	polls    int
+}
+
+func (f *fakeWorld) View(context.Context) (ClusterView, error) { return f.view, nil }
+func (f *fakeWorld) CreateSession(context.Context) (string, error) {
+	f.record("CreateSession")
+	f.session = "s1"
+	return "s1", nil
+}
+func (f *fakeWorld) RenewSession(context.Context, string) error { f.record("RenewSession"); return nil }
+func (f *fakeWorld) DestroySession(context.Context, string) error {
+	f.record("DestroySession")
+	return nil
+}
+func (f *fakeWorld) SetAlive(_ context.Context, ok bool, _ string) error {
+	if ok {
+		f.record("SetAlive")
+	}
+	return f.aliveErr
+}
+func (f *fakeWorld) SetHealth(context.Context, Role, bool, string) error { return nil }
+func (f *fakeWorld) SetPrimary(_ context.Context, on bool) error {
+	if on {
+		f.record("SetPrimary(on)")
+	} else {
+		f.record("SetPrimary(off)")
+	}
+	return nil
+}
+func (f *fakeWorld) Acquire(_ context.Context, s string, rec LeaderRecord) (bool, error) {
+	f.record("Acquire")
+	f.view.Leader, f.view.LeaderSession = &rec, s
+	return true, nil
+}
+func (f *fakeWorld) Release(context.Context, string) error {
+	f.record("Release")
+	f.view.Leader, f.view.LeaderSession = nil, ""
+	return nil
+}
+func (f *fakeWorld) PublishMember(context.Context, string, MemberRecord) error { return nil }
+func (f *fakeWorld) SetSwitchover(_ context.Context, sw *Switchover) error {
+	if sw == nil {
+		f.record("ClearSwitchover")
+	} else {
+		f.record("SetSwitchover(" + sw.To + ")")
+	}
+	f.view.Switchover = sw
+	return nil
+}
+func (f *fakeWorld) MarkInitialized(context.Context) error {
+	f.record("MarkInitialized")
+	f.view.Initialized = true
+	return nil
+}
+func (f *fakeWorld) Observe(context.Context) (DBState, error) { return f.db, nil }
+func (f *fakeWorld) Fence(context.Context) error {
+	f.record("Fence")
+	f.db.Writable = false
+	return nil
+}
+func (f *fakeWorld) Follow(_ context.Context, host string, _ int) error {
+	f.record("Follow(" + host + ")")
+	return nil
+}
+func (f *fakeWorld) CatchUp(context.Context) error { f.record("CatchUp"); return nil }
+func (f *fakeWorld) Promote(_ context.Context, bootstrap bool) error {
+	if bootstrap {
+		f.record("Promote(bootstrap)")
+	} else {
+		f.record("Promote")
+	}
+	f.db.Writable = true
+	return nil
+}
+func (f *fakeWorld) SentAll(context.Context) (bool, error) {
+	f.polls++
+	if f.sentPoll > 0 && f.polls >= f.sentPoll {
+		f.record("SentAll")
+		return true, nil
+	}
+	return false, nil
+}
+func (f *fakeWorld) ArmWatchdog(context.Context, time.Duration) error {
+	f.record("ArmWatchdog")
+	return nil
+}
+func (f *fakeWorld) Compare(theirs, mine string) Cmp {
+	switch {
+	case theirs == mine:
+		return Equal
+	case theirs > mine:
+		return Ahead
+	}
+	return Behind
+}
+
+func newLoop(f *fakeWorld, c *fakeClock) *Loop {
+	return New(Config{
+		Node: "n1", Address: "10.0.0.1", Port: 3306, Timing: timing,
+		SessionTTL: 10 * time.Second, CheckTTL: 5 * time.Second, Interval: time.Second,
+		MaxLag: 30 * time.Second, HandoverTimeout: 10 * time.Second,
+	}, f, f, slog.New(slog.DiscardHandler), c.now)
+}
+
+func inOrder(t *testing.T, calls []string, want ...string) {
+	t.Helper()
+	last := -1
+	for _, w := range want {
+		i := indexOf(calls[last+1:], w)
+		if i < 0 {
+			t.Fatalf("calls %v: %q missing or out of order (want order %v)", calls, w, want)
+		}
+		last += i + 1
+	}
+}
+
+func TestFirstBootBootstrapsAndOpensWritesLast(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{Empty: true}}, newClock()
+	l := newLoop(f, c)
+	for i := 0; i < 5 && !f.db.Writable; i++ {
+		l.Cycle(context.Background())
+		c.add(time.Second)
+	}
+	if !f.db.Writable {
+		t.Fatalf("never became writable: %v", f.calls)
+	}
+	// The alive check passes before the session (bound to it) is created; the watchdog is
+	// armed before writes open; mysql-primary is registered only after.
+	inOrder(t, f.calls, "SetAlive", "CreateSession", "Acquire", "CatchUp", "ArmWatchdog", "Promote(bootstrap)", "MarkInitialized", "ArmWatchdog", "SetPrimary(on)")
+	if st := l.Status(); st.Role != RolePrimary || !st.Healthy {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func TestPrimaryFencesWhenAliveChecksStopPassing(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{}}, newClock()
+	l := newLoop(f, c)
+	for i := 0; i < 5 && !f.db.Writable; i++ {
+		l.Cycle(context.Background())
+		c.add(time.Second)
+	}
+	f.calls = nil
+	f.aliveErr = errConsulDown
+	var fencedAt time.Duration
+	for i := 1; i <= 10; i++ {
+		c.add(500 * time.Millisecond)
+		if a := l.Cycle(context.Background()); strings.HasPrefix(Describe(a), "Fence") {
+			fencedAt = time.Duration(i) * 500 * time.Millisecond
+			break
+		}
+	}
+	// Last good pass was sent one second before the outage began; checkTTL 5s, margin 1.5s:
+	// the fence must come no later than 3.5s after that pass.
+	if fencedAt == 0 || fencedAt > 3*time.Second {
+		t.Fatalf("fenced after %s (calls %v), want <= 3s into the outage", fencedAt, f.calls)
+	}
+	inOrder(t, f.calls, "Fence", "SetPrimary(off)")
+}
+
+func TestGracefulStopHandsOverOnlyAfterReplicasHaveEverything(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{Executed: "5", Received: "5"}}, newClock()
+	l := newLoop(f, c)
+	for i := 0; i < 5 && !f.db.Writable; i++ {
+		l.Cycle(context.Background())
+		c.add(time.Second)
+	}
+	f.view.Members = []MemberRecord{{Node: "n2", Live: true, Eligible: true, Received: "4"}}
+	f.calls = nil
+	f.sentPoll = 3 // the replica's IO thread needs a few polls to drain the binlog
+	if err := l.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	inOrder(t, f.calls, "Fence", "SetPrimary(off)", "SentAll", "SetSwitchover(n2)", "Release", "DestroySession")
+	if f.polls != 3 {
+		t.Errorf("released after %d polls, want 3 (only once the binlog was sent)", f.polls)
+	}
+}
+
+type consulDownErr struct{}
+
+func (consulDownErr) Error() string { return "consul down" }
+
+var errConsulDown error = consulDownErr{}
