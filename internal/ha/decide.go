@@ -87,6 +87,25 @@ func decideFollower(s State) Action {
 	return StayReplica{because("replica of %s", s.Holder)}
 }
 
+// Candidacy says whether this node may take the lock, and why not. The same predicate decides
+// the Eligible flag the node publishes, so others never wait for a node that will not come.
+// (Maintenance is cluster-wide and checked separately: it does not make a node ineligible.)
+func Candidacy(s State) (ok bool, why string) {
+	switch {
+	case !s.MySQLUp:
+		return false, "mysqld is not answering"
+	case s.Errant:
+		return false, "this node has transactions the cluster lacks: it must be re-seeded"
+	case s.Empty && s.Initialized:
+		return false, "empty datadir in an initialized cluster: waiting for a primary to copy from"
+	case s.Benched:
+		return false, "benched after failed promotions"
+	case s.Replica != nil && !s.Replica.SQLRunning && s.Replica.Error != "":
+		return false, "replication SQL error: " + s.Replica.Error
+	}
+	return true, ""
+}
+
 // decideCandidate: the lock is free.
 func decideCandidate(s State, t Timing) Action {
 	if s.Errant {
@@ -95,19 +114,18 @@ func decideCandidate(s State, t Timing) Action {
 	if s.Maintenance {
 		return Wait{because("the lock is free but maintenance mode pauses automatic failover")}
 	}
-	if s.Empty && s.Initialized {
-		return Wait{because("empty datadir in an initialized cluster: waiting for a primary to copy from")}
+	if ok, why := Candidacy(s); !ok {
+		return Wait{because("not a candidate: %s", why)}
 	}
-	if r := s.Replica; r != nil && !r.SQLRunning && r.Error != "" {
-		return Wait{because("not a candidate: replication SQL error: %s", r.Error)}
-	}
-	if sw := s.Switchover; sw != nil {
+	if sw := s.Switchover; sw != nil && (sw.To == "" || eligible(s.Members, sw.To) || sw.To == s.Node) {
+		// A switchover record counts only while its target can still act on it; a stale one
+		// (target gone) falls through to a normal election.
 		switch {
 		case sw.To == s.Node:
 			return Acquire{because("switchover target")}
-		case sw.From == s.Node:
-			return Wait{because("handed over: waiting for the new primary to take the lock")}
-		case sw.To != "" && eligible(s.Members, sw.To):
+		case sw.From == s.Node && sw.To != "":
+			return Wait{because("handed over: waiting for %s to take the lock", sw.To)}
+		case sw.To != "":
 			return Wait{because("switchover to %s in progress", sw.To)}
 		}
 	}
@@ -124,6 +142,9 @@ func decideCandidate(s State, t Timing) Action {
 	}
 	if ahead {
 		return Wait{because("the lock is free and %s is more advanced", best.Node)}
+	}
+	if best.Cmp == Diverged {
+		return Wait{because("the lock is free and %s has diverged from this node (each has transactions the other lacks): choose by hand with `mysqlpilot switchover --to`", best.Node)}
 	}
 	if vacant < t.CandidateWindow+t.TakeoverAfter {
 		return Wait{because("the lock is free and %s is as advanced and preferred", best.Node)}
@@ -148,7 +169,15 @@ func bestOther(s State) (best *Member, ahead bool) {
 		if ahead || m.Cmp == Behind {
 			continue
 		}
-		// Equal (or diverged: neither contains the other; the loser will find itself errant).
+		if m.Cmp == Diverged {
+			// Neither contains the other: promoting either could drop acknowledged writes.
+			// Never a tie to win by name; the operator decides.
+			best = m
+			continue
+		}
+		if best != nil && best.Cmp == Diverged {
+			continue
+		}
 		if preferred(*m, s) && (best == nil || preferredOver(*m, *best)) {
 			best = m
 		}

@@ -187,7 +187,7 @@ func TestDecide(t *testing.T) {
 			"Wait: the lock is free but maintenance mode pauses automatic failover"},
 		{"an empty node never becomes primary of an initialized cluster",
 			with(free(time.Minute), func(s *State) { s.Empty = true }),
-			"Wait: empty datadir in an initialized cluster"},
+			"Wait: not a candidate: empty datadir in an initialized cluster"},
 		{"first boot: an empty node may bootstrap an uninitialized cluster",
 			with(free(time.Minute), func(s *State) { s.Empty, s.Initialized, s.Replica = true, false, nil }),
 			"Acquire:"},
@@ -207,8 +207,31 @@ func TestDecide(t *testing.T) {
 			}),
 			"Wait: switchover to c in progress"},
 		{"the old primary does not take the lock back during its handover",
+			with(free(time.Minute), func(s *State) {
+				s.Switchover = &Switchover{From: "b", To: "c"}
+				s.Members = []Member{{Node: "c", Eligible: true, Cmp: Behind}}
+			}),
+			"Wait: handed over: waiting for c to take the lock"},
+		{"a switchover record whose target is gone is a normal election",
+			with(free(time.Minute), func(s *State) {
+				s.Switchover = &Switchover{From: "b", To: "c"}
+				s.Members = []Member{{Node: "c", Eligible: false}}
+			}),
+			"Acquire: the lock is free and this node is the most advanced eligible one"},
+		{"a switchover record without a target does not strand its author after a restart",
 			with(free(time.Minute), func(s *State) { s.Switchover = &Switchover{From: "b"} }),
-			"Wait: handed over"},
+			"Acquire:"},
+		{"a diverged member is never a tie to win by name",
+			with(free(time.Minute), func(s *State) { s.Members = []Member{{Node: "c", Eligible: true, Cmp: Diverged}} }),
+			"Wait: the lock is free and c has diverged from this node"},
+		{"a diverged member blocks even a preferred equal",
+			with(free(time.Minute), func(s *State) {
+				s.Members = []Member{{Node: "a0", Eligible: true, Cmp: Equal}, {Node: "z", Eligible: true, Cmp: Diverged}}
+			}),
+			"Wait: the lock is free and z has diverged"},
+		{"benched after failed promotions",
+			with(free(time.Minute), func(s *State) { s.Benched = true }),
+			"Wait: not a candidate: benched after failed promotions"},
 		{"failover block",
 			with(free(time.Minute), func(s *State) { s.LastFailover = t0.Add(-2 * time.Minute) }),
 			"Wait: the lock is free but the last failover was 2m0s ago"},

@@ -13,6 +13,13 @@ import (
 // primary.
 const followRetry = 5 * time.Second
 
+// Promotion failures: after maxPromoteFails in a row the node releases the lock and sits out
+// benchTime, so a node that cannot open writes does not hold the lock forever.
+const (
+	maxPromoteFails = 3
+	benchTime       = 30 * time.Second
+)
+
 // Config is the loop's configuration.
 type Config struct {
 	Node       string
@@ -52,18 +59,22 @@ type Loop struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	session     string
-	lastRenewOK time.Time // sent-time of the last successful renewal (or creation)
-	lastAliveOK time.Time // sent-time of the last successful alive-check pass
-	freeSince   time.Time
-	lastHolder  string
-	wasLeader   bool
-	lastWhy     string
-	published   MemberRecord
-	publishedAt time.Time
-	primaryReg  bool
-	lastFollow  time.Time // when replication was last (re)pointed, and at whom
-	followed    string
+	session      string
+	lastRenewOK  time.Time // sent-time of the last successful renewal (or creation)
+	lastAliveOK  time.Time // sent-time of the last successful alive-check pass
+	freeSince    time.Time
+	lastHolder   string
+	wasLeader    bool
+	lastWhy      string
+	published    MemberRecord
+	publishedAt  time.Time
+	primaryReg   bool
+	lastFollow   time.Time // when replication was last (re)pointed, and at whom
+	followed     string
+	lastDB       DBState   // the last successful observation of mysqld
+	lastFailover time.Time // when the lock last moved without a switchover
+	promoteFails int       // consecutive failed promotions
+	benchedUntil time.Time // no candidacy before this (after repeated failed promotions)
 
 	mu     sync.Mutex
 	status Status
@@ -140,9 +151,18 @@ func (l *Loop) observe(ctx context.Context) observation {
 	o.db, o.dbErr = l.db.Observe(octx)
 	cancel()
 	up := o.dbErr == nil
+	if up {
+		l.lastDB = o.db
+	} else {
+		// Unknown is not read-only: keep the last known state, so a primary whose server
+		// stopped answering still tries to fence, and a replica keeps its published lead.
+		o.db = l.lastDB
+	}
 	l.heartbeat(ctx, up, o.dbErr)
 
-	view, err := l.cluster.View(ctx)
+	vctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
+	view, err := l.cluster.View(vctx)
+	cancel()
 	if err != nil {
 		l.log.Debug("consul read failed; deciding on the last good view", "err", err)
 	}
@@ -152,18 +172,27 @@ func (l *Loop) observe(ctx context.Context) observation {
 		Now: now, Node: l.cfg.Node, MySQLUp: up, Writable: o.db.Writable, Empty: o.db.Empty,
 		Session: l.session, Deadline: l.deadline(), WasLeader: l.wasLeader,
 		Maintenance: view.Maintenance, Switchover: view.Switchover, Initialized: view.Initialized,
+		Benched: now.Before(l.benchedUntil),
 	}
 	if view.Leader != nil {
 		s.Holder = view.Leader.Node
 		s.HeldByUs = l.session != "" && view.LeaderSession == l.session
 		l.freeSince = time.Time{}
-		if s.Holder != l.lastHolder && l.lastHolder != "" && s.Holder != l.cfg.Node {
-			l.wasLeader = false
+		if s.Holder != l.lastHolder && l.lastHolder != "" {
+			if s.Holder != l.cfg.Node {
+				l.wasLeader = false
+			}
+			if view.Switchover == nil {
+				l.lastFailover = now
+			}
 		}
 		l.lastHolder = s.Holder
-	} else if l.freeSince.IsZero() {
+	} else if l.freeSince.IsZero() || view.Maintenance {
+		// The candidate window starts when the lock is seen free outside maintenance, so
+		// that when maintenance ends every node first hears the others' current state.
 		l.freeSince = now
 	}
+	s.LastFailover = l.lastFailover
 	s.FreeSince = l.freeSince
 	if r := o.db.Replica; r != nil {
 		s.Replica = &ReplicaState{IORunning: r.IORunning, Connecting: r.Connecting, SQLRunning: r.SQLRunning, Lag: r.Lag, Error: r.Error}
@@ -192,6 +221,8 @@ func (l *Loop) observe(ctx context.Context) observation {
 // failing it would end the session (and a primary's lock) on one slow query; not passing it
 // ends the session within checkTTL if mysqld stays away.
 func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
+	ctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
+	defer cancel()
 	sent := l.now()
 	if up {
 		if err := l.cluster.SetAlive(ctx, true, "mysqld answers"); err == nil {
@@ -215,6 +246,12 @@ func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
 	default:
 		l.log.Debug("session renewal failed", "err", err)
 	}
+}
+
+// consulTimeout bounds each Consul call of a cycle: a Consul that drops packets must not hold
+// the loop past its fence deadline.
+func (l *Loop) consulTimeout() time.Duration {
+	return max(l.cfg.Interval, 500*time.Millisecond)
 }
 
 // deadline is the earliest instant another node could take a lock our session holds.
@@ -313,14 +350,40 @@ func (l *Loop) fence(ctx context.Context) error {
 }
 
 func (l *Loop) promote(ctx context.Context, o observation) error {
+	err := l.promoteOnce(ctx, o)
+	if err == nil {
+		l.promoteFails = 0
+		return nil
+	}
+	l.promoteFails++
+	if l.promoteFails >= maxPromoteFails {
+		l.log.Error("promotion failed repeatedly: releasing the lock and sitting out", "failures", l.promoteFails, "for", benchTime, "err", err)
+		l.promoteFails, l.benchedUntil = 0, l.now().Add(benchTime)
+		return errors.Join(err, l.release(ctx))
+	}
+	return err
+}
+
+func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
+	if sw := o.view.Switchover; sw != nil && sw.To == l.cfg.Node && sw.GTID != "" {
+		// A handover: take nothing less than everything the old primary executed.
+		if err := l.whileAlive(ctx, func(ctx context.Context) error { return l.awaitReceived(ctx, sw.GTID) }); err != nil {
+			_ = l.cluster.SetSwitchover(ctx, nil) // let a normal election pick the most advanced
+			l.promoteFails = maxPromoteFails - 1
+			return fmt.Errorf("promote: switchover target lacks the old primary's transactions: %w", err)
+		}
+	}
 	if err := l.whileAlive(ctx, l.db.CatchUp); err != nil {
 		return fmt.Errorf("promote: apply relay log: %w", err)
 	}
 	if !l.fresh() {
 		return errors.New("promote: lock renewal went stale while catching up: not opening writes")
 	}
-	if err := l.db.ArmWatchdog(ctx, l.watchdogWindow()); err != nil {
-		return fmt.Errorf("promote: arm watchdog: %w", err)
+	if v, err := l.cluster.View(ctx); err != nil || v.Leader == nil || v.LeaderSession != l.session {
+		return fmt.Errorf("promote: the lock is no longer ours after catching up (read error: %v): not opening writes", err)
+	}
+	if err := l.armWatchdog(ctx); err != nil {
+		return fmt.Errorf("promote: %w", err)
 	}
 	bootstrap := !o.view.Initialized
 	if err := l.db.Promote(ctx, bootstrap); err != nil {
@@ -340,6 +403,29 @@ func (l *Loop) promote(ctx context.Context, o observation) error {
 	l.log.Info(l.cfg.Node + " became primary")
 	return l.stayPrimary(ctx)
 }
+
+// awaitReceived waits (bounded) until this node has received every transaction in gtid.
+func (l *Loop) awaitReceived(ctx context.Context, gtid string) error {
+	ctx, cancel := context.WithTimeout(ctx, handoverReceiveWait)
+	defer cancel()
+	for {
+		st, err := l.db.Observe(ctx)
+		if err == nil {
+			if c := l.db.Compare(st.Received, gtid); c == Equal || c == Ahead {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("did not receive %s within %s", gtid, handoverReceiveWait)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// handoverReceiveWait bounds how long a switchover target waits for the old primary's last
+// transactions to arrive in its relay log.
+const handoverReceiveWait = 5 * time.Second
 
 // whileAlive runs fn (a long step: applying a relay log) while this goroutine keeps passing
 // the alive check and renewing the session, so the lock does not lapse meanwhile.
@@ -362,16 +448,25 @@ func (l *Loop) whileAlive(ctx context.Context, fn func(context.Context) error) e
 // any other node could take the lock, even if this process freezes right after arming it.
 func (l *Loop) watchdogWindow() time.Duration {
 	// The server's event runs once a second, so it may fire up to 1s after the deadline.
-	d := l.deadline().Sub(l.now()) - l.cfg.Timing.FenceMargin - time.Second
-	if d < time.Second {
-		d = time.Second
+	return l.deadline().Sub(l.now()) - l.cfg.Timing.FenceMargin - time.Second
+}
+
+// armWatchdog pushes the in-server deadline, never past the point where it still protects us:
+// with too little time left it does not arm, and the previous deadline stands.
+func (l *Loop) armWatchdog(ctx context.Context) error {
+	d := l.watchdogWindow()
+	if d < 100*time.Millisecond {
+		return fmt.Errorf("arm watchdog: only %s left before the fence deadline", d)
 	}
-	return d
+	if err := l.db.ArmWatchdog(ctx, d); err != nil {
+		return fmt.Errorf("arm watchdog: %w", err)
+	}
+	return nil
 }
 
 func (l *Loop) stayPrimary(ctx context.Context) error {
-	if err := l.db.ArmWatchdog(ctx, l.watchdogWindow()); err != nil {
-		return fmt.Errorf("arm watchdog: %w", err)
+	if err := l.armWatchdog(ctx); err != nil {
+		return err
 	}
 	if !l.primaryReg {
 		if err := l.cluster.SetPrimary(ctx, true); err != nil {
@@ -403,33 +498,46 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 	if err != nil {
 		return fmt.Errorf("handover: read our GTIDs: %w", err)
 	}
+	// Wait until the target has everything (its published position) or every connected
+	// replica has been sent the whole binlog. "Sent" is not "received": the record below
+	// carries our final GTIDs, and the target opens writes only once it has received them
+	// all (else a normal election picks the most advanced node).
 	deadline := l.now().Add(l.cfg.HandoverTimeout)
 	target := to
-	for {
-		l.heartbeat(ctx, true, nil) // the loop may be stopped: keep the session alive meanwhile
-		view, err := l.cluster.View(ctx)
-		if err == nil {
-			if target == "" {
-				target = l.bestReplica(view, st.Executed)
-			}
-			if caught(view, target, st.Executed, l.db) {
-				break
+	var lastBeat, lastView time.Time
+	for ready := false; !ready; {
+		if l.now().Sub(lastBeat) >= l.cfg.Interval {
+			l.heartbeat(ctx, true, nil) // the loop may be stopped: keep the session alive
+			lastBeat = l.now()
+		}
+		if l.now().Sub(lastView) >= 100*time.Millisecond {
+			if view, err := l.cluster.View(ctx); err == nil {
+				lastView = l.now()
+				if to == "" {
+					target = l.bestReplica(view, st.Executed)
+				}
+				ready = target != "" && caught(view, target, st.Executed, l.db)
 			}
 		}
 		if sent, err := l.db.SentAll(ctx); err == nil && sent && target != "" {
-			break // every connected replica has the whole binlog in its relay log
+			ready = true
 		}
-		if !l.now().Before(deadline) {
-			l.log.Warn("handover: replica did not catch up in time; handing over anyway", "target", target, "timeout", l.cfg.HandoverTimeout)
+		if !ready && !l.now().Before(deadline) {
 			break
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		if !ready {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 	}
-	if err := l.cluster.SetSwitchover(ctx, &Switchover{From: l.cfg.Node, To: target}); err != nil {
+	if target == "" || !l.now().Before(deadline) {
+		// No target, or none caught up in time: no switchover record; releasing the lock
+		// starts a normal election, which picks the most advanced node.
+		l.log.Warn("handover: no replica caught up in time: releasing the lock to a normal election", "target", target, "timeout", l.cfg.HandoverTimeout)
+	} else if err := l.cluster.SetSwitchover(ctx, &Switchover{From: l.cfg.Node, To: target, GTID: st.Executed}); err != nil {
 		return fmt.Errorf("handover: record switchover: %w", err)
 	}
 	if err := l.release(ctx); err != nil {
@@ -500,6 +608,11 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 		role = RoleReplica
 	}
 	healthy, note := l.health(role, o)
+	s0 := o.state
+	if o.dbErr != nil {
+		s0.MySQLUp = true // a slow answer keeps our published lead; a dead server's session lapses
+	}
+	eligibleNow, _ := Candidacy(s0)
 	if err := l.cluster.SetHealth(ctx, role, healthy, note); err != nil {
 		l.log.Debug("health check update failed", "err", err)
 	}
@@ -507,7 +620,7 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 	rec := MemberRecord{
 		Node: l.cfg.Node, Address: l.cfg.Address, Port: l.cfg.Port, Role: role,
 		Executed: o.db.Executed, Received: o.db.Received, Healthy: healthy,
-		Eligible:  s.MySQLUp && !s.Errant && !s.Maintenance && !(s.Empty && s.Initialized),
+		Eligible:  eligibleNow,
 		WasLeader: l.wasLeader, Why: a.Why(), Updated: l.now(),
 	}
 	if r := o.db.Replica; r != nil && r.Lag >= 0 {

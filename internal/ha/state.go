@@ -52,6 +52,9 @@ type ReplicaState struct {
 type Switchover struct {
 	From string `json:"from"` // the primary that must hand over
 	To   string `json:"to"`   // the target, or "" for the most advanced replica
+	// GTID is the fenced primary's executed set, written by the handover: the target opens
+	// writes only once it has received all of it.
+	GTID string `json:"gtid,omitempty"`
 }
 
 // State is everything Decide reads: one observation of the world.
@@ -67,6 +70,8 @@ type State struct {
 	Empty    bool          // no transactions at all (a fresh datadir)
 	// WasLeader: this node held the lock most recently (it wins ties, like a member's WasLeader).
 	WasLeader bool
+	// Benched: a promotion failed repeatedly here; no candidacy until the bench time is over.
+	Benched bool
 
 	// Consul.
 	Session  string    // our session ID, "" when we have none

@@ -154,6 +154,11 @@ func (k *cluster) CreateSession(ctx context.Context) (string, error) {
 	return k.c.CreateSession(ctx, consul.SessionOptions{
 		Name: k.sessionName(), TTL: k.o.SessionTTL, LockDelay: k.o.LockDelay,
 		Behavior: "release", ServiceChecks: []string{k.aliveID()},
+		// Not Consul's default serfHealth: it can end the session before the deadline the
+		// loop computes from its own alive passes and renewals (an agent cut off from the
+		// servers). Bound to our check only, the session cannot end earlier than that
+		// deadline, so the fence always comes first.
+		NodeChecks: []string{},
 	})
 }
 
@@ -315,6 +320,19 @@ func (k *cluster) SetSwitchover(ctx context.Context, sw *ha.Switchover) error {
 	}
 	k.poke()
 	return nil
+}
+
+// RequestSwitchover records an operator's request, unless one is already pending.
+func (k *cluster) RequestSwitchover(ctx context.Context, sw *ha.Switchover) (bool, error) {
+	b, err := json.Marshal(sw)
+	if err != nil {
+		return false, err
+	}
+	ok, err := k.c.CAS(ctx, k.o.Prefix+keySwitchover, b, 0)
+	if err == nil && ok {
+		k.poke()
+	}
+	return ok, err
 }
 
 func (k *cluster) MarkInitialized(ctx context.Context) error {

@@ -71,8 +71,13 @@ func (n *Node) serveControl(path string) (func(), error) {
 			return
 		}
 		sw := &ha.Switchover{From: view.Leader.Node, To: to}
-		if err := n.cluster.SetSwitchover(r.Context(), sw); err != nil {
+		ok, err := n.cluster.RequestSwitchover(r.Context(), sw)
+		if err != nil {
 			writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
+			return
+		}
+		if !ok {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "a switchover is already pending (" + keySwitchover + " exists); wait for it"})
 			return
 		}
 		writeJSON(w, http.StatusAccepted, sw)

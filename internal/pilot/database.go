@@ -55,9 +55,11 @@ func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
 		case rs.LastIOError != "":
 			r.Error = rs.LastIOError
 		}
-		// 1236: the primary cannot serve our position. With GTIDs that means we hold
-		// transactions it never had (errant), or it purged what we need.
-		r.Errant = rs.LastIOErrno == 1236 && strings.Contains(strings.ToLower(rs.LastIOError), "gtid")
+		// 1236: the primary cannot serve our position: we hold transactions it never had
+		// (errant), or it purged binlogs we still need (then we are only behind: not errant,
+		// and the error stays visible until the node is re-seeded from a snapshot).
+		msg := strings.ToLower(rs.LastIOError)
+		r.Errant = rs.LastIOErrno == 1236 && strings.Contains(msg, "gtid") && !strings.Contains(msg, "purged")
 		st.Replica = r
 		if rs.RetrievedGTID != "" {
 			st.Received = union(d.flavor, g.Executed, rs.RetrievedGTID)

@@ -1,0 +1,215 @@
+//go:build integration
+
+package snapshot_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
+	"github.com/mysqlpilot/mysqlpilot/internal/storage"
+	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
+	"github.com/mysqlpilot/mysqlpilot/test/harness"
+)
+
+// TestThroughputReport measures backup and restore throughput per backend against a raw
+// `mariabackup --stream` to /dev/null on the same data (MYSQLPILOT_BENCH_MB, default 1024 MiB
+// of InnoDB data), the compression ratio and the process's peak RSS and heap during a
+// backup. It runs only with MYSQLPILOT_BENCH=1 (it takes minutes).
+func TestThroughputReport(t *testing.T) {
+	if os.Getenv("MYSQLPILOT_BENCH") != "1" {
+		t.Skip("set MYSQLPILOT_BENCH=1 to run the throughput report")
+	}
+	sizeMB := 1024
+	if v, err := strconv.Atoi(os.Getenv("MYSQLPILOT_BENCH_MB")); err == nil && v > 0 {
+		sizeMB = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	defer cancel()
+	serverTmp := t.TempDir() // the server's own temporary tables: not in a /tmp others clean
+	srv := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, RootPassword: rootPW, ReadyTimeout: 5 * time.Minute,
+		Config: func(c *mysql.ServerConfig) {
+			c.InnoDBBufferPool = "256M"
+			c.Extra = append(c.Extra, "innodb_log_file_size = 256M", "innodb_flush_log_at_trx_commit = 2", "sync_binlog = 0",
+				"tmpdir = "+serverTmp)
+		}})
+	p := &node{t: t, srv: srv}
+	p.open()
+	defer p.db.Close()
+	loadStart := time.Now()
+	fill(t, ctx, p, int64(sizeMB)<<20)
+	var dataBytes int64
+	_ = filepath.Walk(filepath.Join(srv.Datadir(), "bench"), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			dataBytes += fi.Size()
+		}
+		return nil
+	})
+	t.Logf("data set: %.0f MiB of InnoDB files in schema bench (loaded in %s)", float64(dataBytes)/(1<<20), time.Since(loadStart).Round(time.Second))
+
+	rawBytes, rawDur := rawStream(t, ctx, srv)
+	rawRate := mbps(rawBytes, rawDur)
+	t.Logf("raw mariabackup --stream=xbstream > /dev/null: %.0f MiB in %.1fs = %.1f MiB/s", float64(rawBytes)/(1<<20), rawDur.Seconds(), rawRate)
+
+	type result struct {
+		backend                      string
+		backupRate, restoreRate      float64
+		ratio                        float64
+		peakRSS, rssBefore, peakHeap uint64
+		restoreTotal                 time.Duration
+	}
+	var results []result
+	stores := []struct {
+		name     string
+		compress string
+		mk       func() storage.Store
+	}{
+		{"local", snapshot.CompressZstd, func() storage.Store { s, _ := localStore(t); return s }},
+		{"s3", snapshot.CompressZstd, func() storage.Store { s, _ := s3Store(t); return s }},
+		{"manta", snapshot.CompressZstd, func() storage.Store { s, _ := mantaStore(t); return s }},
+		{"local", snapshot.CompressNone, func() storage.Store { s, _ := localStore(t); return s }},
+		{"s3", snapshot.CompressNone, func() storage.Store { s, _ := s3Store(t); return s }},
+		{"manta", snapshot.CompressNone, func() storage.Store { s, _ := mantaStore(t); return s }},
+	}
+	for _, st := range stores {
+		store := st.mk()
+		resetPeakRSS()
+		before := rssKB("VmRSS")
+		var peakHeap atomic.Uint64
+		stopSampling := sampleHeap(&peakHeap)
+		o := backupOpts(t, p, store)
+		o.Compress = st.compress
+		o.Log = nil // progress lines would dominate the test log
+		start := time.Now()
+		rec, err := snapshot.Backup(ctx, o)
+		d := time.Since(start)
+		stopSampling()
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		r := result{backend: st.name + "/" + st.compress, backupRate: mbps(rec.RawSize, d), ratio: float64(rec.RawSize) / float64(rec.Size),
+			peakRSS: rssKB("VmHWM"), rssBefore: before, peakHeap: peakHeap.Load()}
+
+		datadir := filepath.Join(t.TempDir(), "restored")
+		rstart := time.Now()
+		rr, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Runner: supervisor.ExecRunner{}, Flavor: mysql.MariaDB, Store: store,
+			Record: rec, Datadir: datadir, TempDir: filepath.Join(filepath.Dir(datadir), "tmp")})
+		r.restoreTotal = time.Since(rstart)
+		if err != nil || rr.GTID != rec.GTID {
+			t.Fatalf("%s restore: %v", st.name, err)
+		}
+		r.restoreRate = mbps(rec.RawSize, r.restoreTotal)
+		results = append(results, r)
+		_ = os.RemoveAll(datadir)
+		_ = store.Delete(ctx, rec.Path) // free the disk for the next row
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nraw mariabackup --stream to /dev/null: %.1f MiB/s (%.0f MiB stream, %.1fs)\n", rawRate, float64(rawBytes)/(1<<20), rawDur.Seconds())
+	fmt.Fprintf(&b, "%-11s %12s %8s %14s %10s %12s %10s %10s\n", "store", "backup MB/s", "vs raw", "restore MB/s", "ratio", "peak RSS", "RSS before", "peak heap")
+	for _, r := range results {
+		fmt.Fprintf(&b, "%-11s %12.1f %8.2f %14.1f %10.2f %9d MiB %7d MiB %7d MiB\n", r.backend, r.backupRate, r.backupRate/rawRate,
+			r.restoreRate, r.ratio, r.peakRSS>>10, r.rssBefore>>10, r.peakHeap>>20)
+	}
+	t.Log(b.String())
+}
+
+// fill loads about size bytes of rows into bench.t: random strings doubled with INSERT ...
+// SELECT, compressible about as much as typical application data.
+func fill(t *testing.T, ctx context.Context, p *node, size int64) {
+	t.Helper()
+	p.exec("CREATE DATABASE bench")
+	p.exec("CREATE TABLE bench.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, a CHAR(64), b VARCHAR(255), c DOUBLE, d DATETIME) ENGINE=InnoDB")
+	p.exec("INSERT INTO bench.t (a, b, c, d) VALUES (MD5(RAND()), REPEAT(MD5(RAND()), 4), RAND(), NOW())")
+	for {
+		var n int64
+		if err := p.db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM bench.t").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n*340 >= size {
+			return
+		}
+		limit := min(n, (size-n*340)/340+1)
+		p.exec(fmt.Sprintf("INSERT INTO bench.t (a, b, c, d) SELECT MD5(RAND()), CONCAT(MD5(RAND()), MD5(id), SHA1(RAND()), SHA2(RAND(), 256)), RAND(), NOW() FROM bench.t LIMIT %d", limit))
+	}
+}
+
+// rawStream runs the backup tool to /dev/null (through a counter) and times it.
+func rawStream(t *testing.T, ctx context.Context, srv *harness.MariaDB) (int64, time.Duration) {
+	t.Helper()
+	dir := t.TempDir()
+	opt := filepath.Join(dir, "client.cnf")
+	if err := mysql.WriteClientOptionFile(opt, mysql.ClientOptions{User: "root", Password: rootPW, Socket: srv.Socket()}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "mariabackup", mysql.MariaDB.BackupArgs(opt, filepath.Join(dir, "target"))...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, out)
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return n, time.Since(start)
+}
+
+func mbps(n int64, d time.Duration) float64 { return float64(n) / (1 << 20) / d.Seconds() }
+
+// resetPeakRSS resets VmHWM (writing 5 to clear_refs).
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// rssKB reads a field of /proc/self/status in KiB.
+func rssKB(field string) uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func sampleHeap(peak *atomic.Uint64) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

@@ -1,0 +1,170 @@
+package snapshot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+)
+
+// DefaultProgressInterval is how often a running backup or restore logs its progress.
+const DefaultProgressInterval = 5 * time.Second
+
+// zstd settings, measured on a 1.2 GB mariabackup stream of InnoDB data on two cores:
+// level "fastest" compresses at ~170 MB/s on one goroutine and ~225 MB/s with the
+// encoder's asynchronous stage (concurrency 2), about as fast as mariabackup streams, with the
+// same ratio as "default" (2.5 against 2.4; InnoDB pages hold little that longer matches
+// find), which manages only 65-95 MB/s. A 1 MiB window keeps the encoder's memory small.
+const (
+	zstdLevel       = zstd.SpeedFastest
+	zstdConcurrency = 2
+	zstdWindow      = 1 << 20
+)
+
+func newZstdWriter(w io.Writer) (*zstd.Encoder, error) {
+	return zstd.NewWriter(w,
+		zstd.WithEncoderLevel(zstdLevel),
+		zstd.WithEncoderConcurrency(zstdConcurrency),
+		zstd.WithWindowSize(zstdWindow),
+		zstd.WithEncoderCRC(true))
+}
+
+func newZstdReader(r io.Reader) (*zstd.Decoder, error) {
+	return zstd.NewReader(r,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(64<<20))
+}
+
+// hashCounter hashes (sha256) and counts what passes through it to w.
+type hashCounter struct {
+	w io.Writer
+	h hash.Hash
+	n atomic.Int64
+}
+
+func newHashCounter(w io.Writer) *hashCounter { return &hashCounter{w: w, h: sha256.New()} }
+
+func (c *hashCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.h.Write(p[:n])
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *hashCounter) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
+
+// hashReader hashes (sha256) and counts what is read through it.
+type hashReader struct {
+	r io.Reader
+	h hash.Hash
+	n atomic.Int64
+}
+
+func newHashReader(r io.Reader) *hashReader { return &hashReader{r: r, h: sha256.New()} }
+
+func (c *hashReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *hashReader) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
+
+// counter counts bytes written to it.
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) Write(p []byte) (int, error) { c.n.Add(int64(len(p))); return len(p), nil }
+
+// nopWriteCloser adds a Close that does nothing.
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// progress logs "what" every interval with the byte count read from n and the rate (and the
+// count read from stored, when not nil: the compressed bytes), until the returned stop is
+// called; stop logs nothing.
+func progress(log *slog.Logger, what string, interval time.Duration, n, stored func() int64) (stop func()) {
+	if interval <= 0 {
+		interval = DefaultProgressInterval
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		last, lastAt := int64(0), start
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				cur := n()
+				attrs := []any{
+					"bytes", cur, "mb", mib(cur),
+					"mb_per_s", rate(cur-last, now.Sub(lastAt)),
+					"avg_mb_per_s", rate(cur, now.Sub(start)),
+					"elapsed", now.Sub(start).Round(time.Second).String(),
+				}
+				if stored != nil {
+					attrs = append(attrs, "stored_bytes", stored())
+				}
+				log.Info(what+" progress", attrs...)
+				last, lastAt = cur, now
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// mib formats a byte count in MiB with one decimal.
+func mib(n int64) string { return fmt.Sprintf("%.1f", float64(n)/(1<<20)) }
+
+// rate formats n bytes over d in MiB/s.
+func rate(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%.1f", float64(n)/(1<<20)/d.Seconds())
+}
+
+// withOptionFile writes a [client] option file with the connection settings in a private
+// temporary directory (0700) under dir ("" is the system's), calls fn with its path and the
+// directory, and removes both. The password never reaches argv.
+func withOptionFile(dir string, o mysql.ClientOptions, fn func(optionFile, tmp string) error) error {
+	tmp, err := os.MkdirTemp(dir, "mysqlpilot-")
+	if err != nil {
+		return fmt.Errorf("create private temporary directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o700); err != nil {
+		return fmt.Errorf("create private temporary directory: %w", err)
+	}
+	path := filepath.Join(tmp, "client.cnf")
+	if err := mysql.WriteClientOptionFile(path, o); err != nil {
+		return err
+	}
+	return fn(path, tmp)
+}
+
+// ctxErr returns ctx's cause when it is done, else err.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}

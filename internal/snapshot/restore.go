@@ -1,0 +1,415 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/storage"
+	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
+)
+
+// ErrCorrupt is wrapped by the error of a restore whose stored object does not match its
+// record (size or sha256).
+var ErrCorrupt = errors.New("snapshot is corrupt")
+
+// RestoreOptions configure Restore. Fields without a default are required.
+type RestoreOptions struct {
+	// Runner runs the unpack and prepare tools.
+	Runner supervisor.Runner
+	// Flavor must be the snapshot's.
+	Flavor mysql.Flavor
+	// Store holds the snapshot; Record describes it.
+	Store  storage.Store
+	Record Record
+	// Datadir receives the restored files: absolute; missing or empty, else the existing
+	// directory is renamed to "<Datadir>.old-<time>" (never deleted). The server must not run.
+	Datadir string
+	// TempDir is scratch space for the unpacked backup (as large as the datadir): absolute.
+	// On the datadir's filesystem the files are renamed into place, elsewhere copied.
+	TempDir string
+	// OSUser owns the restored files (when running as root); "" or "root" leaves them to root.
+	OSUser string
+	// StreamTool and BackupTool override the tools' paths (default the flavor's, in PATH).
+	StreamTool string
+	BackupTool string
+	// Log receives progress and outcome; default discards.
+	Log *slog.Logger
+	// Progress is the interval between progress lines; default DefaultProgressInterval.
+	Progress time.Duration
+	// Now is the clock (for the moved-aside datadir's name); default time.Now.
+	Now func() time.Time
+}
+
+// RestoreResult says what the restore produced.
+type RestoreResult struct {
+	// GTID is the position to set once the server runs (DB.SetGTIDPosition), from the
+	// backup's own binlog info file; BinlogFile and BinlogPos are the source's coordinates.
+	GTID       string
+	BinlogFile string
+	BinlogPos  uint64
+	// MovedAside is where the previous, non-empty datadir went; "" when there was none.
+	MovedAside string
+}
+
+func (o *RestoreOptions) fill() error {
+	if o.Runner == nil || o.Store == nil {
+		return errors.New("Runner and Store are required")
+	}
+	if err := o.Flavor.Validate(); err != nil {
+		return err
+	}
+	if err := o.Record.Validate(); err != nil {
+		return err
+	}
+	if o.Record.Flavor != "" && o.Record.Flavor != o.Flavor.String() {
+		return fmt.Errorf("snapshot %s was taken from a %s server; this node runs %s", o.Record.ID, o.Record.Flavor, o.Flavor)
+	}
+	for name, p := range map[string]string{"datadir": o.Datadir, "temporary directory": o.TempDir} {
+		if p == "" || !filepath.IsAbs(p) {
+			return fmt.Errorf("%s %q must be an absolute path", name, p)
+		}
+	}
+	o.Datadir, o.TempDir = filepath.Clean(o.Datadir), filepath.Clean(o.TempDir)
+	if within(o.TempDir, o.Datadir) || within(o.Datadir, o.TempDir) {
+		return fmt.Errorf("temporary directory %s and datadir %s must not contain each other", o.TempDir, o.Datadir)
+	}
+	if o.StreamTool == "" {
+		o.StreamTool = o.Flavor.StreamTool()
+	}
+	if o.BackupTool == "" {
+		o.BackupTool = o.Flavor.BackupTool()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// within reports whether p is dir or below it.
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+string(filepath.Separator))
+}
+
+// Restore makes o.Datadir a copy of the snapshot's server, ready to start:
+//
+//  1. stream the object from the store through sha256 and the decompressor into the unpack
+//     tool (mbstream/xbstream -x) in a fresh directory under TempDir;
+//  2. at the end of the object, compare its size and sha256 with the record; on mismatch
+//     refuse with ErrCorrupt ("snapshot X is corrupt: sha256 mismatch ...") before anything
+//     else happens (the datadir is untouched);
+//  3. prepare the backup (apply the redo log);
+//  4. read the GTID position from the backup's own binlog info file and check it against the
+//     record;
+//  5. move an existing non-empty datadir aside, move the prepared files in, chown them.
+//
+// The caller starts the server on the datadir and sets the returned GTID position
+// (DB.SetGTIDPosition) before replicating. The temporary directory is removed either way.
+func Restore(ctx context.Context, o RestoreOptions) (RestoreResult, error) {
+	if err := o.fill(); err != nil {
+		return RestoreResult{}, fmt.Errorf("snapshot: restore: %w", err)
+	}
+	rec := o.Record
+	log := o.Log.With("snapshot", rec.ID, "store", o.Store.String())
+	fail := func(err error) (RestoreResult, error) {
+		return RestoreResult{}, fmt.Errorf("snapshot: restore %s into %s: %w", rec.ID, o.Datadir, err)
+	}
+	if err := checkNotInUse(o.Datadir); err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(o.TempDir, 0o700); err != nil {
+		return fail(fmt.Errorf("create temporary directory: %w", err))
+	}
+	work, err := os.MkdirTemp(o.TempDir, "restore-"+rec.ID+"-")
+	if err != nil {
+		return fail(fmt.Errorf("create temporary directory: %w", err))
+	}
+	defer os.RemoveAll(work)
+	unpacked := filepath.Join(work, "data")
+	if err := os.Mkdir(unpacked, 0o750); err != nil {
+		return fail(err)
+	}
+
+	start := time.Now()
+	log.Info("restore started", "object", rec.Path, "bytes", rec.Size, "datadir", o.Datadir)
+	if err := streamDown(ctx, o, unpacked, log); err != nil {
+		return fail(err)
+	}
+	log.Info("snapshot downloaded and verified", "sha256", rec.SHA256, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()),
+		"mb_per_s", rate(rec.Size, time.Since(start)))
+
+	if err := o.Runner.Run(ctx, supervisor.Cmd{Name: o.Flavor.BackupTool() + " --prepare", Path: o.BackupTool, Args: o.Flavor.PrepareArgs(unpacked)}); err != nil {
+		return fail(fmt.Errorf("prepare: %w", ctxErr(ctx, err)))
+	}
+	info, err := binlogInfoFromDir(o.Flavor, unpacked)
+	if err != nil {
+		return fail(err)
+	}
+	if err := sameGTID(o.Flavor, info.GTID, rec.GTID); err != nil {
+		return fail(err)
+	}
+	movedAside, err := installDatadir(unpacked, o.Datadir, o.Now())
+	if err != nil {
+		return fail(err)
+	}
+	if movedAside != "" {
+		log.Warn("the previous datadir was moved aside, not deleted", "datadir", o.Datadir, "moved_to", movedAside)
+	}
+	if err := chownTree(o.Datadir, o.OSUser); err != nil {
+		return fail(err)
+	}
+	log.Info("restore complete", "datadir", o.Datadir, "gtid", info.GTID, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
+	return RestoreResult{GTID: info.GTID, BinlogFile: info.File, BinlogPos: info.Pos, MovedAside: movedAside}, nil
+}
+
+// sameGTID checks the position in the backup against the record's.
+func sameGTID(f mysql.Flavor, inBackup, inRecord string) error {
+	a, err1 := mysql.ParseGTIDSet(f, inBackup)
+	b, err2 := mysql.ParseGTIDSet(f, inRecord)
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	if !a.Equal(b) {
+		return fmt.Errorf("the backup's binlog info says GTID %q but its record says %q: refusing a restore whose position is uncertain", inBackup, inRecord)
+	}
+	return nil
+}
+
+// errConsumerExited unblocks a pipe's writer when the tool reading it has exited.
+var errConsumerExited = errors.New("the tool reading the pipe exited")
+
+// streamDown feeds the object into the unpack tool and verifies it: the whole object is read
+// through sha256 (also after a failure, to tell corruption from other errors) and compared
+// with the record before Restore goes on.
+func streamDown(ctx context.Context, o RestoreOptions, dir string, log *slog.Logger) error {
+	rec := o.Record
+	body, err := o.Store.Get(ctx, rec.Path)
+	if err != nil {
+		return fmt.Errorf("download %s: %w", rec.Path, err)
+	}
+	defer body.Close()
+	hr := newHashReader(body)
+	xb := newXBReader(o.Flavor.BinlogInfoFiles()...)
+	pr, pw := io.Pipe()
+	copyDone := make(chan error, 1)
+	go func() {
+		err := func() error {
+			var src io.Reader = hr
+			if rec.Compress == CompressZstd {
+				dec, err := newZstdReader(hr)
+				if err != nil {
+					return fmt.Errorf("zstd: %w", err)
+				}
+				defer dec.Close()
+				src = dec
+			}
+			if _, err := io.Copy(io.MultiWriter(xb, pw), src); err != nil {
+				return err
+			}
+			return xb.Close()
+		}()
+		pw.CloseWithError(err)
+		copyDone <- err
+	}()
+	stop := progress(log, "restore", o.Progress, hr.n.Load, nil)
+	runErr := o.Runner.Run(ctx, supervisor.Cmd{Name: o.Flavor.StreamTool(), Path: o.StreamTool, Args: o.Flavor.ExtractArgs(dir), Stdin: pr})
+	pr.CloseWithError(errConsumerExited)
+	copyErr := <-copyDone
+	stop()
+
+	// The copier is done with hr: read what is left, so the checksum covers the whole object.
+	if _, err := io.Copy(io.Discard, hr); err != nil {
+		return fmt.Errorf("download %s: %w", rec.Path, ctxErr(ctx, err))
+	}
+	if n, sum := hr.n.Load(), hr.sum(); n != rec.Size || sum != rec.SHA256 {
+		what := "sha256 mismatch"
+		if n != rec.Size {
+			what = "size mismatch"
+		}
+		err := fmt.Errorf("snapshot %s is corrupt: %s: the stored object %s has %d bytes with sha256 %s, its record says %d bytes with sha256 %s: %w",
+			rec.ID, what, rec.Path, n, sum, rec.Size, rec.SHA256, ErrCorrupt)
+		if copyErr != nil && !errors.Is(copyErr, errConsumerExited) {
+			err = fmt.Errorf("%w (reading it failed: %v)", err, copyErr)
+		}
+		return err
+	}
+	switch {
+	case runErr != nil:
+		return fmt.Errorf("unpack: %w", ctxErr(ctx, runErr))
+	case copyErr != nil:
+		return fmt.Errorf("unpack: %w", ctxErr(ctx, copyErr))
+	}
+	return nil
+}
+
+// installDatadir moves the entries of src into datadir. A missing datadir is created; an
+// empty one is used as is; a non-empty one is renamed to "<datadir>.old-<time>" first, and
+// when that is impossible (a mount point) the restore fails without touching it.
+func installDatadir(src, datadir string, now time.Time) (movedAside string, err error) {
+	if err := checkNotInUse(datadir); err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir(datadir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(datadir, 0o750); err != nil {
+			return "", fmt.Errorf("create datadir: %w", err)
+		}
+	case err != nil:
+		return "", fmt.Errorf("inspect datadir: %w", err)
+	case len(entries) > 0:
+		aside := datadir + ".old-" + now.UTC().Format(idTimeLayout)
+		if err := os.Rename(datadir, aside); err != nil {
+			return "", fmt.Errorf("datadir is not empty and cannot be moved aside to %s (%w): move or empty it yourself; nothing was changed", aside, err)
+		}
+		movedAside = aside
+		st, _ := os.Stat(aside)
+		mode := fs.FileMode(0o750)
+		if st != nil {
+			mode = st.Mode().Perm()
+		}
+		if err := os.Mkdir(datadir, mode); err != nil {
+			return movedAside, fmt.Errorf("recreate datadir after moving the old one to %s: %w", aside, err)
+		}
+	}
+	items, err := os.ReadDir(src)
+	if err != nil {
+		return movedAside, err
+	}
+	for _, e := range items {
+		if err := move(filepath.Join(src, e.Name()), filepath.Join(datadir, e.Name())); err != nil {
+			return movedAside, fmt.Errorf("move %s into the datadir: %w", e.Name(), err)
+		}
+	}
+	if err := syncDir(datadir); err != nil {
+		return movedAside, fmt.Errorf("sync datadir: %w", err)
+	}
+	return movedAside, nil
+}
+
+// checkNotInUse refuses a datadir a running server holds: InnoDB keeps a write lock (fcntl)
+// on its system tablespace, ibdata1, while it runs.
+func checkNotInUse(datadir string) error {
+	f, err := os.OpenFile(filepath.Join(datadir, "ibdata1"), os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspect datadir: %w", err)
+	}
+	defer f.Close()
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: 0, Len: 0}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_GETLK, &lk); err != nil {
+		return fmt.Errorf("inspect datadir: lock state of ibdata1: %w", err)
+	}
+	if lk.Type != syscall.F_UNLCK {
+		return fmt.Errorf("a server (pid %d) is running on the datadir: stop it first; nothing was changed", lk.Pid)
+	}
+	return nil
+}
+
+// move renames src to dst, or copies and removes it across filesystems.
+func move(src, dst string) error {
+	err := os.Rename(src, dst)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	if err := copyTree(src, dst); err != nil {
+		return err
+	}
+	return os.RemoveAll(src)
+}
+
+// copyTree copies a file or directory tree, keeping permissions, syncing files.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, info.Mode().Perm())
+		case info.Mode().IsRegular():
+			return copyFile(p, target, info.Mode().Perm())
+		default:
+			return fmt.Errorf("%s: not a regular file or directory", p)
+		}
+	})
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// chownTree gives dir and everything below it to the OS user, when running as root and the
+// user is another one.
+func chownTree(dir, osUser string) error {
+	if osUser == "" || osUser == "root" || os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup(osUser)
+	if err != nil {
+		return fmt.Errorf("look up OS user %s: %w", osUser, err)
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("OS user %s: %w", osUser, err)
+	}
+	err = filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+	if err != nil {
+		return fmt.Errorf("chown datadir to %s: %w", osUser, err)
+	}
+	return nil
+}
