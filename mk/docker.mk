@@ -7,8 +7,10 @@
 #   make images        all three
 #   make up            images, then consul + SCALE (3) mysql; waits for a healthy cluster
 #   make down          stop the cluster and DELETE its volumes (data, snapshots, Consul state)
-#   make system-tests  images, then docker/smoke-test.sh: a throwaway 3-node cluster on a free
-#                      port (write, replication, read-only replicas, handover, rejoin)
+#   make system-tests  images, then the Go system tests (test/system, build tag `system`): each
+#                      test runs its own compose project (unique name, free port) and removes it.
+#                      RUN=Regexp picks tests, e.g. make system-tests RUN=TestDockerStop
+#   make smoke-test    images, then docker/smoke-test.sh: a quick throwaway 3-node cluster
 #
 # Images are rebuilt only when their inputs changed (docker/build-image.sh); FORCE=1 rebuilds.
 # Each build's context holds only the files the Dockerfile copies, not the repository.
@@ -27,7 +29,7 @@ export CONSUL_UI_PORT ?= 8500
 export SCALE ?= 3
 export WAIT_TIMEOUT ?= 180
 
-.PHONY: image-base image-consul image images up up-preflight down system-tests bin/mysqlpilot
+.PHONY: image-base image-consul image images up up-preflight down system-tests smoke-test bin/mysqlpilot
 
 image-base:
 	BASE_IMAGE=$(DOCKER_BASE_IMAGE) docker/make-base-image.sh $(if $(filter 1,$(FORCE)),--force)
@@ -59,8 +61,14 @@ up-preflight:
 down:
 	docker-compose down -v --remove-orphans
 
-# Run by the Makefile's test-system. Leaves a developer's own `make up` cluster alone.
+# Run by the Makefile's test-system. Leaves a developer's own `make up` cluster alone: every
+# test runs in its own compose project and removes it (containers, network, volumes).
+SYSTEM_TEST_TIMEOUT ?= 40m
 system-tests: images
+	$(MYSQLPILOT_GO) test -tags system -count=1 -timeout $(SYSTEM_TEST_TIMEOUT) -v \
+	  $(if $(RUN),-run '$(RUN)') ./test/system/
+
+smoke-test: images
 	docker/smoke-test.sh
 
 .DEFAULT_GOAL := $(_docker_mk_default_goal)

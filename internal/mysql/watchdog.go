@@ -20,7 +20,8 @@ const (
 // second as its definer (root) and fences only when writes are open (read_only = 0) and the
 // heartbeat row exists with a deadline in the past: on a node without the row, or already
 // read-only, it does nothing. Deadlines are in UTC on the server's clock (UTC_TIMESTAMP(3)),
-// so neither time zones nor the supervisor's clock matter. CREATE IF NOT EXISTS then ALTER:
+// so time zones and the supervisor's clock do not matter; the server's wall clock does: a step
+// backwards delays the fence by as much (run NTP with slewing). CREATE IF NOT EXISTS then ALTER:
 // an install always leaves the current definition, enabled (a copy restored from a backup
 // might not be), and there is no moment without the event.
 func (f Flavor) watchdogSQL() []string {

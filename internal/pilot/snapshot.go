@@ -462,6 +462,29 @@ func (s *Snapshotter) BootstrapReplica(ctx context.Context) (*Bootstrap, error) 
 	return &Bootstrap{Record: *rec, Result: res}, nil
 }
 
+// Reseed replaces the datadir with the latest snapshot, for a node that cannot replicate
+// from the primary (errant transactions, or the primary purged the binlogs it needs). mysqld
+// must be stopped. The old datadir is moved aside to "<datadir>.old-<time>", never deleted.
+// Start mysqld on the datadir afterwards, then call Finish.
+func (s *Snapshotter) Reseed(ctx context.Context) (*Bootstrap, error) {
+	m := s.cfg.MySQL
+	rec, err := s.catalog.Latest(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("re-seed from a snapshot: %w", err)
+	}
+	if rec == nil {
+		return nil, fmt.Errorf("re-seed from a snapshot: %w in the catalog: take one on the primary (mysqlpilot backup)", snapshot.ErrNoSnapshot)
+	}
+	s.log.Warn("re-seeding this node from the latest snapshot; its datadir is kept aside", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
+	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: *rec,
+		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: osUser(m.Exec), Log: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("re-seed from snapshot %s: %w", rec.ID, err)
+	}
+	s.log.Warn("node re-seeded", "snapshot", rec.ID, "old_datadir", res.MovedAside)
+	return &Bootstrap{Record: *rec, Result: res}, nil
+}
+
 // Finish sets the restored server's GTID position from the backup's own metadata
 // (gtid_slave_pos on MariaDB, gtid_purged on MySQL), with replication stopped. Replication
 // then starts from there (the HA loop's Follow). Should the primary have purged binlogs

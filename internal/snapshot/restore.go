@@ -232,7 +232,7 @@ func streamDown(ctx context.Context, o RestoreOptions, dir string, log *slog.Log
 	stop()
 
 	// The copier is done with hr: read what is left, so the checksum covers the whole object.
-	if _, err := io.Copy(io.Discard, hr); err != nil {
+	if _, err := io.Copy(io.Discard, storage.ContextReader(ctx, hr)); err != nil {
 		return fmt.Errorf("download %s: %w", rec.Path, ctxErr(ctx, err))
 	}
 	if n, sum := hr.n.Load(), hr.sum(); n != rec.Size || sum != rec.SHA256 {

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -195,6 +197,9 @@ func (r *Rig) recover(run *Run) {
 	if len(names) > 0 {
 		run.Note = join(run.Note, "quarantined (errant transactions): "+strings.Join(names, ","))
 	}
+	if dir, err := r.keepLogs(string(run.Fault)); err == nil {
+		run.Note = join(run.Note, "logs kept in "+dir)
+	}
 	r.logf("%s: %v; %s; rebuilding the cluster", run.Fault, run.Err, run.Note)
 	if err := r.build(); err != nil {
 		run.Note = join(run.Note, "rebuild failed: "+err.Error())
@@ -202,6 +207,37 @@ func (r *Rig) recover(run *Run) {
 	} else {
 		run.Note = join(run.Note, "cluster rebuilt")
 	}
+}
+
+// LogDir is where the logs of clusters that had to be rebuilt are kept.
+var LogDir = filepath.Join(os.TempDir(), "mpbench-logs")
+
+// keepLogs copies every node's log and Consul's log to a fresh directory under LogDir.
+func (r *Rig) keepLogs(what string) (string, error) {
+	if err := os.MkdirAll(LogDir, 0o755); err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(LogDir, fmt.Sprintf("%s-%s-%s-", time.Now().Format("150405"), r.s.Name, what))
+	if err != nil {
+		return "", err
+	}
+	for _, n := range r.C.Nodes {
+		if err := copyFile(n.LogPath, filepath.Join(dir, n.Name+".log")); err != nil {
+			r.logf("keep logs: %v", err)
+		}
+	}
+	if err := copyFile(r.C.Consul.LogPath(), filepath.Join(dir, "consul.log")); err != nil {
+		r.logf("keep logs: %v", err)
+	}
+	return dir, nil
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
 }
 
 // changes counts how often the acknowledging node changed in [from, to].

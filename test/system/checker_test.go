@@ -4,6 +4,7 @@ package system
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,13 +12,17 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
-// Checker writes continuously, in rounds: each round sends one INSERT (a fresh id) to every
-// running mysql container of the project at once, as the application user, and records every
-// acknowledged write. Replicas refuse (read-only); a round in which two nodes acknowledge is
-// a split brain. The set of containers is refreshed every second, so scaling and restarts are
-// followed.
+// Checker writes continuously, in rounds: every `every` it sends one INSERT (a fresh id) to
+// each running mysql container of the project at once, as the application user, and records
+// every acknowledged write. Replicas refuse (read-only). A round in which two nodes
+// acknowledge is a split brain. A node whose previous write has not returned yet (paused,
+// vanished) is skipped, so it never holds back the writes to the others; its late answer
+// still counts for the round its write was sent in. The set of containers is refreshed every
+// second, so scaling and restarts are followed.
 type Checker struct {
 	p       *Project
 	t       testing.TB
@@ -32,16 +37,27 @@ type Checker struct {
 	splits   []string
 	rounds   int
 	attempts int
+	byRound  map[int][]Ack
+	last     map[string]string // node -> outcome of its last write
+	events   []event           // changes of a node's outcome
 	stop     chan struct{}
 	done     chan struct{}
 	stopped  bool
+}
+
+// event is a change in what writes to a node return ("ok", "read-only", "timeout", ...).
+type event struct {
+	At      time.Time
+	Node    string
+	Outcome string
 }
 
 // Ack is one acknowledged write.
 type Ack struct {
 	ID   int64
 	Node string
-	At   time.Time
+	Sent time.Time // when the INSERT was sent
+	At   time.Time // when it was acknowledged
 }
 
 const probeTable = "probe"
@@ -52,7 +68,7 @@ func StartChecker(t testing.TB, p *Project, primary Node, every time.Duration) *
 	if err := p.SQL(primary, "CREATE TABLE IF NOT EXISTS "+probeTable+" (id BIGINT PRIMARY KEY, node VARCHAR(64) NOT NULL, at DATETIME(6) NOT NULL)"); err != nil {
 		t.Fatalf("create probe table: %v", err)
 	}
-	c := &Checker{p: p, t: t, every: every, timeout: 1500 * time.Millisecond, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Checker{p: p, t: t, every: every, timeout: 1500 * time.Millisecond, stop: make(chan struct{}), done: make(chan struct{}), last: map[string]string{}, byRound: map[int][]Ack{}}
 	nodes := p.Nodes()
 	c.nodes.Store(&nodes)
 	refreshed := make(chan struct{})
@@ -85,21 +101,31 @@ func (c *Checker) refresh(stop <-chan struct{}) {
 	}
 }
 
+// run starts a round every c.every. A round sends one write to each node whose previous write
+// has returned; the next round does not wait for slow writes (a paused or vanished node must
+// not hold back the writes to the primary), and a late acknowledgement still counts for the
+// round its write was sent in.
 func (c *Checker) run() {
 	defer close(c.done)
-	for {
-		select {
-		case <-c.stop:
-			return
-		default:
-		}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	inflight := map[string]bool{} // container ID + address -> a write is outstanding
+	var inflightMu sync.Mutex
+	tick := time.NewTicker(c.every)
+	defer tick.Stop()
+	for round := 1; ; round++ {
 		start := time.Now()
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var ok []Ack
 		n := 0
 		for _, node := range *c.nodes.Load() {
 			if node.IP == "" || !node.Running {
+				continue
+			}
+			key := node.ID + "@" + node.IP
+			inflightMu.Lock()
+			busy := inflight[key]
+			inflight[key] = true
+			inflightMu.Unlock()
+			if busy {
 				continue
 			}
 			n++
@@ -110,30 +136,52 @@ func (c *Checker) run() {
 				ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 				defer cancel()
 				_, err := c.p.DB(node).ExecContext(ctx, "INSERT INTO "+probeTable+" VALUES (?, ?, NOW(6))", id, node.Name)
-				if err == nil {
-					mu.Lock()
-					ok = append(ok, Ack{ID: id, Node: node.Name, At: time.Now()})
-					mu.Unlock()
-				}
+				c.record(ctx, round, start, node.Name, id, err)
+				inflightMu.Lock()
+				delete(inflight, key)
+				inflightMu.Unlock()
 			}()
 		}
-		wg.Wait()
 		c.mu.Lock()
 		c.rounds++
 		c.attempts += n
-		c.acks = append(c.acks, ok...)
-		if len(ok) > 1 {
-			c.splits = append(c.splits, fmt.Sprintf("round at %s: %v", start.Format("15:04:05.000"), ok))
-		}
 		c.mu.Unlock()
-		if d := c.every - time.Since(start); d > 0 {
-			select {
-			case <-c.stop:
-				return
-			case <-time.After(d):
-			}
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
 		}
 	}
+}
+
+// record notes one write's result: an acknowledgement (a split brain when another node
+// acknowledged a write of the same round) and, when it changed, the node's outcome.
+func (c *Checker) record(ctx context.Context, round int, sent time.Time, node string, id int64, err error) {
+	now := time.Now()
+	o := outcome(ctx, err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last[node] != o {
+		c.last[node] = o
+		c.events = append(c.events, event{At: now, Node: node, Outcome: o})
+	}
+	if err != nil {
+		return
+	}
+	a := Ack{ID: id, Node: node, Sent: sent, At: now}
+	c.acks = append(c.acks, a)
+	prev := c.byRound[round]
+	for _, b := range prev {
+		if b.Node != node {
+			c.splits = append(c.splits, fmt.Sprintf("round sent at %s: %v and %v", sent.Format("15:04:05.000"), b, a))
+			break
+		}
+	}
+	c.byRound[round] = append(prev, a)
+}
+
+func (a Ack) String() string {
+	return fmt.Sprintf("id %d acknowledged by %s at %s", a.ID, a.Node, a.At.Format("15:04:05.000"))
 }
 
 // Stop ends the writing and waits for the last round (idempotent).
@@ -267,4 +315,39 @@ func (c *Checker) CheckSplits(t testing.TB) int {
 		t.Errorf("split brain: two nodes acknowledged writes in the same round %d times: %v", len(s), s)
 	}
 	return len(s)
+}
+
+// outcome classifies a write's result for the timeline.
+func outcome(ctx context.Context, err error) string {
+	var me *mysql.MySQLError
+	switch {
+	case err == nil:
+		return "ok"
+	case ctx.Err() != nil:
+		return "timeout"
+	case errors.As(err, &me) && me.Number == 1290:
+		return "read-only"
+	case errors.As(err, &me):
+		return fmt.Sprintf("error %d", me.Number)
+	case strings.Contains(err.Error(), "connection refused"):
+		return "refused"
+	case strings.Contains(err.Error(), "no route to host"):
+		return "no route"
+	}
+	return "error"
+}
+
+// Timeline logs the changes in what each node's writes returned between from and to.
+func (c *Checker) Timeline(t testing.TB, from, to time.Time) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	for _, e := range c.events {
+		if e.At.Before(from) || e.At.After(to) {
+			continue
+		}
+		fmt.Fprintf(&b, "\n  %s  %-14s %s", e.At.Format("15:04:05.000"), e.Node, e.Outcome)
+	}
+	t.Logf("writes per node, changes from %s to %s:%s", from.Format("15:04:05.000"), to.Format("15:04:05.000"), b.String())
 }

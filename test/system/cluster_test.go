@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +17,9 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 )
+
+// The driver logs dropped connections on its own; the checker's timeline says what matters.
+func init() { _ = mysql.SetLogger(log.New(io.Discard, "", 0)) }
 
 // Status is `mysqlpilot status --json` of one node (decoded loosely).
 type Status struct {

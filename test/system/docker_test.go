@@ -157,7 +157,7 @@ type Project struct {
 	ConsulPort int
 	Env        map[string]string // extra environment for docker-compose (e.g. HA_SEMI_SYNC)
 
-	AppUser, AppPassword, AppDB, RootPassword string
+	AppUser, AppPassword, AppDB, RootPassword, ReplPassword string
 
 	mu     sync.Mutex
 	dbs    map[string]*sqlDB // by container ID + address
@@ -177,7 +177,7 @@ func NewProject(t testing.TB, env map[string]string) *Project {
 	}
 	p := &Project{
 		t: t, Name: "mpsys-" + short + "-" + randHex(3), Root: repoRoot(), ConsulPort: freePort(t), Env: env,
-		AppUser: "app", AppPassword: randHex(12), AppDB: "app", RootPassword: randHex(12),
+		AppUser: "app", AppPassword: randHex(12), AppDB: "app", RootPassword: randHex(12), ReplPassword: randHex(12),
 		dbs: map[string]*sqlDB{},
 	}
 	t.Logf("compose project %s (Consul UI on 127.0.0.1:%d)", p.Name, p.ConsulPort)
@@ -208,7 +208,7 @@ func (p *Project) environ() []string {
 		"MYSQL_USER="+p.AppUser,
 		"MYSQL_PASSWORD="+p.AppPassword,
 		"MYSQL_DATABASE="+p.AppDB,
-		"MYSQL_REPL_PASSWORD="+randHex(12),
+		"MYSQL_REPL_PASSWORD="+p.ReplPassword,
 	)
 	for k, v := range p.Env {
 		env = append(env, k+"="+v)

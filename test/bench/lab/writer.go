@@ -213,7 +213,10 @@ func (w *Writer) Missing(node *harness.PilotNode, cutoff time.Time) ([]int64, er
 }
 
 // Until polls cond every 20ms until it holds (nil) or d passes (an error).
-func Until(d time.Duration, cond func() bool) error {
+func Until(d time.Duration, cond func() bool) error { return UntilEvery(d, 20*time.Millisecond, cond) }
+
+// UntilEvery polls cond every `every` until it holds (nil) or d passes (an error).
+func UntilEvery(d, every time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(d)
 	for {
 		if cond() {
@@ -222,6 +225,6 @@ func Until(d time.Duration, cond func() bool) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %s", d)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
