@@ -26,10 +26,10 @@ test-unit:
 
 # Layer 2: real Consul, real mariadbd, real S3 (versitygw), in-repo Manta server, on loopback.
 test-integration: tools
-	$(GO) test -tags integration -count=1 -timeout 20m ./...
+	$(GO) test -tags integration -count=1 -p 1 -timeout 30m ./...
 
 # Layer 3: real containers with docker-compose (see mk/docker.mk).
-test-system: system-tests
+test-system: tools system-tests
 
 test: lint test-unit test-integration test-system
 

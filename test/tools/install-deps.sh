@@ -9,6 +9,7 @@ command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 command -v mariabackup >/dev/null 2>&1 || need+=(mariadb-backup)
 command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap) # the container base image
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need ${need[*]}: run as root or install them with apt-get" >&2
