@@ -38,6 +38,9 @@ Usage:
   mysqlpilot status [--cluster] [--json]    this node's state (exit 0 when healthy)
   mysqlpilot switchover [--to NODE]         hand the primary role over without stopping
   mysqlpilot maintenance on|off             pause or resume automatic failover
+  mysqlpilot backup [--no-wait] [--json]    take a snapshot now (on the primary)
+  mysqlpilot restore --to-time T|--to-gtid G --datadir D
+                                            point-in-time restore from snapshots + archived binlogs
   mysqlpilot config [--config FILE]         print the effective config, secrets redacted
   mysqlpilot supervise [flags] -- CMD ARGS  run any command as PID 1 (reap, forward signals)
   mysqlpilot version
@@ -63,6 +66,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdMaintenance(ctx, rest, stdout, stderr)
 	case "config":
 		return cmdConfig(rest, stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, rest, stdout, stderr)
+	case "restore":
+		return cmdRestore(ctx, rest, stdout, stderr)
 	case "supervise":
 		return cmdSupervise(ctx, rest, stderr)
 	case "version", "--version":

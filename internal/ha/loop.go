@@ -33,6 +33,9 @@ type Config struct {
 	MaxLag     time.Duration // replicas above this lag report unhealthy
 	// HandoverTimeout bounds how long a graceful handover waits for a replica to catch up.
 	HandoverTimeout time.Duration
+	// OnQuarantine, when set, is called (from the loop's goroutine, once per quarantine
+	// decision; it must not block) so the node can re-seed itself from a snapshot.
+	OnQuarantine func(reason string)
 }
 
 // Status is what `mysqlpilot status` shows: the last cycle's observation and decision.
@@ -328,7 +331,11 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 		return l.handover(ctx, a.To, o)
 	case Quarantine:
 		l.log.Error("QUARANTINED: "+a.Why(), "node", l.cfg.Node)
-		return l.db.Fence(ctx)
+		err := l.db.Fence(ctx)
+		if l.cfg.OnQuarantine != nil {
+			l.cfg.OnQuarantine(a.Why())
+		}
+		return err
 	}
 	return fmt.Errorf("unknown action %T", a)
 }

@@ -646,14 +646,3 @@ func (f Flavor) ReplayServerOptions() []string {
 	}
 	return append(o, "skip_slave_start = ON")
 }
-
-// PurgedBeforeQuery reads the GTID position before the oldest binary log a primary still
-// holds, given its name as the parameter (MariaDB), or the purged GTID set (MySQL, no
-// parameter). A restored replica whose position does not contain it cannot catch up from
-// this primary.
-func (f Flavor) PurgedBeforeQuery() (query string, needsFirstBinlog bool) {
-	if f == MySQL {
-		return "SELECT @@GLOBAL.gtid_purged", false
-	}
-	return "SELECT BINLOG_GTID_POS(?, 4)", true
-}

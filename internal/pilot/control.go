@@ -90,6 +90,13 @@ func (n *Node) serveControl(path string) (func(), error) {
 		}
 		writeJSON(w, http.StatusOK, map[string]bool{"maintenance": on})
 	})
+	if n.snap != nil {
+		mux.Handle("POST /backup", n.snap.BackupHandler(n.ctx, n.db.DB))
+	} else {
+		mux.HandleFunc("POST /backup", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "snapshot.backend is \"none\": no backups on this node"})
+		})
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return func() { _ = srv.Close(); _ = os.Remove(path) }, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,7 +27,14 @@ type Node struct {
 	loop    *ha.Loop
 	mysqld  *supervisor.Process
 	metrics *metrics
+	ctx     context.Context // the node's lifetime
+	snap    *Snapshotter    // nil when snapshot.backend is "none"
+	reseed  chan string     // the loop asks for a re-seed (errant transactions)
 }
+
+// exitReseed is the exit code after a node decided to re-seed itself: the container restarts
+// and the next start restores the latest snapshot (the old datadir is kept aside).
+const exitReseed = 75
 
 // Run is `mysqlpilot run`: it starts mysqld read-only, joins the cluster and runs the HA loop
 // until a stop signal or mysqld's exit, then hands over and returns the exit code.
@@ -39,7 +47,7 @@ type Node struct {
 //  5. On SIGTERM/SIGINT: stop the loop, hand over if primary, leave Consul, stop mysqld.
 //     On mysqld's own exit: leave Consul (releasing the lock) and exit with its code.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sup *supervisor.Supervisor, signals <-chan syscall.Signal) int {
-	n := &Node{cfg: cfg, log: log, sup: sup, metrics: newMetrics()}
+	n := &Node{cfg: cfg, log: log, sup: sup, metrics: newMetrics(), reseed: make(chan string, 1)}
 	code, err := n.run(ctx, signals)
 	if err != nil {
 		log.Error("mysqlpilot stopped", "err", err)
@@ -53,6 +61,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sup *supervi
 func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	n.ctx = ctx
 	cfg := n.cfg
 
 	// Extra jobs (a local Consul agent, say) start first and stop last.
@@ -89,12 +98,25 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	}
 	n.log.Info("node identity", "node", cfg.Node, "address", addr, "port", cfg.Service.Port, "server_id", serverID)
 
+	boot, err := n.prepareDatadir(ctx, c)
+	if err != nil {
+		return 1, err
+	}
+
 	db, proc, err := startMySQL(ctx, n.sup, cfg, addr, serverID, n.log)
 	if err != nil {
 		return 1, err
 	}
 	n.db, n.mysqld = db, proc
 	defer db.Close()
+	if boot != nil {
+		if err := boot.Finish(ctx, db.DB); err != nil {
+			n.leave()
+			proc.Stop(context.Background(), syscall.SIGTERM, cfg.MySQL.StopTimeout.D())
+			return 1, err
+		}
+		_ = os.Remove(n.reseedMarker())
+	}
 
 	n.loop = ha.New(ha.Config{
 		Node: cfg.Node, Address: addr, Port: cfg.Service.Port, ServerID: serverID,
@@ -104,6 +126,7 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 		},
 		SessionTTL: cfg.HA.SessionTTL.D(), CheckTTL: cfg.HA.CheckTTL.D(), Interval: cfg.HA.HealthInterval.D(),
 		MaxLag: cfg.MySQL.MaxLag.D(), HandoverTimeout: cfg.HA.HandoverTimeout.D(),
+		OnQuarantine: n.onQuarantine,
 	}, n.cluster, db, n.log, time.Now)
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
@@ -114,6 +137,12 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 		wake = nil // poll on the interval only
 	}
 	go func() { defer close(loopDone); n.loop.Run(loopCtx, wake) }()
+	if n.snap != nil {
+		go n.snap.NewScheduler(db.DB).Run(loopCtx, func() bool {
+			st := n.loop.Status()
+			return st.Role == ha.RolePrimary && st.Writable
+		})
+	}
 	stopServers := n.serve(ctx)
 	defer stopServers()
 
@@ -134,6 +163,19 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 			}
 			n.log.Info("forwarding signal to mysqld", "signal", sig.String())
 			_ = proc.Signal(sig)
+		case why := <-n.reseed:
+			n.log.Error("re-seeding: this node restarts and restores the latest snapshot (its datadir is kept aside)", "reason", why)
+			if err := os.WriteFile(n.reseedMarker(), []byte(why+"\n"), 0o600); err != nil {
+				n.log.Error("cannot record the re-seed request", "err", err)
+				continue
+			}
+			stopLoop()
+			<-loopDone
+			code, err := n.stop(proc, 0)
+			if err != nil || code != 0 {
+				return code, err
+			}
+			return exitReseed, nil
 		case <-proc.Done():
 			st := proc.Status()
 			exitStatus = &st
@@ -195,6 +237,41 @@ func (n *Node) waitConsul(ctx context.Context, signals <-chan syscall.Signal) er
 	}
 }
 
+// reseedMarker is the file that asks the next start to re-seed from a snapshot.
+func (n *Node) reseedMarker() string {
+	return strings.TrimRight(n.cfg.MySQL.Datadir, "/") + ".reseed"
+}
+
+// onQuarantine is the loop's hook: with a snapshot backend, a node with errant transactions
+// re-seeds itself instead of staying out of service.
+func (n *Node) onQuarantine(why string) {
+	if n.snap == nil {
+		return
+	}
+	select {
+	case n.reseed <- why:
+	default:
+	}
+}
+
+// prepareDatadir restores a snapshot into the datadir before mysqld starts: for a node asked
+// to re-seed (the old datadir is moved aside), or an empty datadir when the cluster has a
+// snapshot (scale-out). It returns nil when mysqld should start on the datadir as it is.
+func (n *Node) prepareDatadir(ctx context.Context, c *consul.Client) (*Bootstrap, error) {
+	snap, err := newSnapshotter(n.cfg, c, n.sup, n.log)
+	if err != nil {
+		return nil, err
+	}
+	n.snap = snap
+	if snap == nil {
+		return nil, nil
+	}
+	if fileExists(n.reseedMarker()) {
+		return snap.Reseed(ctx)
+	}
+	return snap.BootstrapReplica(ctx)
+}
+
 // startJobs runs the config's jobs under the supervisor; the returned func stops them and
 // waits until they are gone.
 func (n *Node) startJobs() func() {
@@ -217,4 +294,9 @@ func (n *Node) startJobs() func() {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -736,13 +736,16 @@ func PointInTimeRestore(ctx context.Context, cfg *config.Config, req PITRRequest
 	if tmp == "" {
 		tmp = strings.TrimRight(req.Datadir, "/") + "-restore"
 	}
-	user := osUser(cfg.MySQL.Exec)
+	var server, user string
+	if len(cfg.MySQL.Exec) > 0 {
+		server, user = cfg.MySQL.Exec[0], osUser(cfg.MySQL.Exec)
+	}
 	if user == "" && os.Geteuid() == 0 {
 		user = "root"
 	}
 	return snapshot.RestoreToTime(ctx, snapshot.PITROptions{
 		Runner: runner, Flavor: flavor, Store: store, Catalog: cat,
 		Until: req.Until, UntilGTID: req.UntilGTID, Datadir: req.Datadir, TempDir: tmp, OSUser: user,
-		RootPassword: cfg.MySQL.RootPassword, ServerBinary: cfg.MySQL.Exec[0], AllowIncomplete: req.AllowIncomplete, Log: log,
+		RootPassword: cfg.MySQL.RootPassword, ServerBinary: server, AllowIncomplete: req.AllowIncomplete, Log: log,
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -80,10 +81,11 @@ func (n *snapNode) count(t *testing.T) int {
 // snapFixture is a Consul agent, a writable primary with table app.t, and a config for a
 // snapshotter on that primary storing to a local directory.
 type snapFixture struct {
-	consul *consul.Client
-	p      *snapNode
-	cfg    *config.Config
-	s      *Snapshotter
+	consul     *consul.Client
+	consulAddr string
+	p          *snapNode
+	cfg        *config.Config
+	s          *Snapshotter
 }
 
 func newSnapFixture(t *testing.T) *snapFixture {
@@ -116,7 +118,8 @@ func newSnapFixture(t *testing.T) *snapFixture {
 	if err != nil || s == nil {
 		t.Fatalf("newSnapshotter: %v, %v", s, err)
 	}
-	return &snapFixture{consul: c, p: p, cfg: cfg, s: s}
+	cfg.Consul.Address = h.HTTPAddr()
+	return &snapFixture{consul: c, consulAddr: h.HTTPAddr(), p: p, cfg: cfg, s: s}
 }
 
 func testLog(t *testing.T) *slog.Logger {
@@ -237,6 +240,34 @@ func TestSnapshot_BackupPublishesBootstrapsAndPrunes(t *testing.T) {
 	if len(recs) != 2 || recs[0].ID != rec2.ID || recs[1].ID != rec3.ID {
 		t.Errorf("catalog after prune: %+v", recs)
 	}
+
+	// The replica gets an errant transaction and is re-seeded from the latest snapshot; its
+	// old datadir is kept aside.
+	r.exec(t, "STOP SLAVE", "SET GLOBAL read_only = OFF", "INSERT INTO app.t (v) VALUES ('errant')")
+	f.p.exec(t, "INSERT INTO app.t (v) VALUES ('f')")
+	r.db.Close()
+	r.db = nil
+	r.srv.Stop()
+	b2, err := s2.Reseed(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b2.Record.ID != rec3.ID || b2.Result.MovedAside == "" {
+		t.Fatalf("re-seeded from %s, old datadir kept at %q", b2.Record.ID, b2.Result.MovedAside)
+	}
+	r.srv.Start()
+	r.open(t)
+	if err := b2.Finish(ctx, r.db); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.db.ChangePrimary(ctx, mysql.Primary{Host: "127.0.0.1", Port: f.p.srv.Port(), User: snapUsers.ReplUser, Password: snapUsers.ReplPassword},
+		mysql.ChangePrimaryOptions{ConnectRetry: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.db.StartReplica(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the re-seeded replica has the primary's 6 rows and not the errant one", func() bool { return r.count(t) == 6 })
 }
 
 // TestBackup_ControlHandler serves POST /backup as the control socket does.
@@ -300,7 +331,12 @@ func TestSnapshot_SchedulerIntervalRotationAndBinlogArchive(t *testing.T) {
 	var p snapshot.BinlogProgress
 	waitFor(t, 30*time.Second, "three archive runs", func() bool {
 		kv := f.key(t, keyBinlogsLast)
-		return kv != nil && json.Unmarshal(kv.Value, &p) == nil && strings.HasSuffix(p.File, "4")
+		if kv == nil || json.Unmarshal(kv.Value, &p) != nil {
+			return false
+		}
+		var n int
+		_, err := fmt.Sscanf(p.File[strings.LastIndexByte(p.File, '.')+1:], "%d", &n)
+		return err == nil && n >= 4
 	})
 	if n := count(); n != 1 {
 		t.Fatalf("%d snapshots after the scheduler's own flushes, want 1", n)
@@ -321,5 +357,45 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("%s: not within %s", what, timeout)
 		}
 		time.Sleep(100 * time.Millisecond) // polling an outside condition with a deadline
+	}
+}
+
+// TestPITR_PointInTimeRestoreFromConfig is `mysqlpilot restore --to-time`: from the config's
+// store and the Consul catalog into a new datadir, which a server then runs with exactly the
+// rows written before the target.
+func TestPITR_PointInTimeRestoreFromConfig(t *testing.T) {
+	ctx := snapCtx(t)
+	f := newSnapFixture(t)
+	if _, err := f.s.BackupNow(ctx, f.p.db, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.p.exec(t, "INSERT INTO app.t (v) VALUES ('d')")
+	target := time.Now().Truncate(time.Second).Add(time.Second)
+	time.Sleep(time.Until(target) + 50*time.Millisecond) // binlog timestamps have one-second resolution
+	f.p.exec(t, "INSERT INTO app.t (v) VALUES ('late')")
+	if _, err := f.s.ArchiveNow(ctx, f.p.db); err != nil {
+		t.Fatal(err)
+	}
+	if f.key(t, keyBinlogsLast) == nil {
+		t.Fatal("binlogs/last not recorded")
+	}
+
+	r := startSnapNode(t, 2)
+	r.db.Close()
+	r.db = nil
+	r.srv.Stop()
+	cfg := *f.cfg
+	res, err := PointInTimeRestore(ctx, &cfg, PITRRequest{Until: target, Datadir: r.srv.Datadir(),
+		TempDir: filepath.Join(t.TempDir(), "pitr"), FromConsul: true}, supervisor.ExecRunner{}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Restore.MovedAside == "" || len(res.Binlogs) != 1 {
+		t.Errorf("result %+v", res)
+	}
+	r.srv.Start()
+	r.open(t)
+	if n := r.count(t); n != 4 {
+		t.Fatalf("%d rows after restoring to %s, want 4 (a, b, c, d)", n, target)
 	}
 }

@@ -111,6 +111,10 @@ const (
 	binlogEventHeader = 19
 	binlogRotateEvent = 4
 	binlogMaxEvent    = 1 << 30 // max_allowed_packet's ceiling; larger means garbage
+	// MariaDB's GTID event starts its body with the sequence number (8, LE) and the domain
+	// id (4, LE); the server id is the header's.
+	mariadbGTIDEvent = 162
+	mariadbGTIDBody  = 12
 )
 
 // binlogCreated reads when the server opened a binary log file: the timestamp of its first
@@ -136,13 +140,18 @@ func binlogCreated(path string) (time.Time, error) {
 // time and whether the file ends with a rotate event (a closed file).
 type binlogScanner struct {
 	hdr     []byte
+	body    []byte // the start of a MariaDB GTID event's body, being collected
+	want    int    // body bytes still to collect
+	server  uint32 // the GTID event's server id
 	skip    uint64 // event bytes still to skip
 	magic   int    // magic bytes seen
 	events  int64
 	first   time.Time
 	last    time.Time
 	lastTyp byte
-	err     error
+	// gtids holds, per MariaDB replication domain, the last GTID seen (in file order).
+	gtids map[uint32]mysql.MariaDBGTID
+	err   error
 }
 
 func (s *binlogScanner) Write(p []byte) (int, error) {
@@ -159,6 +168,22 @@ func (s *binlogScanner) Write(p []byte) (int, error) {
 			}
 			s.magic += k
 			p = p[k:]
+			continue
+		}
+		if s.want > 0 {
+			k := min(len(p), s.want)
+			s.body = append(s.body, p[:k]...)
+			s.want -= k
+			s.skip -= uint64(k)
+			p = p[k:]
+			if s.want == 0 {
+				g := mysql.MariaDBGTID{Seq: binary.LittleEndian.Uint64(s.body[0:8]),
+					Domain: binary.LittleEndian.Uint32(s.body[8:12]), Server: s.server}
+				if s.gtids == nil {
+					s.gtids = map[uint32]mysql.MariaDBGTID{}
+				}
+				s.gtids[g.Domain] = g
+			}
 			continue
 		}
 		if s.skip > 0 {
@@ -185,9 +210,23 @@ func (s *binlogScanner) Write(p []byte) (int, error) {
 		s.last, s.lastTyp = t, s.hdr[4]
 		s.events++
 		s.skip = uint64(size) - binlogEventHeader
+		if s.hdr[4] == mariadbGTIDEvent && s.skip >= mariadbGTIDBody {
+			s.want, s.body = mariadbGTIDBody, s.body[:0]
+			s.server = binary.LittleEndian.Uint32(s.hdr[5:9])
+		}
 		s.hdr = s.hdr[:0]
 	}
 	return n, nil
+}
+
+// lastGTIDs returns, as a MariaDB GTID position, the last transaction of each domain seen
+// ("" when none).
+func (s *binlogScanner) lastGTIDs() string {
+	parts := make([]string, 0, len(s.gtids))
+	for _, g := range s.gtids {
+		parts = append(parts, g.String())
+	}
+	return strings.Join(parts, ",")
 }
 
 // closed reports a complete file that ends with a rotate event (the server moved on to the

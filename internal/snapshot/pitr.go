@@ -139,9 +139,18 @@ func RestoreToTime(ctx context.Context, o PITROptions) (PITRResult, error) {
 		return fail(err)
 	}
 	defer os.RemoveAll(work)
-	files, covered, err := downloadBinlogs(ctx, o.Store, plan, filepath.Join(work, "binlogs"))
+	files, covered, archived, err := downloadBinlogs(ctx, o.Store, plan, filepath.Join(work, "binlogs"))
 	if err != nil {
 		return fail(err)
+	}
+	if o.UntilGTID != "" && o.Flavor == mysql.MariaDB {
+		// MariaDB's binlogs say which GTIDs they hold: check the target before anything changes.
+		if err := reaches(o.Flavor, rec.GTID, archived, o.UntilGTID); err != nil {
+			if !o.AllowIncomplete {
+				return fail(err)
+			}
+			log.Warn("restoring less than asked: " + err.Error())
+		}
 	}
 	if !o.Until.IsZero() {
 		stop := o.Until.UTC().Truncate(time.Second)
@@ -271,13 +280,31 @@ func planBinlogs(ctx context.Context, o PITROptions, rec Record) ([]ArchivedBinl
 	return plan, nil
 }
 
+// reaches checks that the snapshot's position plus the archived binlogs' last GTIDs contain
+// the target.
+func reaches(f mysql.Flavor, snapshotGTID string, archived []string, target string) error {
+	have, err := mysql.ParseGTIDSet(f, strings.Join(append([]string{snapshotGTID}, archived...), ","))
+	if err != nil {
+		return err
+	}
+	want, err := mysql.ParseGTIDSet(f, target)
+	if err != nil {
+		return err
+	}
+	if !have.Contains(want) {
+		return fmt.Errorf("the snapshot and the archived binlogs end at GTID %q, which does not contain the target %q: the archive ends before it", have, want)
+	}
+	return nil
+}
+
 // downloadBinlogs fetches the planned binlogs into dir, decompressed, checking each is a whole
 // closed binary log. covered is when the archive's last planned file closed: every
 // transaction before it is in the files. A trailing marker (Object "") means a later file
-// exists, opened at its Created: the archive covers up to then.
-func downloadBinlogs(ctx context.Context, store storage.Store, plan []ArchivedBinlog, dir string) (files []string, covered time.Time, err error) {
+// exists, opened at its Created: the archive covers up to then. archived lists, per file, the
+// last MariaDB GTIDs it holds.
+func downloadBinlogs(ctx context.Context, store storage.Store, plan []ArchivedBinlog, dir string) (files []string, covered time.Time, archived []string, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, time.Time{}, err
+		return nil, time.Time{}, nil, err
 	}
 	for _, b := range plan {
 		if b.Object == "" {
@@ -285,44 +312,51 @@ func downloadBinlogs(ctx context.Context, store storage.Store, plan []ArchivedBi
 			break
 		}
 		path := filepath.Join(dir, fmt.Sprintf("%06d-%s", len(files), b.File))
-		closedAt, err := downloadBinlog(ctx, store, b, path)
+		scan, err := downloadBinlog(ctx, store, b, path)
 		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("download binlog %s: %w", b.Object, err)
+			return nil, time.Time{}, nil, fmt.Errorf("download binlog %s: %w", b.Object, err)
+		}
+		closedAt, err := scan.closed()
+		if err != nil {
+			return nil, time.Time{}, nil, fmt.Errorf("download binlog %s: %w", b.Object, err)
 		}
 		files = append(files, path)
 		covered = closedAt
+		if g := scan.lastGTIDs(); g != "" {
+			archived = append(archived, g)
+		}
 	}
-	return files, covered, nil
+	return files, covered, archived, nil
 }
 
-func downloadBinlog(ctx context.Context, store storage.Store, b ArchivedBinlog, path string) (time.Time, error) {
+func downloadBinlog(ctx context.Context, store storage.Store, b ArchivedBinlog, path string) (*binlogScanner, error) {
 	rc, err := store.Get(ctx, b.Object)
 	if err != nil {
-		return time.Time{}, err
+		return nil, err
 	}
 	defer rc.Close()
 	var src io.Reader = rc
 	if b.Compress == CompressZstd {
 		dec, err := newZstdReader(rc)
 		if err != nil {
-			return time.Time{}, err
+			return nil, err
 		}
 		defer dec.Close()
 		src = dec
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return time.Time{}, err
+		return nil, err
 	}
 	scan := &binlogScanner{}
 	if _, err := io.Copy(io.MultiWriter(f, scan), src); err != nil {
 		f.Close()
-		return time.Time{}, err
+		return nil, err
 	}
 	if err := f.Close(); err != nil {
-		return time.Time{}, err
+		return nil, err
 	}
-	return scan.closed()
+	return scan, nil
 }
 
 // replay starts a private server on the restored datadir, seeds its GTID state with the
@@ -348,6 +382,10 @@ func replay(ctx context.Context, o PITROptions, rec Record, gtid string, files [
 	osUser := o.OSUser
 	if osUser == "" && os.Geteuid() == 0 {
 		osUser = "root"
+	}
+	// The server, once it dropped to osUser, creates its socket and pid file here.
+	if err := chownTree(sockDir, osUser); err != nil {
+		return "", err
 	}
 	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServer()

@@ -89,11 +89,8 @@ func Prune(ctx context.Context, store storage.Store, cat Catalog, keep int, o Pr
 		keptPaths[ManifestName(o.Prefix, r.ID)] = true
 	}
 	for _, obj := range objs {
-		id := strings.TrimPrefix(obj.Name, o.Prefix+snapshotsDir)
-		if i := strings.IndexByte(id, '.'); i > 0 {
-			id = id[:i]
-		}
-		if keptPaths[obj.Name] || CheckID(id) != nil || id >= oldest.ID {
+		id, ok := snapshotObjectID(o.Prefix, obj.Name)
+		if !ok || keptPaths[obj.Name] || id >= oldest.ID {
 			continue
 		}
 		del(obj.Name)

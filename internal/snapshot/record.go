@@ -42,7 +42,8 @@ const (
 // Record describes one complete, verified snapshot. It holds no secret: it is stored in Consul
 // and beside the object.
 type Record struct {
-	// ID is sortable by time: "20261125T160531Z-3fa2c1" (UTC start time, random suffix).
+	// ID is sortable by time: "20261125T160531.042Z-3fa2c1" (UTC start time to the
+	// millisecond, random suffix).
 	ID string `json:"id"`
 	// Backend is the kind of store ("local", "s3", "manta"); Store names it with its location,
 	// as storage.Store.String does (no secrets).
@@ -104,11 +105,17 @@ func (r Record) Validate() error {
 	return nil
 }
 
-// idTimeLayout is the time part of an ID: UTC, second resolution, sortable as text.
-const idTimeLayout = "20060102T150405Z"
+// idTimeLayout is the time part of an ID: UTC, millisecond resolution, fixed width, so IDs
+// sort as text in time order (two backups a second apart must not sort by their suffixes).
+const idTimeLayout = "20060102T150405.000Z"
+
+// secondsLayout names files by a time of one-second resolution (binlogs, moved-aside
+// datadirs).
+const secondsLayout = "20060102T150405Z"
 
 // NewID returns a snapshot ID for a backup started at t: its UTC time and six random hex
-// digits, so that IDs sort by time and two nodes starting in the same second do not clash.
+// digits, so that IDs sort by time and two nodes starting in the same millisecond do not
+// clash.
 func NewID(t time.Time) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:]) // crypto/rand never fails on Linux
@@ -128,7 +135,7 @@ func IDTime(id string) (time.Time, error) {
 func CheckID(id string) error {
 	ts, suffix, ok := strings.Cut(id, "-")
 	if !ok || len(ts) != len(idTimeLayout) || len(suffix) != 6 {
-		return fmt.Errorf("snapshot id %q: want YYYYMMDDTHHMMSSZ-xxxxxx", id)
+		return fmt.Errorf("snapshot id %q: want YYYYMMDDTHHMMSS.mmmZ-xxxxxx", id)
 	}
 	if _, err := time.Parse(idTimeLayout, ts); err != nil {
 		return fmt.Errorf("snapshot id %q: %w", id, err)
@@ -160,8 +167,22 @@ func ObjectName(prefix, id, compress string) string {
 // ManifestName is the name of the JSON record stored beside a snapshot's stream.
 func ManifestName(prefix, id string) string { return prefix + snapshotsDir + id + manifestExt }
 
+// snapshotObjectID returns the snapshot ID a name in the snapshots directory belongs to.
+func snapshotObjectID(prefix, name string) (string, bool) {
+	base, ok := strings.CutPrefix(name, prefix+snapshotsDir)
+	if !ok {
+		return "", false
+	}
+	for _, ext := range []string{streamExt + zstdExt, streamExt, manifestExt} {
+		if id, ok := strings.CutSuffix(base, ext); ok && CheckID(id) == nil {
+			return id, true
+		}
+	}
+	return "", false
+}
+
 // binlogCreatedLayout is the time part of an archived binlog's name.
-const binlogCreatedLayout = idTimeLayout
+const binlogCreatedLayout = secondsLayout
 
 // BinlogObjectName is the archive name of binary log file, opened by server serverID at
 // created.

@@ -272,7 +272,7 @@ func installDatadir(src, datadir string, now time.Time) (movedAside string, err 
 	case err != nil:
 		return "", fmt.Errorf("inspect datadir: %w", err)
 	case len(entries) > 0:
-		aside := datadir + ".old-" + now.UTC().Format(idTimeLayout)
+		aside := datadir + ".old-" + now.UTC().Format(secondsLayout)
 		if err := os.Rename(datadir, aside); err != nil {
 			return "", fmt.Errorf("datadir is not empty and cannot be moved aside to %s (%w): move or empty it yourself; nothing was changed", aside, err)
 		}

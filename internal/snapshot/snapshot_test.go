@@ -41,8 +41,14 @@ func TestNewID_SortsByTimeAndParses(t *testing.T) {
 	if !(a < b) {
 		t.Errorf("ids %s and %s do not sort by time", a, b)
 	}
-	if !strings.HasPrefix(a, "20261125T160531Z-") || len(a) != 23 {
-		t.Errorf("id %q: want 20261125T160531Z-xxxxxx", a)
+	if !strings.HasPrefix(a, "20261125T160531.000Z-") || len(a) != 27 {
+		t.Errorf("id %q: want 20261125T160531.000Z-xxxxxx", a)
+	}
+	// Later in the same second sorts later, whatever the random suffixes.
+	for range 50 {
+		if x, y := NewID(t0.Add(100*time.Millisecond)), NewID(t0.Add(900*time.Millisecond)); !(x < y) {
+			t.Fatalf("ids %s and %s of the same second do not sort by time", x, y)
+		}
 	}
 	if err := CheckID(a); err != nil {
 		t.Error(err)
@@ -54,14 +60,15 @@ func TestNewID_SortsByTimeAndParses(t *testing.T) {
 		t.Error("two ids in the same second are equal")
 	}
 	local := time.Date(2026, 11, 25, 17, 5, 31, 0, time.FixedZone("CET", 3600))
-	if got := NewID(local); !strings.HasPrefix(got, "20261125T160531Z") {
+	if got := NewID(local); !strings.HasPrefix(got, "20261125T160531.000Z") {
 		t.Errorf("id of a non-UTC time is %s, want UTC", got)
 	}
 }
 
 func TestCheckID_Rejects(t *testing.T) {
-	for _, id := range []string{"", "latest", "20261125T160531Z", "20261125T160531Z-", "20261125T160531Z-xyzxyz",
-		"20261125T160531Z-abc", "../../etc/passwd", "20261325T160531Z-abcdef", "20261125T160531Z-abcdef/x"} {
+	for _, id := range []string{"", "latest", "20261125T160531.000Z", "20261125T160531.000Z-", "20261125T160531.000Z-xyzxyz",
+		"20261125T160531.000Z-abc", "../../etc/passwd", "20261325T160531.000Z-abcdef", "20261125T160531.000Z-abcdef/x",
+		"20261125T160531Z-abcdef"} {
 		if err := CheckID(id); err == nil {
 			t.Errorf("CheckID(%q) accepted it", id)
 		}
@@ -69,15 +76,23 @@ func TestCheckID_Rejects(t *testing.T) {
 }
 
 func TestObjectNames(t *testing.T) {
-	id := "20261125T160531Z-abcdef"
-	if got := ObjectName("", id, CompressZstd); got != "snapshots/20261125T160531Z-abcdef.xbstream.zst" {
+	id := "20261125T160531.042Z-abcdef"
+	if got := ObjectName("", id, CompressZstd); got != "snapshots/20261125T160531.042Z-abcdef.xbstream.zst" {
 		t.Errorf("ObjectName = %s", got)
 	}
-	if got := ObjectName("c1/", id, CompressNone); got != "c1/snapshots/20261125T160531Z-abcdef.xbstream" {
+	if got := ObjectName("c1/", id, CompressNone); got != "c1/snapshots/20261125T160531.042Z-abcdef.xbstream" {
 		t.Errorf("ObjectName = %s", got)
 	}
-	if got := ManifestName("c1/", id); got != "c1/snapshots/20261125T160531Z-abcdef.json" {
+	if got := ManifestName("c1/", id); got != "c1/snapshots/20261125T160531.042Z-abcdef.json" {
 		t.Errorf("ManifestName = %s", got)
+	}
+	for _, n := range []string{ObjectName("c1/", id, CompressZstd), ObjectName("c1/", id, CompressNone), ManifestName("c1/", id)} {
+		if got, ok := snapshotObjectID("c1/", n); !ok || got != id {
+			t.Errorf("snapshotObjectID(%s) = %s, %v", n, got, ok)
+		}
+	}
+	if _, ok := snapshotObjectID("c1/", "c1/snapshots/notes.txt"); ok {
+		t.Error("snapshotObjectID accepted a foreign object")
 	}
 	created := time.Date(2026, 11, 25, 16, 9, 2, 0, time.UTC)
 	name := BinlogObjectName("c1/", 3, created, "mysql-bin.000042", CompressZstd)
@@ -118,7 +133,7 @@ func TestCompareBinlogNames(t *testing.T) {
 }
 
 func TestRecord_JSONFieldsAndNoSecrets(t *testing.T) {
-	rec := Record{ID: "20261125T160531Z-abcdef", Backend: "s3", Store: "s3://b/p", Path: "snapshots/x.xbstream.zst",
+	rec := Record{ID: "20261125T160531.000Z-abcdef", Backend: "s3", Store: "s3://b/p", Path: "snapshots/x.xbstream.zst",
 		Size: 10, SHA256: strings.Repeat("ab", 32), RawSize: 20, Compress: CompressZstd, GTID: "0-1-5",
 		BinlogFile: "mysql-bin.000001", BinlogPos: 4, Flavor: "mariadb", ServerVersion: "10.11", ServerID: 1,
 		Created: time.Date(2026, 11, 25, 16, 5, 31, 0, time.UTC), Completed: time.Date(2026, 11, 25, 16, 6, 0, 0, time.UTC)}
@@ -212,7 +227,14 @@ func tinyEvent() []byte {
 func TestBinlogScanner(t *testing.T) {
 	file := []byte(binlogMagic)
 	file = append(file, binlogEvent(1000, 15, 256)...)
-	file = append(file, binlogEvent(1001, 2, 100)...)
+	for _, seq := range []uint64{41, 42} {
+		g := binlogEvent(1001, mariadbGTIDEvent, 42)
+		binary.LittleEndian.PutUint32(g[5:], 3)    // server 3
+		binary.LittleEndian.PutUint64(g[19:], seq) // sequence number
+		binary.LittleEndian.PutUint32(g[27:], 0)   // domain 0
+		file = append(file, g...)
+		file = append(file, binlogEvent(1001, 2, 100)...)
+	}
 	file = append(file, binlogEvent(1005, binlogRotateEvent, 47)...)
 	// Fed one byte at a time: framing must not depend on write boundaries.
 	s := &binlogScanner{}
@@ -222,8 +244,11 @@ func TestBinlogScanner(t *testing.T) {
 		}
 	}
 	closed, err := s.closed()
-	if err != nil || closed.Unix() != 1005 || s.first.Unix() != 1000 || s.events != 3 {
+	if err != nil || closed.Unix() != 1005 || s.first.Unix() != 1000 || s.events != 6 {
 		t.Fatalf("closed %v, %v; first %v; %d events", closed, err, s.first, s.events)
+	}
+	if got := s.lastGTIDs(); got != "0-3-42" {
+		t.Errorf("last GTIDs %q, want 0-3-42", got)
 	}
 	for name, bad := range map[string][]byte{
 		"truncated":   file[:len(file)-10],

@@ -67,12 +67,17 @@ type ClusterOptions struct {
 	Nodes    int            // default 3
 	SemiSync bool           // ha.semiSync
 	HA       map[string]any // extra "ha" config fields, e.g. {"sessionTTL": "25s"}
-	Mutate   func(i int, cfg map[string]any)
+	// Snapshots turns on the local snapshot backend in a directory all nodes share.
+	Snapshots bool
+	Mutate    func(i int, cfg map[string]any)
 }
 
 // Cluster is a Consul dev agent and N mysqlpilot nodes, each supervising its own mariadbd.
 type Cluster struct {
 	t      testing.TB
+	o      ClusterOptions
+	bin    string
+	base   string
 	Consul *Consul
 	Nodes  []*PilotNode
 }
@@ -98,44 +103,9 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
-	bin := PilotBinary(t)
-	c := &Cluster{t: t, Consul: StartConsul(t)}
-	base := t.TempDir()
+	c := &Cluster{t: t, o: o, bin: PilotBinary(t), base: t.TempDir(), Consul: StartConsul(t)}
 	for i := 1; i <= o.Nodes; i++ {
-		n := &PilotNode{t: t, Name: fmt.Sprintf("n%d", i), Dir: filepath.Join(base, fmt.Sprintf("n%d", i)), Port: FreePort(t)}
-		if err := os.MkdirAll(n.Dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		ha := map[string]any{"semiSync": o.SemiSync}
-		for k, v := range o.HA {
-			ha[k] = v
-		}
-		cfg := map[string]any{
-			"node":    n.Name,
-			"consul":  map[string]any{"address": c.Consul.HTTPAddr()},
-			"service": map[string]any{"port": n.Port, "interfaces": []string{"static:127.0.0.1"}},
-			"mysql": map[string]any{
-				"exec": []string{"mariadbd", "--user=root"}, "datadir": filepath.Join(n.Dir, "data"),
-				"socket": filepath.Join(n.Dir, "mysqld.sock"), "configFile": filepath.Join(n.Dir, "my.cnf"),
-				"rootPassword": "${MYSQL_ROOT_PASSWORD}", "user": AppUser, "password": "${MYSQL_PASSWORD}",
-				"database": AppDatabase, "replPassword": "${MYSQL_REPL_PASSWORD}",
-			},
-			"ha":       ha,
-			"snapshot": map[string]any{"backend": "none"},
-			"control":  map[string]any{"socket": filepath.Join(n.Dir, "ctl.sock")},
-			"metrics":  map[string]any{"listen": ""},
-		}
-		if o.Mutate != nil {
-			o.Mutate(i, cfg)
-		}
-		b, _ := json.MarshalIndent(cfg, "", "  ")
-		n.Config = filepath.Join(n.Dir, "mysqlpilot.json")
-		n.LogPath = filepath.Join(n.Dir, "mysqlpilot.log")
-		if err := os.WriteFile(n.Config, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		n.bin = bin
-		c.Nodes = append(c.Nodes, n)
+		c.newNode(i)
 	}
 	for _, n := range c.Nodes {
 		n.Start()
@@ -151,6 +121,58 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 		}
 	})
 	return c
+}
+
+// AddNode starts one more node, as `docker-compose scale` does later in a cluster's life.
+func (c *Cluster) AddNode() *PilotNode {
+	n := c.newNode(len(c.Nodes) + 1)
+	n.Start()
+	return n
+}
+
+func (c *Cluster) newNode(i int) *PilotNode {
+	t, o, base := c.t, c.o, c.base
+	n := &PilotNode{t: t, Name: fmt.Sprintf("n%d", i), Dir: filepath.Join(base, fmt.Sprintf("n%d", i)), Port: FreePort(t), bin: c.bin}
+	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ha := map[string]any{"semiSync": o.SemiSync}
+	for k, v := range o.HA {
+		ha[k] = v
+	}
+	snapshots := map[string]any{"backend": "none"}
+	if o.Snapshots {
+		snapshots = map[string]any{"backend": "local", "interval": "6h"}
+	}
+	{
+		cfg := map[string]any{
+			"node":    n.Name,
+			"consul":  map[string]any{"address": c.Consul.HTTPAddr()},
+			"service": map[string]any{"port": n.Port, "interfaces": []string{"static:127.0.0.1"}},
+			"mysql": map[string]any{
+				"exec": []string{"mariadbd", "--user=root"}, "datadir": filepath.Join(n.Dir, "data"),
+				"socket": filepath.Join(n.Dir, "mysqld.sock"), "configFile": filepath.Join(n.Dir, "my.cnf"),
+				"rootPassword": "${MYSQL_ROOT_PASSWORD}", "user": AppUser, "password": "${MYSQL_PASSWORD}",
+				"database": AppDatabase, "replPassword": "${MYSQL_REPL_PASSWORD}",
+			},
+			"ha":       ha,
+			"snapshot": snapshots,
+			"storage":  map[string]any{"local": map[string]any{"dir": filepath.Join(base, "snapshots")}},
+			"control":  map[string]any{"socket": filepath.Join(n.Dir, "ctl.sock")},
+			"metrics":  map[string]any{"listen": ""},
+		}
+		if o.Mutate != nil {
+			o.Mutate(i, cfg)
+		}
+		b, _ := json.MarshalIndent(cfg, "", "  ")
+		n.Config = filepath.Join(n.Dir, "mysqlpilot.json")
+		n.LogPath = filepath.Join(n.Dir, "mysqlpilot.log")
+		if err := os.WriteFile(n.Config, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Nodes = append(c.Nodes, n)
+	return n
 }
 
 func tail(path string, lines int) string {
