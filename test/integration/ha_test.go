@@ -5,8 +5,11 @@
 package integration
 
 import (
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -338,4 +341,53 @@ func TestScaleOutFromSnapshot(t *testing.T) {
 		k, err := count(n, `SELECT COUNT(*) FROM s`)
 		return err == nil && k == 3
 	})
+}
+
+// TestErrantNodeReseeds: a replica with a transaction the primary never had (written by root,
+// which MariaDB lets through read_only) is refused by the primary when it reconnects; it
+// quarantines itself, exits asking for a re-seed, and on restart restores the latest snapshot
+// (its old datadir kept aside) and replicates again.
+func TestErrantNodeReseeds(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{Nodes: 2, Snapshots: true})
+	p := c.WaitSettled(t, 2, 90*time.Second)
+	exec(t, p, `CREATE TABLE e (id INT PRIMARY KEY)`)
+	exec(t, p, `INSERT INTO e VALUES (1)`)
+	harness.Eventually(t, 120*time.Second, "the primary's first snapshot", func() bool {
+		return strings.Contains(p.Log(), "snapshot published")
+	})
+	r := others(c, p)[0]
+	harness.Eventually(t, 30*time.Second, "row 1 on the replica", func() bool {
+		k, err := count(r, `SELECT COUNT(*) FROM e`)
+		return err == nil && k == 1
+	})
+	root, err := sql.Open("mysql", fmt.Sprintf("root:%s@tcp(127.0.0.1:%d)/%s", harness.RootPassword, r.Port, harness.AppDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Exec(`INSERT INTO e VALUES (99)`); err != nil {
+		t.Fatalf("errant write as root on %s: %v", r.Name, err)
+	}
+	root.Close()
+
+	r.Kill9()
+	r.Start()
+	if code := r.Wait(120 * time.Second); code != 75 {
+		t.Fatalf("%s exited %d, want 75 (re-seed requested):\n%s", r.Name, code, r.Log())
+	}
+	if !strings.Contains(r.Log(), "QUARANTINED") {
+		t.Errorf("%s did not say it was quarantined", r.Name)
+	}
+	r.Start()
+	c.WaitSettled(t, 2, 180*time.Second)
+	if !strings.Contains(r.Log(), "node re-seeded") {
+		t.Errorf("%s did not re-seed:\n%s", r.Name, r.Log())
+	}
+	k, err := count(r, `SELECT COUNT(*) FROM e WHERE id = 99`)
+	if err != nil || k != 0 {
+		t.Errorf("errant row still on %s after re-seed: %d, %v", r.Name, k, err)
+	}
+	old, _ := filepath.Glob(filepath.Join(r.Dir, "data.old-*"))
+	if len(old) != 1 {
+		t.Errorf("old datadir not kept aside: %v", old)
+	}
 }
