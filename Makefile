@@ -34,7 +34,10 @@ test-system: tools system-tests
 test: lint test-unit test-integration test-system
 
 bench: tools
-	$(GO) run ./test/bench
+	$(GO) run ./test/bench $(BENCHFLAGS)
+
+soak: tools
+	$(GO) run ./test/soak $(SOAKFLAGS)
 
 clean:
 	rm -rf bin

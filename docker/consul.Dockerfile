@@ -26,10 +26,14 @@ HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
   CMD ["/bin/consul", "operator", "raft", "list-peers"]
 
 # -node is fixed so a recreated container (new hostname, maybe a new IP) is the same node.
+# -advertise names eth0: under `docker stack deploy` the container has several private
+# addresses (ingress, the stack's overlay, docker_gwbridge) and Consul refuses to start
+# without being told which one to advertise; under docker-compose eth0 is the only one.
 # raft_multiplier=1 elects the single server in ~1-2s instead of ~8s (the default 5 is
 # tuned for slow shared cloud VMs); the update check would phone home.
 # Extra flags go in CMD / compose `command:` (e.g. "-dns-port=53", "-log-level=debug").
 ENTRYPOINT ["/bin/consul", "agent", "-server", "-bootstrap-expect=1", "-node=consul", \
+            "-bind=0.0.0.0", "-advertise={{ GetInterfaceIP `eth0` }}", \
             "-client=0.0.0.0", "-ui", "-data-dir=/consul/data", \
             "-hcl=performance { raft_multiplier = 1 }", "-hcl=disable_update_check = true"]
 CMD []

@@ -56,8 +56,11 @@ type Run struct {
 	Overlap   int           // writes acknowledged by another node after the new primary's first
 	Changes   int           // primary changes seen in the acknowledged writes (want 1)
 	Settle    time.Duration // fault healed -> cluster settled again
-	Note      string
-	Err       error
+	// Quarantined: the old primary came back with transactions the new one lacks (errant)
+	// and took itself out of service, waiting for a re-seed; the cluster was rebuilt.
+	Quarantined bool
+	Note        string
+	Err         error
 }
 
 // Rig is a cluster with a writer, rebuilt when it cannot recover.
@@ -89,7 +92,7 @@ func (r *Rig) build() error {
 	r.lost = map[int64]bool{}
 	var err error
 	if e := r.t.Try(func() {
-		r.C = harness.StartCluster(r.t, harness.ClusterOptions{SemiSync: r.s.SemiSync, HA: r.s.HA})
+		r.C = harness.StartCluster(r.t, harness.ClusterOptions{SemiSync: r.s.SemiSync, HA: r.s.HA, Mutate: lab.OwnTmpdir})
 	}); e != nil {
 		return e
 	}
@@ -152,18 +155,6 @@ func (r *Rig) Once(fault lab.Fault) Run {
 		return run
 	}
 	run.New, run.Gap, run.FromFault = fo.New, fo.Gap, fo.FromFault
-	// Lost: every write acknowledged before the new primary's first one must be on it.
-	np := r.C.Node(fo.New)
-	missing, err := r.W.Missing(np, fo.FirstNew)
-	if err != nil {
-		run.Note = err.Error()
-	}
-	for _, id := range missing {
-		if !r.lost[id] {
-			r.lost[id] = true
-			run.Lost++
-		}
-	}
 	healed := time.Now()
 	if err := in.Heal(); err != nil {
 		run.Note = join(run.Note, err.Error())
@@ -172,7 +163,28 @@ func (r *Rig) Once(fault lab.Fault) Run {
 	run.Settle = time.Since(healed)
 	end := time.Now()
 	run.Overlap = r.W.Overlap(fo.New, fo.FirstNew, end)
-	run.Changes = changes(r.W.Acks(), in.At, end)
+	run.Changes = lab.Changes(r.W.Acks(), in.At, end)
+	// Lost: every write acknowledged so far must be on the primary (the new one, or whoever
+	// the cluster settled on), the old primary's late acknowledgements included.
+	np := r.C.Node(fo.New)
+	if sp != nil {
+		np = sp
+	}
+	if missing, merr := r.W.Missing(np, end); merr != nil {
+		run.Note = join(run.Note, merr.Error())
+	} else {
+		for _, id := range missing {
+			if !r.lost[id] {
+				r.lost[id] = true
+				run.Lost++
+			}
+		}
+	}
+	for _, q := range lab.Quarantined(r.C) {
+		if q.Name == run.Old {
+			run.Quarantined = true
+		}
+	}
 	if err != nil {
 		run.Err = err
 		r.recover(&run)
@@ -238,25 +250,6 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, b, 0o644)
-}
-
-// changes counts how often the acknowledging node changed in [from, to].
-func changes(acks []harness.Ack, from, to time.Time) int {
-	n, last := 0, ""
-	for _, a := range acks {
-		if a.At.Before(from) {
-			last = a.Node
-			continue
-		}
-		if a.At.After(to) {
-			break
-		}
-		if last != "" && a.Node != last {
-			n++
-		}
-		last = a.Node
-	}
-	return n
 }
 
 func join(a, b string) string {

@@ -88,8 +88,7 @@ func (c *Checker) refresh(stop <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		out, err := docker(10*time.Second, "ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project="+c.p.Name,
-			"--filter", "label=com.docker.compose.service=mysql")
+		out, err := docker(10*time.Second, append([]string{"ps", "-q", "--no-trunc"}, c.p.mysqlFilter()...)...)
 		if err != nil {
 			continue
 		}
@@ -97,6 +96,7 @@ func (c *Checker) refresh(stop <-chan struct{}) {
 		if err != nil {
 			continue
 		}
+		c.p.trackVolumes(nodes)
 		c.nodes.Store(&nodes)
 	}
 }
@@ -182,6 +182,16 @@ func (c *Checker) record(ctx context.Context, round int, sent time.Time, node st
 
 func (a Ack) String() string {
 	return fmt.Sprintf("id %d acknowledged by %s at %s", a.ID, a.Node, a.At.Format("15:04:05.000"))
+}
+
+// NewID reserves a write id for a write made outside the rounds.
+func (c *Checker) NewID() int64 { return c.nextID.Add(1) }
+
+// AddAck records a write acknowledged outside the rounds (Verify checks it too).
+func (c *Checker) AddAck(a Ack) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.acks = append(c.acks, a)
 }
 
 // Stop ends the writing and waits for the last round (idempotent).

@@ -171,6 +171,20 @@ func (p *Project) DB(n Node) *sql.DB {
 	return db
 }
 
+// PatientDB opens a pool to n without read or write timeouts, like an application that waits
+// as long as it takes (the caller closes it).
+func (p *Project) PatientDB(n Node) *sql.DB {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.DBName = p.AppUser, p.AppPassword, p.AppDB
+	cfg.Net, cfg.Addr = "tcp", n.IP+":3306"
+	cfg.Timeout = 5 * time.Second
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		p.t.Fatalf("mysql connector: %v", err)
+	}
+	return sql.OpenDB(connector)
+}
+
 // SQL runs statements on n as the application user (bounded).
 func (p *Project) SQL(n Node, stmts ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

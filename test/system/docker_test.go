@@ -4,7 +4,8 @@
 // containers, docker and docker-compose on the command line. Each test brings up its own
 // compose project (a unique COMPOSE_PROJECT_NAME, a free loopback port for Consul's UI, random
 // passwords), injects one fault, and checks with a continuous writer that no acknowledged
-// write is lost and that two nodes never acknowledge writes in the same round.
+// write is lost and that two nodes never acknowledge writes in the same round. The last test
+// deploys the same file with `docker stack deploy` on a one-node swarm.
 //
 // Run with `make test-system` (builds the images first), or, once the images exist:
 //
@@ -149,7 +150,8 @@ var (
 // ---------------------------------------------------------------------------------------------
 // Compose project
 
-// Project is one compose project of the repository's docker-compose.yml, owned by one test.
+// Project is one deployment of the repository's docker-compose.yml (a compose project, or a
+// swarm stack), owned by one test.
 type Project struct {
 	t          testing.TB
 	Name       string
@@ -159,30 +161,65 @@ type Project struct {
 
 	AppUser, AppPassword, AppDB, RootPassword, ReplPassword string
 
-	mu     sync.Mutex
-	dbs    map[string]*sqlDB // by container ID + address
-	downed bool
+	// Stack: deployed with `docker stack deploy` on a swarm instead of docker-compose.
+	Stack bool
+
+	mu      sync.Mutex
+	dbs     map[string]*sqlDB // by container ID + address
+	volumes map[string]bool   // every volume seen mounted in the project's containers
+	downed  bool
 }
 
 var nameRe = regexp.MustCompile(`[^a-z0-9]+`)
 
-// NewProject makes a project named after the test, with random passwords and a free port for
-// Consul's UI. Its cleanup removes every container, network and volume of the project.
+// NewProject makes a compose project named after the test, with random passwords and a free
+// port for Consul's UI. Its cleanup removes every container, network and volume of the project.
 func NewProject(t testing.TB, env map[string]string) *Project {
 	t.Helper()
-	preflight(t)
 	short := strings.Trim(nameRe.ReplaceAllString(strings.ToLower(strings.TrimPrefix(t.Name(), "Test")), "-"), "-")
 	if len(short) > 20 {
 		short = short[:20]
 	}
-	p := &Project{
-		t: t, Name: "mpsys-" + short + "-" + randHex(3), Root: repoRoot(), ConsulPort: freePort(t), Env: env,
-		AppUser: "app", AppPassword: randHex(12), AppDB: "app", RootPassword: randHex(12), ReplPassword: randHex(12),
-		dbs: map[string]*sqlDB{},
-	}
+	p := newProject(t, "mpsys-"+short+"-"+randHex(3), env, false)
 	t.Logf("compose project %s (Consul UI on 127.0.0.1:%d)", p.Name, p.ConsulPort)
+	return p
+}
+
+// NewStack makes a project deployed with `docker stack deploy` (the swarm must be active);
+// its cleanup removes the stack and its volumes.
+func NewStack(t testing.TB, env map[string]string) *Project {
+	t.Helper()
+	p := newProject(t, "mpsys-stack-"+randHex(3), env, true)
+	t.Logf("stack %s (Consul UI published on port %d)", p.Name, p.ConsulPort)
+	return p
+}
+
+func newProject(t testing.TB, name string, env map[string]string, stack bool) *Project {
+	t.Helper()
+	preflight(t)
+	p := &Project{
+		t: t, Name: name, Root: repoRoot(), ConsulPort: freePort(t), Env: env, Stack: stack,
+		AppUser: "app", AppPassword: randHex(12), AppDB: "app", RootPassword: randHex(12), ReplPassword: randHex(12),
+		dbs: map[string]*sqlDB{}, volumes: map[string]bool{},
+	}
 	t.Cleanup(p.Down)
 	return p
+}
+
+// projectLabel selects every container of the project (both services).
+func (p *Project) projectLabel() string {
+	if p.Stack {
+		return "label=com.docker.stack.namespace=" + p.Name
+	}
+	return "label=com.docker.compose.project=" + p.Name
+}
+
+// mysqlFilter selects the project's mysql containers.
+func (p *Project) mysqlFilter() []string {
+	if p.Stack {
+		return []string{"--filter", "label=com.docker.swarm.service.name=" + p.Name + "_mysql"}
+	}
+	return []string{"--filter", "label=com.docker.compose.project=" + p.Name, "--filter", "label=com.docker.compose.service=mysql"}
 }
 
 // environ is the environment docker-compose runs with: the caller's, minus anything that
@@ -193,7 +230,7 @@ func (p *Project) environ() []string {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasPrefix(k, "COMPOSE_"), strings.HasPrefix(k, "MYSQL_"), strings.HasPrefix(k, "HA_"),
-			k == "CONSUL_UI_PORT", k == "SNAPSHOT_BACKEND", k == "LOG_LEVEL":
+			k == "CONSUL", k == "CONSUL_UI_PORT", k == "SNAPSHOT_BACKEND", k == "LOG_LEVEL":
 			continue
 		}
 		env = append(env, kv)
@@ -237,8 +274,9 @@ func (p *Project) Up(n int) {
 	p.MustCompose(5*time.Minute, "up", "-d", "--no-build", "--scale", fmt.Sprintf("mysql=%d", n))
 }
 
-// Down removes the project with its volumes (idempotent). On a failed test it first prints
-// the containers' state and the end of their logs.
+// Down removes the project with its volumes (idempotent), including the anonymous datadir
+// volumes of containers that a scale-down removed (docker-compose leaves those behind). On a
+// failed test it first prints the containers' state and the end of their logs.
 func (p *Project) Down() {
 	p.mu.Lock()
 	if p.downed {
@@ -252,30 +290,88 @@ func (p *Project) Down() {
 	p.dbs = map[string]*sqlDB{}
 	p.mu.Unlock()
 	if p.t.Failed() || os.Getenv("SYSTEM_TEST_LOGS") != "" {
-		if out, err := p.Compose(time.Minute, "ps"); err == nil {
-			p.t.Logf("docker-compose ps:\n%s", out)
-		}
-		if out, err := p.Compose(2*time.Minute, "logs", "--no-color", "--tail=80"); err == nil {
-			p.t.Logf("docker-compose logs (last 80 lines per container):\n%s", filterLogs(out))
-		}
+		p.dumpLogs()
 	}
 	// A paused container cannot be stopped: unpause first. Containers disconnected from the
 	// network are removed with it.
-	for _, n := range p.containers(true) {
+	all := p.containers(true)
+	for _, n := range all {
 		if n.Paused {
 			_, _ = docker(30*time.Second, "unpause", n.ID)
 		}
 	}
 	start := time.Now()
-	if _, err := p.Compose(5*time.Minute, "down", "-v", "--remove-orphans", "--timeout", "20"); err != nil {
+	if p.Stack {
+		p.stackDown()
+	} else if _, err := p.Compose(5*time.Minute, "down", "-v", "--remove-orphans", "--timeout", "20"); err != nil {
 		p.t.Errorf("cleanup: %v", err)
 		// Last resort: remove what carries the project label.
-		if ids, _ := docker(time.Minute, "ps", "-aq", "--filter", "label=com.docker.compose.project="+p.Name); strings.TrimSpace(ids) != "" {
+		if ids, _ := docker(time.Minute, "ps", "-aq", "--filter", p.projectLabel()); strings.TrimSpace(ids) != "" {
 			_, _ = docker(2*time.Minute, append([]string{"rm", "-f", "-v"}, strings.Fields(ids)...)...)
+		}
+	}
+	p.removeVolumes()
+	p.t.Logf("project %s removed in %s", p.Name, time.Since(start).Round(100*time.Millisecond))
+}
+
+func (p *Project) dumpLogs() {
+	if p.Stack {
+		for _, svc := range []string{"consul", "mysql"} {
+			out, _ := run(context.Background(), time.Minute, nil, "", "docker", "service", "logs", "--no-task-ids", "--tail", "80", p.Name+"_"+svc)
+			p.t.Logf("docker service logs %s_%s (last 80 lines):\n%s", p.Name, svc, out)
 		}
 		return
 	}
-	p.t.Logf("compose project %s removed in %s", p.Name, time.Since(start).Round(100*time.Millisecond))
+	if out, err := p.Compose(time.Minute, "ps"); err == nil {
+		p.t.Logf("docker-compose ps:\n%s", out)
+	}
+	if out, err := p.Compose(2*time.Minute, "logs", "--no-color", "--tail=80"); err == nil {
+		p.t.Logf("docker-compose logs (last 80 lines per container):\n%s", filterLogs(out))
+	}
+}
+
+// stackDown removes the stack and waits (bounded) until its containers and network are gone.
+func (p *Project) stackDown() {
+	if _, err := docker(2*time.Minute, "stack", "rm", p.Name); err != nil {
+		p.t.Errorf("cleanup: %v", err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		ids, _ := docker(30*time.Second, "ps", "-aq", "--filter", p.projectLabel())
+		nets, _ := docker(30*time.Second, "network", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+p.Name)
+		if strings.TrimSpace(ids) == "" && strings.TrimSpace(nets) == "" {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	p.t.Errorf("cleanup: stack %s still has containers or networks after 3 minutes", p.Name)
+}
+
+// removeVolumes removes the project's named volumes and every volume seen mounted in its
+// containers that no container uses any more.
+func (p *Project) removeVolumes() {
+	named, _ := docker(30*time.Second, "volume", "ls", "-q", "--filter", "label="+p.volumeLabel())
+	p.mu.Lock()
+	vols := strings.Fields(named)
+	for v := range p.volumes {
+		vols = append(vols, v)
+	}
+	p.mu.Unlock()
+	for _, v := range vols {
+		if out, err := docker(30*time.Second, "volume", "inspect", "-f", "{{.Name}}", v); err != nil || strings.TrimSpace(out) == "" {
+			continue // already gone
+		}
+		if _, err := docker(time.Minute, "volume", "rm", v); err != nil {
+			p.t.Errorf("cleanup: %v", err)
+		}
+	}
+}
+
+func (p *Project) volumeLabel() string {
+	if p.Stack {
+		return "com.docker.stack.namespace=" + p.Name
+	}
+	return "com.docker.compose.project=" + p.Name
 }
 
 // filterLogs drops the noisiest lines of compose logs (Consul's agent chatter at info level).
@@ -302,6 +398,7 @@ type Node struct {
 	Running   bool
 	Paused    bool
 	ExitCode  int
+	Volumes   []string // volumes mounted (the datadir's anonymous volume among them)
 }
 
 func (n Node) String() string { return n.Name + "(" + n.Container + ")" }
@@ -320,6 +417,10 @@ type inspectJSON struct {
 	}
 	NetworkSettings struct {
 		Networks map[string]struct{ IPAddress string }
+	}
+	Mounts []struct {
+		Type string
+		Name string
 	}
 }
 
@@ -345,15 +446,20 @@ func inspect(ids []string) ([]Node, error) {
 				n.IP = s.IPAddress
 			}
 		}
+		for _, m := range r.Mounts {
+			if m.Type == "volume" && m.Name != "" {
+				n.Volumes = append(n.Volumes, m.Name)
+			}
+		}
 		nodes = append(nodes, n)
 	}
 	return nodes, nil
 }
 
-// containers lists the project's mysql containers (all states when all is set), by name.
+// containers lists the project's mysql containers (all states when all is set), by name, and
+// notes their volumes for the cleanup.
 func (p *Project) containers(all bool) []Node {
-	args := []string{"ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project=" + p.Name,
-		"--filter", "label=com.docker.compose.service=mysql"}
+	args := append([]string{"ps", "-q", "--no-trunc"}, p.mysqlFilter()...)
 	if all {
 		args = append(args, "-a")
 	}
@@ -368,7 +474,18 @@ func (p *Project) containers(all bool) []Node {
 		return nil
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Container < nodes[j].Container })
+	p.trackVolumes(nodes)
 	return nodes
+}
+
+func (p *Project) trackVolumes(nodes []Node) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, n := range nodes {
+		for _, v := range n.Volumes {
+			p.volumes[v] = true
+		}
+	}
 }
 
 // Nodes returns the running mysql containers.
@@ -382,13 +499,6 @@ func (p *Project) Node(id string) Node {
 		p.t.Fatalf("inspect %s: %v", id, err)
 	}
 	return nodes[0]
-}
-
-// ConsulID returns the consul container's ID.
-func (p *Project) ConsulID() string {
-	out, _ := docker(30*time.Second, "ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project="+p.Name,
-		"--filter", "label=com.docker.compose.service=consul")
-	return strings.TrimSpace(out)
 }
 
 // NetworkName is the project's network.

@@ -107,24 +107,85 @@ func (in *Injected) Heal() error {
 }
 
 // Settled waits up to d for exactly one healthy writable primary and want-1 healthy replicas
-// of it, like harness.Cluster.WaitSettled but returning an error instead of failing.
+// of it, like harness.Cluster.WaitSettled but returning an error instead of failing. A node
+// that stays quarantined (errant transactions: it waits for a re-seed that only a snapshot
+// restore can do) for 5s means the cluster will not settle: it returns a *QuarantineError
+// at once then.
 func Settled(c *harness.Cluster, want int, d time.Duration) (*harness.PilotNode, error) {
+	if want != len(c.Nodes) {
+		return nil, fmt.Errorf("Settled: want %d of %d nodes: use SettledAmong", want, len(c.Nodes))
+	}
+	return SettledAmong(c, c.Nodes, d)
+}
+
+// QuarantineError says which nodes are quarantined.
+type QuarantineError struct {
+	Nodes []*harness.PilotNode
+	State string
+}
+
+func (e *QuarantineError) Error() string {
+	var names []string
+	for _, n := range e.Nodes {
+		names = append(names, n.Name)
+	}
+	return fmt.Sprintf("cluster cannot settle: %s quarantined (errant transactions, waiting for a re-seed): %s", strings.Join(names, ","), e.State)
+}
+
+// SettledAmong waits up to d until one of nodes is a healthy writable primary and every other
+// one of nodes a healthy replica of it (nodes outside the list are ignored). It returns a
+// *QuarantineError as soon as one of nodes has stayed quarantined for 5s.
+func SettledAmong(c *harness.Cluster, nodes []*harness.PilotNode, d time.Duration) (*harness.PilotNode, error) {
 	var p *harness.PilotNode
+	since := map[string]time.Time{}
+	var stuck []*harness.PilotNode
 	err := UntilEvery(d, 100*time.Millisecond, func() bool {
-		p = Primary(c)
-		if p == nil {
+		var found *harness.PilotNode
+		healthy := 0
+		statuses := map[string]harness.Status{}
+		for _, n := range nodes {
+			st, ok := Status(n)
+			if !ok {
+				delete(since, n.Name)
+				continue
+			}
+			statuses[n.Name] = st
+			if strings.HasPrefix(st.Action, "Quarantine") {
+				if since[n.Name].IsZero() {
+					since[n.Name] = time.Now()
+				}
+				if time.Since(since[n.Name]) > 5*time.Second {
+					stuck = append(stuck, n)
+				}
+			} else {
+				delete(since, n.Name)
+			}
+			if st.Role == "primary" && st.Writable && st.Healthy {
+				if found != nil {
+					return false // two claim it: not settled
+				}
+				found = n
+			}
+		}
+		if len(stuck) > 0 {
+			return true
+		}
+		if found == nil {
 			return false
 		}
-		healthy := 0
-		for _, n := range c.Nodes {
-			if st, ok := Status(n); ok && st.Healthy && st.Holder == p.Name {
+		for _, n := range nodes {
+			if st, ok := statuses[n.Name]; ok && st.Healthy && st.Holder == found.Name {
 				healthy++
 			}
 		}
-		return healthy == want
+		p = found
+		return healthy == len(nodes)
 	})
+	if len(stuck) > 0 {
+		return nil, &QuarantineError{Nodes: stuck, State: Describe(c)}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("cluster not settled (one primary, %d healthy replicas) within %s: %s", want-1, d, Describe(c))
+		return nil, fmt.Errorf("cluster not settled (one primary, %d healthy replicas) within %s: %s", len(nodes)-1, d, Describe(c))
 	}
 	return p, nil
 }
@@ -223,4 +284,18 @@ func Primary(c *harness.Cluster) *harness.PilotNode {
 		}
 	}
 	return found
+}
+
+// OwnTmpdir is a harness.ClusterOptions.Mutate that gives each node's mariadbd a tmpdir of
+// its own next to its datadir: on this shared machine other jobs clean /tmp, and a MariaDB
+// whose internal temporary table files vanish fails statements and can crash (seen:
+// "Error on delete of '/tmp/#sql-temptable-...MAI' (Errcode: 2)", then signal 11).
+func OwnTmpdir(i int, cfg map[string]any) {
+	m := cfg["mysql"].(map[string]any)
+	dir := filepath.Join(filepath.Dir(m["datadir"].(string)), "tmp")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		panic(err)
+	}
+	exec := append([]string(nil), m["exec"].([]string)...)
+	m["exec"] = append(exec, "--tmpdir="+dir)
 }

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/test/harness"
 )
 
 // Machine describes the host the figures come from.
@@ -47,12 +50,9 @@ func DescribeMachine() Machine {
 		}
 	}
 	if out, err := exec.Command("mariadbd", "--version").Output(); err == nil {
-		m.MariaDB = strings.TrimSpace(string(out))
+		m.MariaDB = strings.Join(strings.Fields(string(out)), " ")
 	}
-	consul := "consul"
-	if p := os.Getenv("MYSQLPILOT_TOOLS"); p != "" {
-		consul = p + "/consul"
-	}
+	consul := filepath.Join(harness.ToolsDir(), "consul")
 	if out, err := exec.Command(consul, "version").Output(); err == nil {
 		m.Consul = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 	}

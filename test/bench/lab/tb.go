@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,4 +189,26 @@ func (t *TB) Try(f func()) (err error) {
 	}()
 	f()
 	return nil
+}
+
+// LongFlags lets pflag take Go-style single-dash long flags (-runs 3, -quick) as well as
+// --runs 3: every "-name..." argument with a name longer than one letter gets a second dash.
+func LongFlags(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name := a[1:]
+			if j := strings.IndexByte(name, '='); j >= 0 {
+				name = name[:j]
+			}
+			if len(name) > 1 {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }

@@ -228,3 +228,24 @@ func UntilEvery(d, every time.Duration, cond func() bool) error {
 		time.Sleep(every)
 	}
 }
+
+// Changes counts how often the acknowledging node changed among the writes acknowledged in
+// [from, to], starting from the node that acknowledged last before from. acks must be in the
+// order they were acknowledged. One failover is one change; a flap (A, B, A) is two.
+func Changes(acks []harness.Ack, from, to time.Time) int {
+	n, last := 0, ""
+	for _, a := range acks {
+		if a.At.Before(from) {
+			last = a.Node
+			continue
+		}
+		if a.At.After(to) {
+			break
+		}
+		if last != "" && a.Node != last {
+			n++
+		}
+		last = a.Node
+	}
+	return n
+}
