@@ -13,6 +13,7 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
+	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
 
@@ -30,6 +31,8 @@ type Node struct {
 	ctx     context.Context // the node's lifetime
 	snap    *Snapshotter    // nil when snapshot.backend is "none"
 	reseed  chan string     // the loop asks for a re-seed (errant transactions)
+
+	lastReseedCheck time.Time // owned by run's select loop
 }
 
 // exitReseed is the exit code after a node decided to re-seed itself: the container restarts
@@ -164,6 +167,14 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 			n.log.Info("forwarding signal to mysqld", "signal", sig.String())
 			_ = proc.Signal(sig)
 		case why := <-n.reseed:
+			if time.Since(n.lastReseedCheck) < time.Minute {
+				continue
+			}
+			n.lastReseedCheck = time.Now()
+			if rec, err := n.snap.Catalog().Latest(ctx); err != nil || rec == nil {
+				n.log.Error("quarantined, and there is no snapshot to re-seed from yet: staying read-only and out of service", "reason", why, "err", err)
+				continue
+			}
 			n.log.Error("re-seeding: this node restarts and restores the latest snapshot (its datadir is kept aside)", "reason", why)
 			if err := os.WriteFile(n.reseedMarker(), []byte(why+"\n"), 0o600); err != nil {
 				n.log.Error("cannot record the re-seed request", "err", err)
@@ -267,7 +278,14 @@ func (n *Node) prepareDatadir(ctx context.Context, c *consul.Client) (*Bootstrap
 		return nil, nil
 	}
 	if fileExists(n.reseedMarker()) {
-		return snap.Reseed(ctx)
+		boot, err := snap.Reseed(ctx)
+		if errors.Is(err, snapshot.ErrNoSnapshot) {
+			// Never a crash loop: start on the datadir as it is; the node stays quarantined
+			// (read-only, out of service) until a snapshot exists.
+			n.log.Error("asked to re-seed but the cluster has no snapshot: starting on the old datadir, read-only", "err", err)
+			return nil, nil
+		}
+		return boot, err
 	}
 	return snap.BootstrapReplica(ctx)
 }
