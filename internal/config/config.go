@@ -66,7 +66,7 @@ type ServiceConfig struct {
 type MySQLConfig struct {
 	Flavor       string   `json:"flavor"`       // "mariadb" (default) or "mysql" (MySQL/Percona)
 	Exec         []string `json:"exec"`         // server command; default ["mariadbd", "--user=mysql"]
-	Datadir      string   `json:"datadir"`      // default "/var/lib/mysql"
+	Datadir      string   `json:"datadir"`      // default "/var/lib/mysql/data" (inside the volume, so a re-seed can move it aside)
 	Socket       string   `json:"socket"`       // default "/run/mysqld/mysqld.sock"
 	ConfigFile   string   `json:"configFile"`   // generated option file; default "/etc/mysql/mysqlpilot.cnf"
 	RootPassword string   `json:"rootPassword"` // required

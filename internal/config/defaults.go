@@ -15,7 +15,7 @@ func Default() *Config {
 		Service: ServiceConfig{Name: "mysql", Port: 3306, Interfaces: []string{"eth0", "static:127.0.0.1"}},
 		MySQL: MySQLConfig{
 			Flavor: "mariadb", Exec: []string{"mariadbd", "--user=mysql"},
-			Datadir: "/var/lib/mysql", Socket: "/run/mysqld/mysqld.sock",
+			Datadir: "/var/lib/mysql/data", Socket: "/run/mysqld/mysqld.sock",
 			ConfigFile: "/etc/mysql/mysqlpilot.cnf", ReplUser: "repl",
 			MaxLag: d(30 * time.Second), StopTimeout: d(60 * time.Second), StartTimeout: d(10 * time.Minute),
 		},

@@ -75,6 +75,7 @@ type Loop struct {
 	lastFollow   time.Time // when replication was last (re)pointed, and at whom
 	followed     string
 	lastDB       DBState   // the last successful observation of mysqld
+	quarantined  bool      // the last decision was Quarantine (log and fence once)
 	lastFailover time.Time // when the lock last moved without a switchover
 	promoteFails int       // consecutive failed promotions
 	benchedUntil time.Time // no candidacy before this (after repeated failed promotions)
@@ -127,6 +128,9 @@ type observation struct {
 func (l *Loop) Cycle(ctx context.Context) Action {
 	o := l.observe(ctx)
 	a := Decide(o.state, l.cfg.Timing)
+	if _, ok := a.(Quarantine); !ok {
+		l.quarantined = false
+	}
 	if d := Describe(a); d != l.lastWhy {
 		l.log.Info(d, "holder", o.state.Holder, "session", o.state.Session != "")
 		l.lastWhy = d
@@ -258,17 +262,24 @@ func (l *Loop) consulTimeout() time.Duration {
 }
 
 // deadline is the earliest instant another node could take a lock our session holds.
+//
+// It is computed less watchdogSlack: the in-server watchdog event runs once a second, so it may
+// fire up to a second after its deadline. With the slack inside the deadline, Decide stops
+// keeping writes open exactly when the watchdog can no longer be armed to fire in time.
 func (l *Loop) deadline() time.Time {
 	if l.session == "" {
 		return time.Time{}
 	}
 	a := l.lastAliveOK.Add(l.cfg.CheckTTL)
 	b := l.lastRenewOK.Add(l.cfg.SessionTTL)
-	if a.Before(b) {
-		return a
+	if b.Before(a) {
+		a = b
 	}
-	return b
+	return a.Add(-watchdogSlack)
 }
+
+// watchdogSlack is the in-server watchdog event's firing period.
+const watchdogSlack = time.Second
 
 // fresh reports whether our lock is still safely ours right now.
 func (l *Loop) fresh() bool {
@@ -330,8 +341,12 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 	case Handover:
 		return l.handover(ctx, a.To, o)
 	case Quarantine:
-		l.log.Error("QUARANTINED: "+a.Why(), "node", l.cfg.Node)
-		err := l.db.Fence(ctx)
+		var err error
+		if !l.quarantined {
+			l.log.Error("QUARANTINED: "+a.Why(), "node", l.cfg.Node)
+			err = l.db.Fence(ctx)
+			l.quarantined = true
+		}
 		if l.cfg.OnQuarantine != nil {
 			l.cfg.OnQuarantine(a.Why())
 		}
@@ -348,7 +363,9 @@ func (l *Loop) fence(ctx context.Context) error {
 	} else {
 		l.log.Warn(l.cfg.Node + " fenced itself: read-only, client sessions killed")
 	}
-	if e := l.cluster.SetPrimary(ctx, false); e == nil {
+	cctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
+	defer cancel()
+	if e := l.cluster.SetPrimary(cctx, false); e == nil {
 		l.primaryReg = false
 	} else {
 		err = errors.Join(err, e)
@@ -454,15 +471,14 @@ func (l *Loop) whileAlive(ctx context.Context, fn func(context.Context) error) e
 // watchdogWindow is how far ahead the in-server fence deadline is pushed: it must fire before
 // any other node could take the lock, even if this process freezes right after arming it.
 func (l *Loop) watchdogWindow() time.Duration {
-	// The server's event runs once a second, so it may fire up to 1s after the deadline.
-	return l.deadline().Sub(l.now()) - l.cfg.Timing.FenceMargin - time.Second
+	return l.deadline().Sub(l.now()) - l.cfg.Timing.FenceMargin
 }
 
 // armWatchdog pushes the in-server deadline, never past the point where it still protects us:
 // with too little time left it does not arm, and the previous deadline stands.
 func (l *Loop) armWatchdog(ctx context.Context) error {
 	d := l.watchdogWindow()
-	if d < 100*time.Millisecond {
+	if d <= 0 {
 		return fmt.Errorf("arm watchdog: only %s left before the fence deadline", d)
 	}
 	if err := l.db.ArmWatchdog(ctx, d); err != nil {
@@ -473,7 +489,9 @@ func (l *Loop) armWatchdog(ctx context.Context) error {
 
 func (l *Loop) stayPrimary(ctx context.Context) error {
 	if err := l.armWatchdog(ctx); err != nil {
-		return err
+		// Without a watchdog armed far enough ahead, a freeze from here on could outlast
+		// the lock: fence now; the next cycle promotes again if the lock is still fresh.
+		return errors.Join(err, l.fence(ctx))
 	}
 	if !l.primaryReg {
 		if err := l.cluster.SetPrimary(ctx, true); err != nil {
@@ -522,6 +540,9 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 				lastView = l.now()
 				if to == "" {
 					target = l.bestReplica(view, st.Executed)
+					if target == "" {
+						break // nobody to hand over to: release now
+					}
 				}
 				ready = target != "" && caught(view, target, st.Executed, l.db)
 			}
@@ -614,6 +635,8 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 	case StayReplica, Follow:
 		role = RoleReplica
 	}
+	ctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
+	defer cancel()
 	healthy, note := l.health(role, o)
 	s0 := o.state
 	if o.dbErr != nil {

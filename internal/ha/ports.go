@@ -32,7 +32,7 @@ type MemberRecord struct {
 	WasLeader bool      `json:"was_leader"`
 	Why       string    `json:"why"`
 	Updated   time.Time `json:"updated"`
-	Live      bool      `json:"-"` // a session still holds the key (set by the adapter)
+	Live      bool      `json:"live"` // a session still holds the key (set by the adapter from the key, never from its value)
 }
 
 // ClusterView is one read of the cluster's keys.

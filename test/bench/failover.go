@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -56,8 +54,12 @@ type Run struct {
 	Overlap   int           // writes acknowledged by another node after the new primary's first
 	Changes   int           // primary changes seen in the acknowledged writes (want 1)
 	Settle    time.Duration // fault healed -> cluster settled again
-	// Quarantined: the old primary came back with transactions the new one lacks (errant)
-	// and took itself out of service, waiting for a re-seed; the cluster was rebuilt.
+	// Reseeds: nodes that came back with transactions the new primary lacks (errant), asked
+	// for a re-seed (exit 75) and were restarted to restore the latest snapshot. Settle
+	// includes that.
+	Reseeds int
+	// Quarantined: a node stayed quarantined (the re-seed did not happen); the cluster was
+	// rebuilt.
 	Quarantined bool
 	Note        string
 	Err         error
@@ -72,6 +74,7 @@ type Rig struct {
 	log    io.Writer
 	lost   map[int64]bool // acknowledged writes already counted as lost
 	builds int
+	rs     *lab.Restarter
 }
 
 // NewRig starts a cluster with s and a writer on it.
@@ -81,25 +84,28 @@ func NewRig(t *lab.TB, s Settings, log io.Writer) (*Rig, error) {
 }
 
 func (r *Rig) build() error {
-	if r.C != nil {
-		r.W.Stop()
-		for _, n := range r.C.Nodes {
-			n.Kill()
-		}
-		r.C.Consul.Stop()
-	}
+	r.Close()
 	r.builds++
 	r.lost = map[int64]bool{}
 	var err error
 	if e := r.t.Try(func() {
-		r.C = harness.StartCluster(r.t, harness.ClusterOptions{SemiSync: r.s.SemiSync, HA: r.s.HA, Mutate: lab.OwnTmpdir})
+		r.C = harness.StartCluster(r.t, harness.ClusterOptions{SemiSync: r.s.SemiSync, HA: r.s.HA, Snapshots: true, Mutate: benchConfig})
 	}); e != nil {
 		return e
 	}
 	p, err := lab.Settled(r.C, 3, r.s.Settle)
 	if err != nil {
+		if dir, kerr := r.keepLogs("start"); kerr == nil {
+			err = fmt.Errorf("%w (logs kept in %s)", err, dir)
+		}
 		return err
 	}
+	// A snapshot to re-seed from: an old primary that comes back with errant transactions
+	// exits 75 and, restarted by the Restarter (as a container runtime would), restores it.
+	if out, err := p.Control("backup"); err != nil {
+		return fmt.Errorf("first snapshot on %s: %v: %s", p.Name, err, out)
+	}
+	r.rs = lab.StartRestarter(r.C, r.logf)
 	r.W, err = lab.StartWriter(r.C, p, r.s.Every)
 	if err != nil {
 		return err
@@ -109,15 +115,29 @@ func (r *Rig) build() error {
 
 // Close stops the writer and the cluster.
 func (r *Rig) Close() {
+	if r.rs != nil {
+		r.rs.Stop()
+		r.rs = nil
+	}
 	if r.W != nil {
 		r.W.Stop()
+		r.W = nil
 	}
 	if r.C != nil {
 		for _, n := range r.C.Nodes {
 			n.Kill()
 		}
 		r.C.Consul.Stop()
+		r.C = nil
 	}
+}
+
+// benchConfig gives each node its own tmpdir and turns off binlog archiving (a FLUSH BINARY
+// LOGS and an upload every 5 minutes) so that nothing but the faults moves during a run;
+// snapshots stay on (for re-seeding), on the 6h schedule the harness sets.
+func benchConfig(i int, cfg map[string]any) {
+	lab.OwnTmpdir(i, cfg)
+	cfg["snapshot"].(map[string]any)["binlogFlushInterval"] = "0s"
 }
 
 func (r *Rig) logf(format string, args ...any) {
@@ -141,6 +161,7 @@ func (r *Rig) Once(fault lab.Fault) Run {
 		r.recover(&run)
 		return run
 	}
+	restarts := r.rs.Restarts()
 	in, err := lab.Inject(p, fault)
 	if err != nil {
 		run.Err = err
@@ -180,6 +201,7 @@ func (r *Rig) Once(fault lab.Fault) Run {
 			}
 		}
 	}
+	run.Reseeds = r.rs.Restarts() - restarts
 	for _, q := range lab.Quarantined(r.C) {
 		if q.Name == run.Old {
 			run.Quarantined = true
@@ -193,8 +215,8 @@ func (r *Rig) Once(fault lab.Fault) Run {
 	if sp.Name != fo.New {
 		run.Note = join(run.Note, fmt.Sprintf("settled with %s primary, not %s", sp.Name, fo.New))
 	}
-	r.logf("%s on %s: %s took over, gap %s (fault->ack %s), lost %d, overlap %d, changes %d, settled again in %s",
-		fault, run.Old, run.New, ms(run.Gap), ms(run.FromFault), run.Lost, run.Overlap, run.Changes, ms(run.Settle))
+	r.logf("%s on %s: %s took over, gap %s (fault->ack %s), lost %d, overlap %d, changes %d, re-seeds %d, settled again in %s",
+		fault, run.Old, run.New, ms(run.Gap), ms(run.FromFault), run.Lost, run.Overlap, run.Changes, run.Reseeds, ms(run.Settle))
 	return run
 }
 
@@ -221,35 +243,9 @@ func (r *Rig) recover(run *Run) {
 	}
 }
 
-// LogDir is where the logs of clusters that had to be rebuilt are kept.
-var LogDir = filepath.Join(os.TempDir(), "mpbench-logs")
-
-// keepLogs copies every node's log and Consul's log to a fresh directory under LogDir.
+// keepLogs copies the cluster's logs to a directory under lab.LogDir.
 func (r *Rig) keepLogs(what string) (string, error) {
-	if err := os.MkdirAll(LogDir, 0o755); err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp(LogDir, fmt.Sprintf("%s-%s-%s-", time.Now().Format("150405"), r.s.Name, what))
-	if err != nil {
-		return "", err
-	}
-	for _, n := range r.C.Nodes {
-		if err := copyFile(n.LogPath, filepath.Join(dir, n.Name+".log")); err != nil {
-			r.logf("keep logs: %v", err)
-		}
-	}
-	if err := copyFile(r.C.Consul.LogPath(), filepath.Join(dir, "consul.log")); err != nil {
-		r.logf("keep logs: %v", err)
-	}
-	return dir, nil
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
+	return lab.KeepLogs(r.C, r.s.Name+"-"+what)
 }
 
 func join(a, b string) string {

@@ -25,7 +25,6 @@ import (
 // second, so scaling and restarts are followed.
 type Checker struct {
 	p       *Project
-	t       testing.TB
 	every   time.Duration
 	timeout time.Duration
 	nextID  atomic.Int64
@@ -68,7 +67,7 @@ func StartChecker(t testing.TB, p *Project, primary Node, every time.Duration) *
 	if err := p.SQL(primary, "CREATE TABLE IF NOT EXISTS "+probeTable+" (id BIGINT PRIMARY KEY, node VARCHAR(64) NOT NULL, at DATETIME(6) NOT NULL)"); err != nil {
 		t.Fatalf("create probe table: %v", err)
 	}
-	c := &Checker{p: p, t: t, every: every, timeout: 1500 * time.Millisecond, stop: make(chan struct{}), done: make(chan struct{}), last: map[string]string{}, byRound: map[int][]Ack{}}
+	c := &Checker{p: p, every: every, timeout: 1500 * time.Millisecond, stop: make(chan struct{}), done: make(chan struct{}), last: map[string]string{}, byRound: map[int][]Ack{}}
 	nodes := p.Nodes()
 	c.nodes.Store(&nodes)
 	refreshed := make(chan struct{})

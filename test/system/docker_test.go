@@ -397,6 +397,7 @@ type Node struct {
 	IP        string // address on the project's network, "" when not attached
 	Running   bool
 	Paused    bool
+	Restart   bool // between two runs under its restart policy
 	ExitCode  int
 	Volumes   []string // volumes mounted (the datadir's anonymous volume among them)
 }
@@ -411,9 +412,10 @@ type inspectJSON struct {
 		Labels   map[string]string
 	}
 	State struct {
-		Running  bool
-		Paused   bool
-		ExitCode int
+		Running    bool
+		Paused     bool
+		Restarting bool
+		ExitCode   int
 	}
 	NetworkSettings struct {
 		Networks map[string]struct{ IPAddress string }
@@ -440,7 +442,7 @@ func inspect(ids []string) ([]Node, error) {
 	nodes := make([]Node, 0, len(raw))
 	for _, r := range raw {
 		n := Node{ID: r.ID, Name: r.Config.Hostname, Container: strings.TrimPrefix(r.Name, "/"),
-			Running: r.State.Running, Paused: r.State.Paused, ExitCode: r.State.ExitCode}
+			Running: r.State.Running, Paused: r.State.Paused, Restart: r.State.Restarting, ExitCode: r.State.ExitCode}
 		for net, s := range r.NetworkSettings.Networks {
 			if strings.HasSuffix(net, "_mysqlpilot") && s.IPAddress != "" {
 				n.IP = s.IPAddress
@@ -514,6 +516,24 @@ func (p *Project) Docker(d time.Duration, args ...string) string {
 	return out
 }
 
+// Pause freezes a container. The freezer can fail transiently ("unable to freeze" when a
+// process sits in an uninterruptible wait, e.g. on fuse-overlayfs I/O; the container is then
+// left running): retry a few times. It returns when the last attempt started.
+func (p *Project) Pause(id string) time.Time {
+	p.t.Helper()
+	var err error
+	for attempt := 1; attempt <= 5; attempt++ {
+		start := time.Now()
+		if _, err = docker(time.Minute, "pause", id); err == nil {
+			return start
+		}
+		p.t.Logf("docker pause, attempt %d: %v", attempt, err)
+		time.Sleep(time.Second)
+	}
+	p.t.Fatalf("docker pause %s failed 5 times: %v", id, err)
+	return time.Time{}
+}
+
 // Exec runs a command in a container with a deadline; env names variables (NAME=VALUE) set in
 // the container through docker's environment, never its argv.
 func (p *Project) Exec(d time.Duration, id string, env []string, args ...string) (string, error) {
@@ -529,11 +549,41 @@ func (p *Project) Exec(d time.Duration, id string, env []string, args ...string)
 	return run(context.Background(), d, cenv, "", "docker", dargs...)
 }
 
+// Logs returns a container's output (stdout and stderr) since t.
+func (p *Project) Logs(id string, since time.Time) string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "docker", "logs", "--since", since.Format(time.RFC3339Nano), id).CombinedOutput()
+	return string(out)
+}
+
 // RootSQL runs one query as root inside the container (mariadb client, password through the
 // environment) and returns its tab-separated output.
 func (p *Project) RootSQL(id, query string) (string, error) {
 	out, err := p.Exec(10*time.Second, id, []string{"MYSQL_PWD=" + p.RootPassword}, "mariadb", "-uroot", "-N", "-B", "-e", query)
 	return strings.TrimSpace(out), err
+}
+
+// Fenced reports whether the node cannot take writes, and why: read_only is on, or its server
+// is down (the container restarting or stopped, or mysqld not answering on its socket).
+func (p *Project) Fenced(id string) (bool, string) {
+	nodes, err := inspect([]string{id})
+	if err != nil || len(nodes) != 1 {
+		return false, fmt.Sprint("inspect: ", err)
+	}
+	if n := nodes[0]; !n.Running || n.Restart {
+		return true, "container not running (restarting or stopped)"
+	}
+	ro, err := p.ReadOnly(id)
+	switch {
+	case err == nil:
+		return ro, fmt.Sprint("read_only=", ro)
+	case strings.Contains(err.Error(), "is restarting"), strings.Contains(err.Error(), "is not running"):
+		return true, "container not running (restarting or stopped)"
+	case strings.Contains(err.Error(), "ERROR 2002"):
+		return true, "mysqld not running"
+	}
+	return false, err.Error()
 }
 
 // ReadOnly reports the server's read_only inside the container.

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -298,4 +299,101 @@ func OwnTmpdir(i int, cfg map[string]any) {
 	}
 	exec := append([]string(nil), m["exec"].([]string)...)
 	m["exec"] = append(exec, "--tmpdir="+dir)
+}
+
+// ExitReseed is mysqlpilot's exit code when a node with errant transactions asks to be
+// restarted and re-seeded from the latest snapshot.
+const ExitReseed = 75
+
+// Restarter plays the container runtime's restart policy for exit code 75: a node that exits
+// asking for a re-seed is started again (and restores the latest snapshot). Other exits are
+// the bench's own faults and are left to it.
+type Restarter struct {
+	c    *harness.Cluster
+	logf func(string, ...any)
+	mu   sync.Mutex
+	n    int
+	stop chan struct{}
+	done chan struct{}
+}
+
+// StartRestarter watches c's nodes every 200ms.
+func StartRestarter(c *harness.Cluster, logf func(string, ...any)) *Restarter {
+	r := &Restarter{c: c, logf: logf, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.stop:
+				return
+			case <-t.C:
+			}
+			for _, n := range c.Nodes {
+				if n.Running() {
+					continue
+				}
+				if code := n.Wait(time.Second); code == ExitReseed {
+					r.logf("%s exited %d (re-seed requested): starting it again", n.Name, code)
+					n.Start()
+					r.mu.Lock()
+					r.n++
+					r.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return r
+}
+
+// Restarts is how many re-seed restarts it made.
+func (r *Restarter) Restarts() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
+// Stop stops watching (idempotent).
+func (r *Restarter) Stop() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	<-r.done
+}
+
+// WaitSnapshot waits until n's log says a snapshot was published (the cluster then has one
+// to re-seed or bootstrap from).
+func WaitSnapshot(n *harness.PilotNode, d time.Duration) error {
+	return UntilEvery(d, 200*time.Millisecond, func() bool { return strings.Contains(n.Log(), "snapshot published") })
+}
+
+// LogDir is where the logs of clusters that misbehaved are kept.
+var LogDir = filepath.Join(os.TempDir(), "mpbench-logs")
+
+// KeepLogs copies every node's log and Consul's log to a fresh directory under LogDir.
+func KeepLogs(c *harness.Cluster, what string) (string, error) {
+	if err := os.MkdirAll(LogDir, 0o755); err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(LogDir, time.Now().Format("150405")+"-"+strings.ReplaceAll(what, "/", "-")+"-")
+	if err != nil {
+		return "", err
+	}
+	var errs []error
+	for _, n := range c.Nodes {
+		errs = append(errs, copyFile(n.LogPath, filepath.Join(dir, n.Name+".log")))
+	}
+	errs = append(errs, copyFile(c.Consul.LogPath(), filepath.Join(dir, "consul.log")))
+	return dir, errors.Join(errs...)
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
 }
