@@ -215,6 +215,11 @@ func (r *Rig) Once(fault lab.Fault) Run {
 	if sp.Name != fo.New {
 		run.Note = join(run.Note, fmt.Sprintf("settled with %s primary, not %s", sp.Name, fo.New))
 	}
+	if run.Lost > 0 || run.Overlap > 0 {
+		if dir, err := r.keepLogs(string(fault) + "-lost"); err == nil {
+			run.Note = join(run.Note, "logs kept in "+dir)
+		}
+	}
 	r.logf("%s on %s: %s took over, gap %s (fault->ack %s), lost %d, overlap %d, changes %d, re-seeds %d, settled again in %s",
 		fault, run.Old, run.New, ms(run.Gap), ms(run.FromFault), run.Lost, run.Overlap, run.Changes, run.Reseeds, ms(run.Settle))
 	return run

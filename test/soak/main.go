@@ -48,6 +48,7 @@ type Round struct {
 type soak struct {
 	nodes    int
 	reseeds  int // nodes restarted after exit 75 (re-seed from the snapshot)
+	logs     string
 	rs       *lab.Restarter
 	aside    []string // nodes stuck quarantined, set aside
 	rounds   []Round
@@ -152,6 +153,11 @@ func (s *soak) run(t *lab.TB, rounds int, faults []lab.Fault, every time.Duratio
 	s.rs = rs
 	pr := harness.StartProber(t, c, p, every)
 	defer func() {
+		if s.aborted != "" || len(pr.Splits()) > 0 {
+			if dir, err := lab.KeepLogs(c, "soak"); err == nil {
+				s.logs = dir
+			}
+		}
 		rs.Stop()
 		s.reseeds = rs.Restarts()
 		pr.Stop()
@@ -331,6 +337,9 @@ func (s *soak) markdown() (string, bool) {
 	w("| %d | %d (%s) | %d | %d | %d | %d | %d | %d | %s | %s |\n\n", len(s.rounds), len(s.rounds), strings.Join(fl, ", "), failovers, badRounds, s.acks, s.lost, len(s.splits), s.reseeds, aside, result)
 	if s.aborted != "" {
 		w("Aborted: %s\n\n", s.aborted)
+	}
+	if s.logs != "" {
+		w("Logs kept in %s.\n\n", s.logs)
 	}
 	w("| round | fault | primary before -> after | write window | primary changes | split rounds | settled after heal | re-seeds | set aside (stuck quarantined) | error |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range s.rounds {

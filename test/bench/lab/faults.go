@@ -288,9 +288,11 @@ func Primary(c *harness.Cluster) *harness.PilotNode {
 }
 
 // OwnTmpdir is a harness.ClusterOptions.Mutate that gives each node's mariadbd a tmpdir of
-// its own next to its datadir: on this shared machine other jobs clean /tmp, and a MariaDB
-// whose internal temporary table files vanish fails statements and can crash (seen:
-// "Error on delete of '/tmp/#sql-temptable-...MAI' (Errcode: 2)", then signal 11).
+// its own next to its datadir. Every mariadbd deletes the "#sql*" files in its tmpdir when it
+// starts, so servers sharing /tmp on one host (the harness's nodes, other engineers' tests)
+// delete each other's internal temporary tables: seen as "Error on delete of
+// '/tmp/#sql-temptable-...MAI' (Errcode: 2)" and then signal 11 in ha_maria::drop_table.
+// See IsolateTmp for the datadir initialization.
 func OwnTmpdir(i int, cfg map[string]any) {
 	m := cfg["mysql"].(map[string]any)
 	dir := filepath.Join(filepath.Dir(m["datadir"].(string)), "tmp")
