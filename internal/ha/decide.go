@@ -75,6 +75,8 @@ func decideFollower(s State) Action {
 	switch {
 	case r == nil || r.Source != s.Holder:
 		return Follow{reason: because("%s holds the lock", s.Holder), Primary: s.Holder}
+	case r.Purged && !r.IORunning:
+		return Quarantine{because("%s no longer has the binlogs after this node's position: it must be re-seeded from a snapshot", s.Holder)}
 	case r.Connecting && r.SQLRunning && r.Error == "":
 		return StayReplica{because("connecting to %s", s.Holder)}
 	case !r.IORunning || !r.SQLRunning:

@@ -139,6 +139,17 @@ func TestDecide(t *testing.T) {
 		{"quarantine because of errant transactions",
 			with(base(), func(s *State) { s.Errant = true }),
 			"Quarantine: this node has transactions a lacks"},
+		{"re-seed when the primary purged the binlogs this node needs",
+			with(base(), func(s *State) {
+				s.Replica.IORunning, s.Replica.Purged = false, true
+				s.Replica.Error = "Could not find GTID state requested by slave in any binlog files. Probably the slave state is too old and required binlog files have been purged."
+			}),
+			"Quarantine: a no longer has the binlogs after this node's position"},
+		{"purged binlogs of a former primary: follow the new one",
+			with(base(), func(s *State) {
+				s.Replica.Source, s.Replica.IORunning, s.Replica.Purged = "c", false, true
+			}),
+			"Follow(a): a holds the lock"},
 
 		// Candidates: the lock is free.
 		{"wait for the candidate window",

@@ -202,7 +202,8 @@ func (l *Loop) observe(ctx context.Context) observation {
 	s.LastFailover = l.lastFailover
 	s.FreeSince = l.freeSince
 	if r := o.db.Replica; r != nil {
-		s.Replica = &ReplicaState{IORunning: r.IORunning, Connecting: r.Connecting, SQLRunning: r.SQLRunning, Lag: r.Lag, Error: r.Error}
+		s.Replica = &ReplicaState{IORunning: r.IORunning, Connecting: r.Connecting, SQLRunning: r.SQLRunning, Lag: r.Lag, Error: r.Error,
+			Purged: r.Purged}
 		if view.Leader != nil && r.Host == view.Leader.Address && r.Port == view.Leader.Port {
 			s.Replica.Source = view.Leader.Node
 		}

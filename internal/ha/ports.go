@@ -106,4 +106,7 @@ type ReplicaStatus struct {
 	Lag        time.Duration // -1 when unknown
 	Error      string
 	Errant     bool // the primary refused us because we have transactions it lacks
+	// Purged: the primary refused us because it no longer has the binlogs after our
+	// position (we are behind, not errant): only a re-seed from a snapshot helps.
+	Purged bool
 }

@@ -46,6 +46,7 @@ type ReplicaState struct {
 	SQLRunning bool
 	Lag        time.Duration // -1 when unknown
 	Error      string        // last IO or SQL error
+	Purged     bool          // the source no longer has the binlogs after our position
 }
 
 // Switchover is an operator's request (mysqlpilot switchover [--to NODE]).

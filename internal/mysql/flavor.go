@@ -149,7 +149,11 @@ func (f Flavor) gtidAppliedQuery() string {
 }
 
 // setGTIDPositionSQL makes a restored datadir start replicating after pos (the backup's own
-// GTID). MariaDB: gtid_slave_pos, one GTID per domain (replication must be stopped). MySQL: gtid_purged, which
+// GTID). MariaDB: the binary log is reset and starts with pos as its GTID state
+// (gtid_binlog_state), and gtid_slave_pos is pos, one GTID per domain (replication must be
+// stopped). Without the binlog state, the node, once primary, could not serve a replica that
+// asks for pos itself (another node restored from the same snapshot): error 1236, "not in
+// the master's binlog", which reads like an errant replica. MySQL: gtid_purged, which
 // needs an empty gtid_executed first, so the binary logs and GTID history are reset: RESET
 // BINARY LOGS AND GTIDS from 8.2 (8.4 removed RESET MASTER), RESET MASTER before. The position
 // is bound as the statement's parameter.
@@ -161,7 +165,7 @@ func (f Flavor) setGTIDPositionSQL(serverVersion string) []string {
 		}
 		return []string{reset, "SET GLOBAL gtid_purged = ?"}
 	}
-	return []string{"SET GLOBAL gtid_slave_pos = ?"}
+	return []string{"RESET MASTER", "SET GLOBAL gtid_binlog_state = ?", "SET GLOBAL gtid_slave_pos = ?"}
 }
 
 // waitGTIDQuery waits up to the second argument (seconds) for the SQL thread to have applied

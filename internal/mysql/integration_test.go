@@ -695,8 +695,42 @@ func TestSetGTIDPosition(t *testing.T) {
 	if err := n.db.SQL().QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_slave_pos").Scan(&pos); err != nil || pos != "0-1-42,1-3-7" {
 		t.Errorf("gtid_slave_pos = %q, %v", pos, err)
 	}
+	if err := n.db.SQL().QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_binlog_state").Scan(&pos); err != nil || pos != "0-1-42,1-3-7" {
+		t.Errorf("gtid_binlog_state = %q, %v", pos, err)
+	}
 	if err := n.db.SetGTIDPosition(ctx, "garbage"); err == nil {
 		t.Error("garbage position accepted")
+	}
+}
+
+// Two servers restored from the same snapshot: one becomes primary, the other asks it for
+// exactly the snapshot's position, which the new primary never wrote into its own binlog.
+// It must replicate, not fail with error 1236 (read as errant, it sent nodes re-seeding in
+// a loop).
+func TestRestoredPrimaryServesTheSnapshotPosition(t *testing.T) {
+	ctx := testCtx(t)
+	a, b := startNode(t, 7), startNode(t, 8)
+	if err := a.db.Bootstrap(ctx, users); err != nil {
+		t.Fatal(err)
+	}
+	const pos = "0-3-42"
+	for _, n := range []node{a, b} {
+		if err := n.db.SetGTIDPosition(ctx, pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.db.SetReadOnly(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	follow(t, ctx, b, a)
+	app := appConn(t, a)
+	if _, err := app.ExecContext(ctx, "CREATE TABLE restored (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, ctx, b, a)
+	rs, err := b.db.ReplicaStatus(ctx)
+	if err != nil || rs == nil || rs.LastIOErrno != 0 {
+		t.Fatalf("replica status %+v, %v", rs, err)
 	}
 }
 

@@ -358,12 +358,15 @@ func (k *cluster) Deregister(ctx context.Context) error {
 }
 
 // ServerID returns this node's server_id, allocating a new cluster-unique one with a CAS
-// counter when it has none: stable per node, never a hash that could collide.
-func (k *cluster) ServerID(ctx context.Context) (uint32, error) {
+// counter when it has none: stable per node, never a hash that could collide. fresh forces a
+// new one: a datadir restored from a snapshot must not keep the server_id it wrote under
+// before, because a server skips replicated events that carry its own server_id, and the
+// transactions this node wrote after the snapshot would never come back to it.
+func (k *cluster) ServerID(ctx context.Context, fresh bool) (uint32, error) {
 	key := k.o.Prefix + keyServerIDs + k.o.Node
 	if kv, _, err := k.c.Get(ctx, key); err != nil {
 		return 0, err
-	} else if kv != nil {
+	} else if kv != nil && !fresh {
 		var id uint32
 		if _, err := fmt.Sscan(string(kv.Value), &id); err == nil && id > 0 {
 			return id, nil

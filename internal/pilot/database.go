@@ -59,7 +59,7 @@ func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
 		// (errant), or it purged binlogs we still need (then we are only behind: not errant,
 		// and the error stays visible until the node is re-seeded from a snapshot).
 		msg := strings.ToLower(rs.LastIOError)
-		r.Errant = rs.LastIOErrno == 1236 && strings.Contains(msg, "gtid") && !strings.Contains(msg, "purged")
+		r.Errant, r.Purged = classify1236(rs.LastIOErrno, msg)
 		st.Replica = r
 		if rs.RetrievedGTID != "" {
 			st.Received = union(d.flavor, g.Executed, rs.RetrievedGTID)
@@ -311,4 +311,26 @@ func initDatadir(ctx context.Context, run supervisor.Runner, flavor mysql.Flavor
 			}
 		}
 	}
+}
+
+// classify1236 reads the primary's refusal (error 1236, lowercased message) of the position
+// a replica asked for. errant: the replica holds transactions the primary never had
+// (MariaDB: "... which is not in the master's binlog", "... the slave has diverged", and in
+// strict mode "the binlog on the master is missing the GTID ...";
+// MySQL: "... has more GTIDs than the source has"). purged: the primary no longer has the
+// binlogs after the position ("... have been purged"): the replica is only behind. Either
+// way only a re-seed from a snapshot helps; only errant makes the node ineligible.
+func classify1236(errno int, msg string) (errant, purged bool) {
+	if errno != 1236 {
+		return false, false
+	}
+	switch {
+	case strings.Contains(msg, "purged"):
+		return false, true
+	case strings.Contains(msg, "diverged"), strings.Contains(msg, "not in the master's binlog"),
+		strings.Contains(msg, "is missing the gtid"),
+		strings.Contains(msg, "more gtids than the source"), strings.Contains(msg, "more gtids than the master"):
+		return true, false
+	}
+	return false, false
 }

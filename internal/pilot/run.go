@@ -95,16 +95,16 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	if err := n.cluster.DestroyStaleSessions(ctx); err != nil {
 		n.log.Warn("could not clean up sessions of a previous run", "err", err)
 	}
-	serverID, err := n.cluster.ServerID(ctx)
-	if err != nil {
-		return 1, fmt.Errorf("allocate server_id: %w", err)
-	}
-	n.log.Info("node identity", "node", cfg.Node, "address", addr, "port", cfg.Service.Port, "server_id", serverID)
-
 	boot, err := n.prepareDatadir(ctx, c)
 	if err != nil {
 		return 1, err
 	}
+	// A restored datadir gets a new server_id (see cluster.ServerID).
+	serverID, err := n.cluster.ServerID(ctx, boot != nil)
+	if err != nil {
+		return 1, fmt.Errorf("allocate server_id: %w", err)
+	}
+	n.log.Info("node identity", "node", cfg.Node, "address", addr, "port", cfg.Service.Port, "server_id", serverID)
 
 	db, proc, err := startMySQL(ctx, n.sup, cfg, addr, serverID, n.log)
 	if err != nil {
@@ -113,7 +113,7 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	n.db, n.mysqld = db, proc
 	defer db.Close()
 	if boot != nil {
-		if err := boot.Finish(ctx, db.DB); err != nil {
+		if err := boot.Finish(ctx, db.DB, cfg.MySQL.Datadir); err != nil {
 			n.leave()
 			proc.Stop(context.Background(), syscall.SIGTERM, cfg.MySQL.StopTimeout.D())
 			return 1, err
@@ -171,8 +171,7 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 				continue
 			}
 			n.lastReseedCheck = time.Now()
-			if rec, err := n.snap.Catalog().Latest(ctx); err != nil || rec == nil {
-				n.log.Error("quarantined, and there is no snapshot to re-seed from yet: staying read-only and out of service", "reason", why, "err", err)
+			if !n.reseedPossible(ctx, why) {
 				continue
 			}
 			n.log.Error("re-seeding: this node restarts and restores the latest snapshot (its datadir is kept aside)", "reason", why)
@@ -253,6 +252,36 @@ func (n *Node) reseedMarker() string {
 	return strings.TrimRight(n.cfg.MySQL.Datadir, "/") + ".reseed"
 }
 
+// reseedPossible says whether the catalog has a snapshot to re-seed from that this datadir was
+// not restored from already (re-seeding twice from one snapshot would loop: it cannot cure
+// what it caused). When not, it asks the primary for a fresh snapshot and the node stays
+// quarantined (read-only, out of service) until one is published.
+func (n *Node) reseedPossible(ctx context.Context, why string) bool {
+	cat := n.snap.Catalog()
+	rec, err := cat.Latest(ctx)
+	if err != nil {
+		n.log.Error("quarantined, and the snapshot catalog cannot be read: staying read-only and out of service", "reason", why, "err", err)
+		return false
+	}
+	after, wait := "", ""
+	switch st, serr := snapshot.ReadRestoreState(n.cfg.MySQL.Datadir); {
+	case rec == nil:
+		wait = "there is no snapshot to re-seed from yet"
+	case serr == nil && st != nil && st.Snapshot == rec.ID:
+		after = rec.ID
+		wait = "this datadir was restored from the latest snapshot " + rec.ID + " already"
+	default:
+		return true
+	}
+	req := snapshot.SnapshotRequest{Node: n.cfg.Node, Reason: why, After: after, Requested: time.Now().UTC()}
+	if err := cat.RequestSnapshot(ctx, req); err != nil {
+		n.log.Error("quarantined: "+wait+", and the request for a fresh one failed: staying read-only and out of service", "reason", why, "err", err)
+		return false
+	}
+	n.log.Error("quarantined: "+wait+"; asked the primary for a fresh snapshot, staying read-only and out of service until it is published", "reason", why)
+	return false
+}
+
 // onQuarantine is the loop's hook: with a snapshot backend, a node with errant transactions
 // re-seeds itself instead of staying out of service.
 func (n *Node) onQuarantine(why string) {
@@ -274,10 +303,7 @@ func (n *Node) prepareDatadir(ctx context.Context, c *consul.Client) (*Bootstrap
 		return nil, err
 	}
 	n.snap = snap
-	if snap == nil {
-		return nil, nil
-	}
-	if fileExists(n.reseedMarker()) {
+	if snap != nil && fileExists(n.reseedMarker()) {
 		boot, err := snap.Reseed(ctx)
 		if errors.Is(err, snapshot.ErrNoSnapshot) {
 			// Never a crash loop: start on the datadir as it is; the node stays quarantined
@@ -285,7 +311,22 @@ func (n *Node) prepareDatadir(ctx context.Context, c *consul.Client) (*Bootstrap
 			n.log.Error("asked to re-seed but the cluster has no snapshot: starting on the old datadir, read-only", "err", err)
 			return nil, nil
 		}
+		if err != nil {
+			return nil, err
+		}
+		// The datadir's restore state now says what is left to do (Finish), should this
+		// node stop before it does: no second restore.
+		_ = os.Remove(n.reseedMarker())
+		return boot, nil
+	}
+	if boot, err := unfinishedBootstrap(n.cfg.MySQL.Datadir); err != nil || boot != nil {
+		if boot != nil {
+			n.log.Warn("the datadir was restored but its GTID position never set: setting it now", "snapshot", boot.Record.ID, "gtid", boot.Result.GTID)
+		}
 		return boot, err
+	}
+	if snap == nil {
+		return nil, nil
 	}
 	return snap.BootstrapReplica(ctx)
 }

@@ -30,6 +30,7 @@ const (
 	keyLatest      = "snapshots/latest"
 	keyBinlogsLast = "binlogs/last"
 	keyBackupLock  = "backup-lock"
+	keyRequest     = "snapshot-request"
 )
 
 // backupLockTTL is the TTL of the session holding the backup lock, renewed every third of it
@@ -211,6 +212,39 @@ func (c *consulCatalog) BinlogProgress(ctx context.Context) (*snapshot.BinlogPro
 		return nil, fmt.Errorf("snapshot catalog: %s: %w", kv.Key, err)
 	}
 	return &p, nil
+}
+
+func (c *consulCatalog) RequestSnapshot(ctx context.Context, r snapshot.SnapshotRequest) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := c.kv.Put(ctx, c.prefix+keyRequest, b); err != nil {
+		return fmt.Errorf("snapshot catalog: request a snapshot: %w", err)
+	}
+	return nil
+}
+
+func (c *consulCatalog) SnapshotRequested(ctx context.Context) (*snapshot.SnapshotRequest, error) {
+	kv, _, err := c.kv.Get(ctx, c.prefix+keyRequest)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot catalog: snapshot request: %w", err)
+	}
+	if kv == nil {
+		return nil, nil
+	}
+	var r snapshot.SnapshotRequest
+	if err := json.Unmarshal(kv.Value, &r); err != nil {
+		return nil, fmt.Errorf("snapshot catalog: %s: %w", kv.Key, err)
+	}
+	return &r, nil
+}
+
+func (c *consulCatalog) ClearSnapshotRequest(ctx context.Context) error {
+	if err := c.kv.Delete(ctx, c.prefix+keyRequest); err != nil {
+		return fmt.Errorf("snapshot catalog: clear the snapshot request: %w", err)
+	}
+	return nil
 }
 
 // lockValue is the backup lock's value.
@@ -455,7 +489,7 @@ func (s *Snapshotter) BootstrapReplica(ctx context.Context) (*Bootstrap, error) 
 	}
 	s.log.Info("empty datadir: restoring the latest snapshot", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
 	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: *rec,
-		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: osUser(m.Exec), Log: s.log})
+		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: osUser(m.Exec), Log: s.log, State: true})
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap from snapshot %s: %w", rec.ID, err)
 	}
@@ -477,7 +511,7 @@ func (s *Snapshotter) Reseed(ctx context.Context) (*Bootstrap, error) {
 	}
 	s.log.Warn("re-seeding this node from the latest snapshot; its datadir is kept aside", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
 	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: *rec,
-		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: osUser(m.Exec), Log: s.log})
+		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: osUser(m.Exec), Log: s.log, State: true})
 	if err != nil {
 		return nil, fmt.Errorf("re-seed from snapshot %s: %w", rec.ID, err)
 	}
@@ -486,15 +520,34 @@ func (s *Snapshotter) Reseed(ctx context.Context) (*Bootstrap, error) {
 }
 
 // Finish sets the restored server's GTID position from the backup's own metadata
-// (gtid_slave_pos on MariaDB, gtid_purged on MySQL), with replication stopped. Replication
-// then starts from there (the HA loop's Follow). Should the primary have purged binlogs
-// after that position, its replica IO thread fails with error 1236: take a fresh snapshot on
-// the primary (mysqlpilot backup) and re-seed this node.
-func (b *Bootstrap) Finish(ctx context.Context, db *mysql.DB) error {
+// (MariaDB: gtid_binlog_state and gtid_slave_pos; MySQL: gtid_purged), with replication
+// stopped, and records in the datadir's restore state that it did. Replication then starts
+// from there (the HA loop's Follow). Should the primary have purged binlogs after that
+// position, its replica IO thread fails with error 1236 and the node re-seeds from a newer
+// snapshot (asking the primary for one if needed).
+func (b *Bootstrap) Finish(ctx context.Context, db *mysql.DB, datadir string) error {
 	if err := db.SetGTIDPosition(ctx, b.Result.GTID); err != nil {
 		return fmt.Errorf("bootstrap from snapshot %s: %w", b.Record.ID, err)
 	}
+	st := snapshot.RestoreState{Snapshot: b.Record.ID, GTID: b.Result.GTID, Restored: time.Now().UTC()}
+	if prev, err := snapshot.ReadRestoreState(datadir); err == nil && prev != nil {
+		st = *prev
+	}
+	st.Finished = true
+	if err := snapshot.WriteRestoreState(datadir, st); err != nil {
+		return fmt.Errorf("bootstrap from snapshot %s: the GTID position is set, but: %w", b.Record.ID, err)
+	}
 	return nil
+}
+
+// unfinishedBootstrap returns the Bootstrap of a restore whose GTID position was never set
+// (the node stopped between the restore and Finish), or nil.
+func unfinishedBootstrap(datadir string) (*Bootstrap, error) {
+	st, err := snapshot.ReadRestoreState(datadir)
+	if err != nil || st == nil || st.Finished {
+		return nil, err
+	}
+	return &Bootstrap{Record: snapshot.Record{ID: st.Snapshot, GTID: st.GTID}, Result: snapshot.RestoreResult{GTID: st.GTID}}, nil
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -555,15 +608,31 @@ func (sc *Scheduler) cycle(ctx context.Context) {
 	log := sc.s.log
 	now := sc.now()
 	reason := ""
-	if c.Interval.D() > 0 {
-		latest, err := sc.s.catalog.Latest(ctx)
+	latest, err := sc.s.catalog.Latest(ctx)
+	if err != nil {
+		log.Warn("cannot read the latest snapshot", "err", err)
+	} else if c.Interval.D() > 0 {
 		switch {
-		case err != nil:
-			log.Warn("cannot read the latest snapshot", "err", err)
 		case latest == nil:
 			reason = "no snapshot yet"
 		case now.Sub(latest.Created) >= c.Interval.D():
 			reason = fmt.Sprintf("latest snapshot %s is older than %s", latest.ID, c.Interval.D())
+		}
+	}
+	// A node that must re-seed asked for a snapshot newer than the latest.
+	requested := false
+	if req, rerr := sc.s.catalog.SnapshotRequested(ctx); rerr != nil {
+		log.Warn("cannot read the snapshot request", "err", rerr)
+	} else if req != nil && err == nil {
+		if req.FulfilledBy(latest) {
+			if cerr := sc.s.catalog.ClearSnapshotRequest(ctx); cerr != nil {
+				log.Warn("cannot clear the snapshot request", "err", cerr)
+			}
+		} else {
+			requested = true
+			if reason == "" {
+				reason = fmt.Sprintf("requested by %s: %s", req.Node, req.Reason)
+			}
 		}
 	}
 	if c.OnBinlogRotate {
@@ -585,6 +654,11 @@ func (sc *Scheduler) cycle(ctx context.Context) {
 			log.Error("scheduled snapshot failed", "err", err, "retry_in", sc.retryDelay.String())
 		} else {
 			sc.retryDelay, sc.retryAt = 0, time.Time{}
+			if requested {
+				if err := sc.s.catalog.ClearSnapshotRequest(ctx); err != nil {
+					log.Warn("cannot clear the snapshot request", "err", err)
+				}
+			}
 		}
 	}
 	if d := c.BinlogFlushInterval.D(); d > 0 && now.Sub(sc.lastArchive) >= d {

@@ -355,3 +355,45 @@ func TestNewSnapshotStore(t *testing.T) {
 		t.Fatalf("snapshotter for backend none = %v, %v; want nil, nil", s, err)
 	}
 }
+
+// A node that must re-seed and has only the snapshot it came from asks for a newer one; the
+// request stays until a newer snapshot is published, and List never mistakes it for one.
+func TestConsulCatalog_SnapshotRequest(t *testing.T) {
+	ctx := context.Background()
+	kv := newFakeKV()
+	cat := newConsulCatalog(kv, "service/mysql/", "node1", discard())
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	old := testRecord(t0)
+	if err := cat.Publish(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := cat.SnapshotRequested(ctx); r != nil || err != nil {
+		t.Fatalf("request before any: %+v, %v", r, err)
+	}
+	req := snapshot.SnapshotRequest{Node: "node2", Reason: "errant", After: old.ID, Requested: t0}
+	if err := cat.RequestSnapshot(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cat.SnapshotRequested(ctx)
+	if err != nil || got == nil || *got != req {
+		t.Fatalf("request = %+v, %v; want %+v", got, err, req)
+	}
+	if recs, err := cat.List(ctx); err != nil || len(recs) != 1 {
+		t.Fatalf("List with a request pending: %v, %v", recs, err)
+	}
+	if got.FulfilledBy(&old) || got.FulfilledBy(nil) {
+		t.Error("the snapshot the request asked past fulfils it")
+	}
+	if newer := testRecord(t0.Add(time.Hour)); !got.FulfilledBy(&newer) {
+		t.Error("a newer snapshot does not fulfil the request")
+	}
+	if !(snapshot.SnapshotRequest{}).FulfilledBy(&old) {
+		t.Error("a request made with no snapshot is not fulfilled by the first one")
+	}
+	if err := cat.ClearSnapshotRequest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := cat.SnapshotRequested(ctx); r != nil || err != nil {
+		t.Fatalf("request after clear: %+v, %v", r, err)
+	}
+}

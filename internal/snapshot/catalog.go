@@ -40,6 +40,26 @@ type Catalog interface {
 	// fails with ErrLocked when another node holds it. unlock releases it; it is safe to call
 	// more than once.
 	Lock(ctx context.Context) (unlock func(), err error)
+	// RequestSnapshot asks the primary for a snapshot newer than the latest (snapshot-request):
+	// a node that must re-seed and has nothing newer than what it restored from last time.
+	RequestSnapshot(ctx context.Context, r SnapshotRequest) error
+	// SnapshotRequested returns the pending request, or nil.
+	SnapshotRequested(ctx context.Context) (*SnapshotRequest, error)
+	// ClearSnapshotRequest removes the request (a snapshot newer than it is published).
+	ClearSnapshotRequest(ctx context.Context) error
+}
+
+// SnapshotRequest is a node's request for a fresh snapshot.
+type SnapshotRequest struct {
+	Node      string    `json:"node"`
+	Reason    string    `json:"reason"`
+	After     string    `json:"after,omitempty"` // the latest snapshot's id when asked ("" for none)
+	Requested time.Time `json:"requested"`
+}
+
+// FulfilledBy says whether latest (nil for none) is newer than what the request asked after.
+func (r SnapshotRequest) FulfilledBy(latest *Record) bool {
+	return latest != nil && latest.ID > r.After
 }
 
 // BinlogProgress is how far the binlog archive has come: the last binary log uploaded, by
@@ -146,3 +166,12 @@ func (c StoreCatalog) BinlogProgress(context.Context) (*BinlogProgress, error) {
 
 // Lock is not supported.
 func (c StoreCatalog) Lock(context.Context) (func(), error) { return nil, errReadOnly }
+
+// RequestSnapshot is refused: the catalog is read-only.
+func (c StoreCatalog) RequestSnapshot(context.Context, SnapshotRequest) error { return errReadOnly }
+
+// SnapshotRequested is always nil: a store holds no requests.
+func (c StoreCatalog) SnapshotRequested(context.Context) (*SnapshotRequest, error) { return nil, nil }
+
+// ClearSnapshotRequest is refused: the catalog is read-only.
+func (c StoreCatalog) ClearSnapshotRequest(context.Context) error { return errReadOnly }

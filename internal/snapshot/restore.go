@@ -50,6 +50,9 @@ type RestoreOptions struct {
 	Progress time.Duration
 	// Now is the clock (for the moved-aside datadir's name); default time.Now.
 	Now func() time.Time
+	// State writes a RestoreState (not finished) into the datadir, moved in with the files:
+	// a node that stops before it sets the GTID position sets it at its next start.
+	State bool
 }
 
 // RestoreResult says what the restore produced.
@@ -161,6 +164,11 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreResult, error) {
 	}
 	if err := sameGTID(o.Flavor, info.GTID, rec.GTID); err != nil {
 		return fail(err)
+	}
+	if o.State {
+		if err := WriteRestoreState(unpacked, RestoreState{Snapshot: rec.ID, GTID: info.GTID, Restored: o.Now().UTC()}); err != nil {
+			return fail(err)
+		}
 	}
 	movedAside, err := installDatadir(unpacked, o.Datadir, o.Now())
 	if err != nil {
