@@ -722,12 +722,25 @@ func TestRestoredPrimaryServesTheSnapshotPosition(t *testing.T) {
 	if err := a.db.SetReadOnly(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	follow(t, ctx, b, a)
-	app := appConn(t, a)
-	if _, err := app.ExecContext(ctx, "CREATE TABLE restored (id INT PRIMARY KEY)"); err != nil {
+	// a, primary now, replicated 0-3-43 from the snapshot's primary (server 3) before b asks
+	// for 0-3-42.
+	c, err := a.db.SQL().Conn(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
+	// Not in the app's database: the reset binlog lost its creation, and b never had it.
+	for _, q := range []string{"SET SESSION server_id = 3", "SET SESSION gtid_seq_no = 43", "CREATE DATABASE restored"} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	follow(t, ctx, b, a)
 	waitCaughtUp(t, ctx, b, a)
+	var state string
+	if err := a.db.SQL().QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_binlog_state").Scan(&state); err != nil || state != "0-3-43" {
+		t.Errorf("a's gtid_binlog_state = %q, %v; want 0-3-43 (the restored position, then its successor)", state, err)
+	}
 	rs, err := b.db.ReplicaStatus(ctx)
 	if err != nil || rs == nil || rs.LastIOErrno != 0 {
 		t.Fatalf("replica status %+v, %v", rs, err)
