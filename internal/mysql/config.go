@@ -40,6 +40,10 @@ type ServerConfig struct {
 	MaxConnections int
 	// ErrorLog is the error log file; "" logs to stderr (the container's log).
 	ErrorLog string
+	// TmpDir is the server's tmpdir; "" keeps the server default ($TMPDIR or /tmp). Give each
+	// server its own: every mariadbd deletes the "#sql*" files in its tmpdir when it starts,
+	// so servers sharing one delete each other's temporary tables.
+	TmpDir string
 	// SemiSync, when set, loads and tunes semi-synchronous replication, disabled in both roles;
 	// DB.EnableSemiSync turns it on for the node's role at runtime.
 	SemiSync *SemiSyncConfig
@@ -123,7 +127,7 @@ func (c ServerConfig) validate() error {
 		errs = append(errs, errors.New("semi-sync timeout must be positive"))
 	}
 	for name, v := range map[string]string{"datadir": c.Datadir, "socket": c.Socket, "pid file": c.PidFile,
-		"bind address": c.BindAddress, "report host": c.ReportHost, "error log": c.ErrorLog,
+		"bind address": c.BindAddress, "report host": c.ReportHost, "error log": c.ErrorLog, "tmpdir": c.TmpDir,
 		"innodb buffer pool": c.InnoDBBufferPool} {
 		if strings.ContainsAny(v, "\n\r\x00") {
 			errs = append(errs, fmt.Errorf("%s contains a line break or NUL", name))
@@ -151,6 +155,9 @@ func (c ServerConfig) Render() ([]byte, error) {
 	path("datadir", c.Datadir)
 	path("socket", c.Socket)
 	path("pid-file", c.PidFile)
+	if c.TmpDir != "" {
+		path("tmpdir", c.TmpDir)
+	}
 	opt("port", strconv.Itoa(c.Port))
 	opt("bind-address", c.BindAddress)
 	opt("server-id", strconv.FormatUint(uint64(c.ServerID), 10))

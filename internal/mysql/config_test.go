@@ -54,6 +54,7 @@ func TestServerConfigGolden(t *testing.T) {
 			c.BindAddress = "127.0.0.1"
 			c.MaxConnections = 300
 			c.ErrorLog = "/var/log/mysql/error.log"
+			c.TmpDir = "/var/lib/mysql.tmp"
 			c.Extra = []string{"innodb_log_file_size = 16M", "skip-symbolic-links"}
 		}},
 		{"mysql-semisync", func(c *ServerConfig) {

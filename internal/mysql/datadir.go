@@ -28,6 +28,8 @@ type InitOptions struct {
 	// Stdout and Stderr receive the tool's output; nil discards it (stderr's tail still ends
 	// up in the error of a failed run).
 	Stdout, Stderr io.Writer
+	// TmpDir is the bootstrap server's tmpdir (see ServerConfig.TmpDir); "" keeps the default.
+	TmpDir string
 }
 
 // Initialized reports whether datadir holds a system schema (a mysql/ directory).
@@ -64,6 +66,11 @@ func InitDatadir(ctx context.Context, runner supervisor.Runner, f Flavor, datadi
 	}
 	if err := ensureDatadir(datadir, o.OSUser); err != nil {
 		return fmt.Errorf("mysql: init datadir %s: %w", datadir, err)
+	}
+	if o.TmpDir != "" {
+		if err := ensureDatadir(o.TmpDir, o.OSUser); err != nil {
+			return fmt.Errorf("mysql: init datadir %s: tmpdir: %w", datadir, err)
+		}
 	}
 	cmd := f.initCommand(datadir, o)
 	if err := runner.Run(ctx, cmd); err != nil {

@@ -79,6 +79,9 @@ func (f Flavor) initCommand(datadir string, o InitOptions) supervisor.Cmd {
 	if o.OSUser != "" {
 		c.Args = append(c.Args, "--user="+o.OSUser)
 	}
+	if o.TmpDir != "" {
+		c.Args = append(c.Args, "--tmpdir="+o.TmpDir) // mariadb-install-db passes it on to mariadbd
+	}
 	c.Stdout, c.Stderr = o.Stdout, o.Stderr
 	return c
 }

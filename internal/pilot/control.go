@@ -24,7 +24,7 @@ func (n *Node) serve(ctx context.Context) func() {
 		}
 	}
 	if l := n.cfg.Metrics.Listen; l != "" {
-		srv := &http.Server{Addr: l, Handler: n.metricsHandler(), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Addr: l, Handler: n.metricsHandler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 		ln, err := net.Listen("tcp", l)
 		if err != nil {
 			n.log.Warn("metrics endpoint disabled", "listen", l, "err", err)
@@ -97,7 +97,9 @@ func (n *Node) serveControl(path string) (func(), error) {
 			writeJSON(w, http.StatusConflict, map[string]string{"error": "snapshot.backend is \"none\": no backups on this node"})
 		})
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// No WriteTimeout: POST /backup answers when the backup is done. Idle keep-alive
+	// connections are closed after a minute.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	go func() { _ = srv.Serve(ln) }()
 	return func() { _ = srv.Close(); _ = os.Remove(path) }, nil
 }

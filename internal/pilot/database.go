@@ -181,14 +181,15 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 	if err != nil {
 		return nil, nil, fmt.Errorf("datadir %s: %w", m.Datadir, err)
 	}
+	tmpdir := serverTmpdir(m.Datadir)
 	if !initialized {
-		if err := initDatadir(ctx, sup, flavor, m.Datadir, user, log); err != nil {
+		if err := initDatadir(ctx, sup, flavor, m.Datadir, tmpdir, user, log); err != nil {
 			return nil, nil, err
 		}
 	}
 	sc := mysql.ServerConfig{
 		Flavor: flavor, Datadir: m.Datadir, Socket: m.Socket, Port: cfg.Service.Port,
-		ServerID: serverID, ReportHost: addr,
+		ServerID: serverID, ReportHost: addr, TmpDir: tmpdir,
 	}
 	semiTO := cfg.HA.SemiSyncTimeout.D()
 	if semiTO == 0 {
@@ -197,7 +198,7 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 	if cfg.HA.SemiSync {
 		sc.SemiSync = &mysql.SemiSyncConfig{Timeout: semiTO}
 	}
-	for _, dir := range []string{filepath.Dir(m.ConfigFile), filepath.Dir(m.Socket)} {
+	for _, dir := range []string{filepath.Dir(m.ConfigFile), filepath.Dir(m.Socket), tmpdir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, nil, fmt.Errorf("mysql: %w", err)
 		}
@@ -282,9 +283,15 @@ func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, use
 	return db, nil
 }
 
+// serverTmpdir is the server's own tmpdir, "<datadir>.tmp" beside the datadir (in the same
+// volume): never shared with another server on the host (see mysql.ServerConfig.TmpDir).
+func serverTmpdir(datadir string) string {
+	return strings.TrimRight(datadir, "/") + ".tmp"
+}
+
 // initDatadir initializes an empty datadir. The init tool has been seen to crash now and then
 // on a loaded machine; a failed attempt's files (and only those) are removed before the next.
-func initDatadir(ctx context.Context, run supervisor.Runner, flavor mysql.Flavor, datadir, user string, log *slog.Logger) error {
+func initDatadir(ctx context.Context, run supervisor.Runner, flavor mysql.Flavor, datadir, tmpdir, user string, log *slog.Logger) error {
 	const attempts = 3
 	before := map[string]bool{}
 	if ents, err := os.ReadDir(datadir); err == nil {
@@ -294,7 +301,7 @@ func initDatadir(ctx context.Context, run supervisor.Runner, flavor mysql.Flavor
 	}
 	for i := 1; ; i++ {
 		log.Info("empty datadir: initializing", "datadir", datadir, "attempt", i)
-		err := mysql.InitDatadir(ctx, run, flavor, datadir, mysql.InitOptions{OSUser: user})
+		err := mysql.InitDatadir(ctx, run, flavor, datadir, mysql.InitOptions{OSUser: user, TmpDir: tmpdir})
 		if err == nil || i == attempts || ctx.Err() != nil {
 			return err
 		}

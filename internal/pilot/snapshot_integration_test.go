@@ -207,10 +207,21 @@ func TestSnapshot_BackupPublishesBootstrapsAndPrunes(t *testing.T) {
 	if again, err := s2.BootstrapReplica(ctx); err != nil || again != nil {
 		t.Fatalf("a second BootstrapReplica on an initialized datadir = %+v, %v; want nothing", again, err)
 	}
+	// The datadir says it was restored, not yet finished: a node stopped here finishes it
+	// at its next start instead of replicating from nothing.
+	if u, err := unfinishedBootstrap(cfg2.MySQL.Datadir); err != nil || u == nil || u.Record.ID != rec1.ID || u.Result.GTID != rec1.GTID {
+		t.Fatalf("unfinished bootstrap of the restored datadir = %+v, %v", u, err)
+	}
 	r.srv.Start()
 	r.open(t)
-	if err := b.Finish(ctx, r.db); err != nil {
+	if err := b.Finish(ctx, r.db, cfg2.MySQL.Datadir); err != nil {
 		t.Fatal(err)
+	}
+	if u, err := unfinishedBootstrap(cfg2.MySQL.Datadir); err != nil || u != nil {
+		t.Fatalf("unfinished bootstrap after Finish = %+v, %v", u, err)
+	}
+	if st, err := snapshot.ReadRestoreState(cfg2.MySQL.Datadir); err != nil || st == nil || st.Snapshot != rec1.ID || !st.Finished {
+		t.Fatalf("restore state after Finish = %+v, %v", st, err)
 	}
 	if err := r.db.ChangePrimary(ctx, mysql.Primary{Host: "127.0.0.1", Port: f.p.srv.Port(), User: snapUsers.ReplUser, Password: snapUsers.ReplPassword},
 		mysql.ChangePrimaryOptions{ConnectRetry: time.Second}); err != nil {
@@ -257,7 +268,7 @@ func TestSnapshot_BackupPublishesBootstrapsAndPrunes(t *testing.T) {
 	}
 	r.srv.Start()
 	r.open(t)
-	if err := b2.Finish(ctx, r.db); err != nil {
+	if err := b2.Finish(ctx, r.db, cfg2.MySQL.Datadir); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.db.ChangePrimary(ctx, mysql.Primary{Host: "127.0.0.1", Port: f.p.srv.Port(), User: snapUsers.ReplUser, Password: snapUsers.ReplPassword},

@@ -14,6 +14,27 @@ type memCatalog struct {
 	latest   string
 	progress *snapshot.BinlogProgress
 	locked   bool
+	request  *snapshot.SnapshotRequest
+}
+
+func (c *memCatalog) RequestSnapshot(_ context.Context, r snapshot.SnapshotRequest) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.request = &r
+	return nil
+}
+
+func (c *memCatalog) SnapshotRequested(context.Context) (*snapshot.SnapshotRequest, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.request, nil
+}
+
+func (c *memCatalog) ClearSnapshotRequest(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.request = nil
+	return nil
 }
 
 func (c *memCatalog) Publish(_ context.Context, r snapshot.Record) error {

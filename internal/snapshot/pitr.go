@@ -375,7 +375,7 @@ func replay(ctx context.Context, o PITROptions, rec Record, gtid string, files [
 	cnf := filepath.Join(sockDir, "replay.cnf")
 	sc := mysql.ServerConfig{Flavor: o.Flavor, Datadir: o.Datadir, Socket: filepath.Join(sockDir, "mysqld.sock"),
 		PidFile: filepath.Join(sockDir, "mysqld.pid"), Port: 3306, BindAddress: "127.0.0.1", ServerID: serverID,
-		Extra: o.Flavor.ReplayServerOptions()}
+		TmpDir: sockDir, Extra: o.Flavor.ReplayServerOptions()}
 	if err := mysql.WriteServerConfig(cnf, sc); err != nil {
 		return "", err
 	}

@@ -320,10 +320,12 @@ type Status struct {
 // Status asks the node's control socket; ok is false when it does not answer.
 func (n *PilotNode) Status() (Status, bool) {
 	sock := filepath.Join(n.Dir, "ctl.sock")
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
+	// One transport per call, without keep-alive: nothing is left open behind it.
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}}
 	resp, err := c.Get("http://x/status")
 	if err != nil {
 		return Status{}, false

@@ -88,6 +88,8 @@ func StartMariaDB(t testing.TB, o MariaDBOptions) *MariaDB {
 		// Small for tests: many servers share two cores and little memory.
 		InnoDBBufferPool: "32M",
 		Extra:            []string{"innodb_log_file_size = 16M", "performance_schema = OFF"},
+		// Its own: servers sharing a tmpdir delete each other's temporary tables at start.
+		TmpDir: filepath.Join(dir, "tmp"),
 	}
 	if o.Config != nil {
 		o.Config(&cfg)
@@ -99,7 +101,7 @@ func StartMariaDB(t testing.TB, o MariaDBOptions) *MariaDB {
 	defer cancel()
 	var initOut bytes.Buffer
 	err = mysql.InitDatadir(ctx, supervisor.ExecRunner{}, mysql.MariaDB, m.datadir, mysql.InitOptions{
-		Installer: installer, OSUser: currentOSUser(), Stdout: &initOut, Stderr: &initOut,
+		Installer: installer, OSUser: currentOSUser(), Stdout: &initOut, Stderr: &initOut, TmpDir: cfg.TmpDir,
 	})
 	if err != nil {
 		t.Fatalf("harness: %v\n%s", err, initOut.String())

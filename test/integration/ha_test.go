@@ -364,10 +364,28 @@ func TestErrantNodeReseeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var oldID int
+	if err := root.QueryRow(`SELECT @@server_id`).Scan(&oldID); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := root.Exec(`INSERT INTO e VALUES (99)`); err != nil {
 		t.Fatalf("errant write as root on %s: %v", r.Name, err)
 	}
 	root.Close()
+	// A row the primary writes after the snapshot under r's server_id, as if r had written it
+	// while it was primary: a server skips replicated events with its own server_id, so r
+	// gets it back after the re-seed only under a new one.
+	proot, err := sql.Open("mysql", fmt.Sprintf("root:%s@tcp(127.0.0.1:%d)/%s", harness.RootPassword, p.Port, harness.AppDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proot.SetMaxOpenConns(1)
+	for _, q := range []string{fmt.Sprintf(`SET SESSION server_id = %d`, oldID), `INSERT INTO e VALUES (3)`} {
+		if _, err := proot.Exec(q); err != nil {
+			t.Fatalf("%s on %s: %v", q, p.Name, err)
+		}
+	}
+	proot.Close()
 
 	r.Kill9()
 	r.Start()
@@ -385,6 +403,13 @@ func TestErrantNodeReseeds(t *testing.T) {
 	k, err := count(r, `SELECT COUNT(*) FROM e WHERE id = 99`)
 	if err != nil || k != 0 {
 		t.Errorf("errant row still on %s after re-seed: %d, %v", r.Name, k, err)
+	}
+	harness.Eventually(t, 30*time.Second, "the row written after the snapshot under the node's old server_id, on the re-seeded node", func() bool {
+		k, err := count(r, `SELECT COUNT(*) FROM e WHERE id = 3`)
+		return err == nil && k == 1
+	})
+	if newID, err := count(r, `SELECT @@server_id`); err != nil || newID == oldID {
+		t.Errorf("%s kept server_id %d after the re-seed (now %d, %v)", r.Name, oldID, newID, err)
 	}
 	old, _ := filepath.Glob(filepath.Join(r.Dir, "data.old-*"))
 	if len(old) != 1 {
