@@ -368,12 +368,10 @@ func TestErrantNodeReseeds(t *testing.T) {
 	if err := root.QueryRow(`SELECT @@server_id`).Scan(&oldID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := root.Exec(`INSERT INTO e VALUES (99)`); err != nil {
-		t.Fatalf("errant write as root on %s: %v", r.Name, err)
-	}
-	root.Close()
 	// A row the primary writes after the snapshot under r's server_id, as if r had written it
-	// while it was primary: a server skips replicated events with its own server_id, so r
+	// while it was primary (before r's errant write, which must stay ahead of it: MariaDB
+	// takes a primary with a higher sequence number from the same server_id as having r's
+	// transaction). A server skips replicated events with its own server_id, so r
 	// gets it back after the re-seed only under a new one.
 	proot, err := sql.Open("mysql", fmt.Sprintf("root:%s@tcp(127.0.0.1:%d)/%s", harness.RootPassword, p.Port, harness.AppDatabase))
 	if err != nil {
@@ -385,7 +383,19 @@ func TestErrantNodeReseeds(t *testing.T) {
 			t.Fatalf("%s on %s: %v", q, p.Name, err)
 		}
 	}
+	var pos string
+	if err := proot.QueryRow(`SELECT @@GLOBAL.gtid_binlog_pos`).Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
 	proot.Close()
+	harness.Eventually(t, 30*time.Second, r.Name+" reached the primary's position "+pos, func() bool {
+		var cur string
+		return root.QueryRow(`SELECT @@GLOBAL.gtid_slave_pos`).Scan(&cur) == nil && cur == pos
+	})
+	if _, err := root.Exec(`INSERT INTO e VALUES (99)`); err != nil {
+		t.Fatalf("errant write as root on %s: %v", r.Name, err)
+	}
+	root.Close()
 
 	r.Kill9()
 	r.Start()
