@@ -35,6 +35,9 @@ type Node struct {
 	lastReseedCheck time.Time // owned by run's select loop
 }
 
+// reseedRecheck is how often a quarantined node looks again for a snapshot to re-seed from.
+const reseedRecheck = 10 * time.Second
+
 // exitReseed is the exit code after a node decided to re-seed itself: the container restarts
 // and the next start restores the latest snapshot (the old datadir is kept aside).
 const exitReseed = 75
@@ -167,7 +170,7 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 			n.log.Info("forwarding signal to mysqld", "signal", sig.String())
 			_ = proc.Signal(sig)
 		case why := <-n.reseed:
-			if time.Since(n.lastReseedCheck) < time.Minute {
+			if time.Since(n.lastReseedCheck) < reseedRecheck {
 				continue
 			}
 			n.lastReseedCheck = time.Now()
@@ -272,6 +275,9 @@ func (n *Node) reseedPossible(ctx context.Context, why string) bool {
 		wait = "this datadir was restored from the latest snapshot " + rec.ID + " already"
 	default:
 		return true
+	}
+	if pending, err := cat.SnapshotRequested(ctx); err == nil && pending != nil && pending.After == after {
+		return false // asked already (by this node or another); said so then
 	}
 	req := snapshot.SnapshotRequest{Node: n.cfg.Node, Reason: why, After: after, Requested: time.Now().UTC()}
 	if err := cat.RequestSnapshot(ctx, req); err != nil {

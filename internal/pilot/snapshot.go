@@ -579,20 +579,37 @@ func (s *Snapshotter) NewScheduler(db *mysql.DB) *Scheduler {
 	return &Scheduler{s: s, db: db, tick: max(tick, time.Second), now: time.Now}
 }
 
-// Run works until ctx ends. At every tick (a minute, or the shortest configured interval)
-// while isPrimary() holds it: takes a snapshot when the latest one in the catalog is older
-// than snapshot.interval, or when the server rotated its binlog by itself
-// (snapshot.onBinlogRotate; the archive's own flushes do not count); archives binlogs every
+// schedulerPoll is how often Scheduler.Run looks at the node's role and for a snapshot
+// request between its ticks.
+const schedulerPoll = 5 * time.Second
+
+// Run works until ctx ends. While isPrimary() holds, at once when the node becomes primary,
+// then at every tick (a minute, or the shortest configured interval), and whenever a node has
+// asked for a snapshot (seen within schedulerPoll): takes a snapshot when there is none, when
+// the latest one in the catalog is older than snapshot.interval, when the server rotated its
+// binlog by itself (snapshot.onBinlogRotate; the archive's own flushes do not count), or when
+// a node asked for one newer than the latest (a re-seed); archives binlogs every
 // snapshot.binlogFlushInterval. Failures are logged, and a failed snapshot is retried with a
 // growing delay (1m to 30m).
 func (sc *Scheduler) Run(ctx context.Context, isPrimary func() bool) {
-	t := time.NewTicker(sc.tick)
+	t := time.NewTicker(min(sc.tick, schedulerPoll))
 	defer t.Stop()
+	var last time.Time // the last cycle
+	primary := false
 	for {
 		if isPrimary() {
-			sc.cycle(ctx)
+			due := !primary || sc.now().Sub(last) >= sc.tick
+			if !due {
+				req, err := sc.s.catalog.SnapshotRequested(ctx)
+				due = err == nil && req != nil
+			}
+			if due {
+				sc.cycle(ctx)
+				last = sc.now()
+			}
+			primary = true
 		} else {
-			sc.active = ""
+			sc.active, primary = "", false
 		}
 		select {
 		case <-ctx.Done():

@@ -289,6 +289,16 @@ func pausePrimary(t *testing.T, env map[string]string, strict bool) {
 		return false, st.String()
 	})
 	logs := p.Logs(old.ID, tu)
+	if strings.HasPrefix(outcome, "stays quarantined") {
+		// Why it did not re-seed: its own words.
+		var why []string
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") || strings.Contains(l, "snapshot") {
+				why = append(why, l)
+			}
+		}
+		t.Logf("%s's warnings and errors after unpause:\n%s", old, strings.Join(why[max(0, len(why)-30):], "\n"))
+	}
 	if strings.Contains(logs, "QUARANTINED") {
 		outcome += " (it had reported errant transactions)"
 	}
