@@ -93,7 +93,14 @@ type HAConfig struct {
 	CandidateWindow Duration `json:"candidateWindow"` // wait for members' GTIDs before acquiring; default 1s
 	HandoverTimeout Duration `json:"handoverTimeout"` // graceful stop: wait for a replica to catch up; default 10s
 	FailoverBlock   Duration `json:"failoverBlock"`   // no second automatic failover within; default 0 (off)
-	SemiSync        bool     `json:"semiSync"`        // semi-synchronous replication; default false
+	// SemiSync: the primary's commits wait for a replica's acknowledgement while another node
+	// could be promoted (an eligible member), and are acknowledged by the primary alone
+	// while none could (a cluster of one, every replica down or quarantined). Default true.
+	SemiSync bool `json:"semiSync"`
+	// SemiSyncStrict: with semiSync, wait for an acknowledgement even when no other node could
+	// take it: no write is ever acknowledged by the primary alone, and a primary without a
+	// replica takes no writes. Default false.
+	SemiSyncStrict bool `json:"semiSyncStrict"`
 	// Watch wakes the loop at once when the cluster's keys change (a Consul blocking query);
 	// false polls every healthInterval only, as the seed did. Default true.
 	Watch bool `json:"watch"`

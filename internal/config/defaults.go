@@ -22,7 +22,7 @@ func Default() *Config {
 		HA: HAConfig{
 			SessionTTL: d(10 * time.Second), CheckTTL: d(5 * time.Second), LockDelay: d(time.Second),
 			HealthInterval: d(time.Second), FenceMargin: d(1500 * time.Millisecond),
-			CandidateWindow: d(time.Second), HandoverTimeout: d(10 * time.Second), Watch: true,
+			CandidateWindow: d(time.Second), HandoverTimeout: d(10 * time.Second), Watch: true, SemiSync: true,
 		},
 		Snapshot: SnapshotConfig{
 			Backend: "local", Interval: d(6 * time.Hour), OnBinlogRotate: true, Keep: 7,

@@ -95,6 +95,9 @@ func (c *Config) Validate() error {
 	if h.LockDelay.Duration > time.Minute {
 		add("ha.lockDelay", "%s is above Consul's maximum of 60s", h.LockDelay)
 	}
+	if h.SemiSyncStrict && !h.SemiSync {
+		add("ha.semiSyncStrict", "needs ha.semiSync: true (set both, or drop semiSyncStrict)")
+	}
 	if h.CandidateWindow.Duration > h.SessionTTL.Duration {
 		add("ha.candidateWindow", "%s is longer than ha.sessionTTL (%s): failover would wait longer than it needs", h.CandidateWindow, h.SessionTTL)
 	}

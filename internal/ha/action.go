@@ -30,8 +30,13 @@ type Acquire struct{ reason }
 // the lock.
 type Promote struct{ reason }
 
-// StayPrimary renews the watchdog and keeps mysql-primary registered.
-type StayPrimary struct{ reason }
+// StayPrimary renews the watchdog and keeps mysql-primary registered. With adaptive
+// semi-sync (State.SemiSyncAuto), SemiSync says whether commits must wait for a replica's
+// acknowledgement: while any other node could be promoted, yes.
+type StayPrimary struct {
+	reason
+	SemiSync bool
+}
 
 // Follow points replication at Primary and starts it.
 type Follow struct {

@@ -50,17 +50,25 @@ func decideHolder(s State, fresh bool) Action {
 	}
 	if sw := s.Switchover; sw != nil && sw.From == s.Node && sw.To != s.Node {
 		if sw.To != "" && !eligible(s.Members, sw.To) {
-			return StayPrimary{because("switchover to %s requested, but it is not an eligible member", sw.To)}
+			return stayPrimary(s, because("switchover to %s requested, but it is not an eligible member", sw.To))
 		}
 		if sw.To == "" && !anyEligible(s.Members) {
-			return StayPrimary{because("switchover requested, but no replica is eligible")}
+			return stayPrimary(s, because("switchover requested, but no replica is eligible"))
 		}
 		return Handover{reason: because("switchover requested"), To: sw.To}
 	}
 	if !s.Writable {
 		return Promote{because("we hold the lock")}
 	}
-	return StayPrimary{because("the primary, with the lock")}
+	return stayPrimary(s, because("the primary, with the lock"))
+}
+
+// stayPrimary is StayPrimary with the semi-sync wanted: with adaptive semi-sync, commits wait
+// for an acknowledgement exactly while a live member could be promoted (eligible), since
+// only such a node could take over without a write the primary acknowledged alone. With
+// none (a cluster of one, every replica down or quarantined) waiting would only stop writes.
+func stayPrimary(s State, r reason) StayPrimary {
+	return StayPrimary{reason: r, SemiSync: s.SemiSyncAuto && anyEligible(s.Members)}
 }
 
 // decideFollower: another node holds the lock.

@@ -298,3 +298,42 @@ func TestNoWritableWithoutFreshLock(t *testing.T) {
 		t.Fatalf("checked %d states", n)
 	}
 }
+
+// Adaptive semi-sync: the primary's commits wait for an acknowledgement exactly while another
+// node could be promoted; a primary alone (or with only ineligible members) commits alone.
+func TestSemiSyncWanted(t *testing.T) {
+	eligibleReplica := Member{Node: "c", Role: RoleReplica, Eligible: true}
+	quarantined := Member{Node: "d", Role: RoleNone, Eligible: false}
+	for _, c := range []struct {
+		name string
+		s    State
+		want bool
+	}{
+		{"an eligible replica: wait for its ack", with(primary(), func(s *State) {
+			s.SemiSyncAuto, s.Members = true, []Member{eligibleReplica}
+		}), true},
+		{"alone: commit alone", with(primary(), func(s *State) { s.SemiSyncAuto = true }), false},
+		{"only a quarantined member (it could never take over): commit alone", with(primary(), func(s *State) {
+			s.SemiSyncAuto, s.Members = true, []Member{quarantined}
+		}), false},
+		{"a quarantined and an eligible member: wait", with(primary(), func(s *State) {
+			s.SemiSyncAuto, s.Members = true, []Member{quarantined, eligibleReplica}
+		}), true},
+		{"not adaptive (off, or strict: set once at promotion)", with(primary(), func(s *State) {
+			s.Members = []Member{eligibleReplica}
+		}), false},
+		{"switchover refused keeps the semi-sync wanted", with(primary(), func(s *State) {
+			s.SemiSyncAuto, s.Members = true, []Member{eligibleReplica}
+			s.Switchover = &Switchover{From: "b", To: "zz"}
+		}), true},
+	} {
+		a, ok := Decide(c.s, timing).(StayPrimary)
+		if !ok {
+			t.Errorf("%s: %s, want StayPrimary", c.name, Describe(Decide(c.s, timing)))
+			continue
+		}
+		if a.SemiSync != c.want {
+			t.Errorf("%s: SemiSync = %v, want %v", c.name, a.SemiSync, c.want)
+		}
+	}
+}

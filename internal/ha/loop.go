@@ -36,6 +36,8 @@ type Config struct {
 	// OnQuarantine, when set, is called (from the loop's goroutine, once per quarantine
 	// decision; it must not block) so the node can re-seed itself from a snapshot.
 	OnQuarantine func(reason string)
+	// SemiSyncAuto: adaptive semi-sync (see State.SemiSyncAuto).
+	SemiSyncAuto bool
 }
 
 // Status is what `mysqlpilot status` shows: the last cycle's observation and decision.
@@ -179,7 +181,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 		Now: now, Node: l.cfg.Node, MySQLUp: up, Writable: o.db.Writable, Empty: o.db.Empty,
 		Session: l.session, Deadline: l.deadline(), WasLeader: l.wasLeader,
 		Maintenance: view.Maintenance, Switchover: view.Switchover, Initialized: view.Initialized,
-		Benched: now.Before(l.benchedUntil),
+		Benched: now.Before(l.benchedUntil), SemiSyncAuto: l.cfg.SemiSyncAuto,
 	}
 	if view.Leader != nil {
 		s.Holder = view.Leader.Node
@@ -318,7 +320,7 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 	case Promote:
 		return l.promote(ctx, o)
 	case StayPrimary:
-		return l.stayPrimary(ctx)
+		return l.stayPrimary(ctx, a, o)
 	case Follow:
 		if l.primaryReg {
 			if err := l.cluster.SetPrimary(ctx, false); err != nil {
@@ -426,7 +428,11 @@ func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 		}
 	}
 	l.log.Info(l.cfg.Node + " became primary")
-	return l.stayPrimary(ctx)
+	// Promote turned semi-sync on (when configured); adaptive semi-sync turns it off again
+	// at once when no other node could be promoted.
+	after := o
+	after.db.SemiSync = l.cfg.SemiSyncAuto
+	return l.stayPrimary(ctx, stayPrimary(o.state, because("became primary")), after)
 }
 
 // awaitReceived waits (bounded) until this node has received every transaction in gtid.
@@ -488,7 +494,7 @@ func (l *Loop) armWatchdog(ctx context.Context) error {
 	return nil
 }
 
-func (l *Loop) stayPrimary(ctx context.Context) error {
+func (l *Loop) stayPrimary(ctx context.Context, a StayPrimary, o observation) error {
 	if err := l.armWatchdog(ctx); err != nil {
 		// Without a watchdog armed far enough ahead, a freeze from here on could outlast
 		// the lock: fence now; the next cycle promotes again if the lock is still fresh.
@@ -499,6 +505,16 @@ func (l *Loop) stayPrimary(ctx context.Context) error {
 			return err
 		}
 		l.primaryReg = true
+	}
+	if l.cfg.SemiSyncAuto && a.SemiSync != o.db.SemiSync {
+		if err := l.db.SetSemiSync(ctx, a.SemiSync); err != nil {
+			return fmt.Errorf("semi-sync: %w", err)
+		}
+		if a.SemiSync {
+			l.log.Info("semi-sync on: commits wait for a replica's acknowledgement (a node that could be promoted is there)")
+		} else {
+			l.log.Warn("semi-sync off: no other node could be promoted, so commits are acknowledged by this primary alone until one is back")
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -116,6 +117,11 @@ func (f *fakeWorld) SentAll(context.Context) (bool, error) {
 }
 func (f *fakeWorld) ArmWatchdog(context.Context, time.Duration) error {
 	f.record("ArmWatchdog")
+	return nil
+}
+func (f *fakeWorld) SetSemiSync(_ context.Context, on bool) error {
+	f.record(fmt.Sprintf("SetSemiSync(%v)", on))
+	f.db.SemiSync = on
 	return nil
 }
 func (f *fakeWorld) Compare(theirs, mine string) Cmp {

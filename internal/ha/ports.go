@@ -85,6 +85,9 @@ type Database interface {
 	ArmWatchdog(ctx context.Context, d time.Duration) error
 	// Compare compares a GTID position with ours (mine is our received position).
 	Compare(theirs, mine string) Cmp
+	// SetSemiSync makes the primary's commits wait for a replica's acknowledgement (on) or
+	// not (off); used with adaptive semi-sync only.
+	SetSemiSync(ctx context.Context, on bool) error
 }
 
 // DBState is one observation of the local server.
@@ -94,6 +97,9 @@ type DBState struct {
 	Received string // GTIDs applied or waiting in the relay log
 	Empty    bool
 	Replica  *ReplicaStatus
+	// SemiSync: the primary's commits wait for a replica's acknowledgement (read only when
+	// semi-sync is configured).
+	SemiSync bool
 }
 
 // ReplicaStatus is the server's replication state.

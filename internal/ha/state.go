@@ -73,6 +73,10 @@ type State struct {
 	WasLeader bool
 	// Benched: a promotion failed repeatedly here; no candidacy until the bench time is over.
 	Benched bool
+	// SemiSyncAuto: adaptive semi-synchronous replication (ha.semiSync without
+	// ha.semiSyncStrict): the primary waits for a replica's acknowledgement of each commit
+	// while another node could be promoted, and commits alone when none could.
+	SemiSyncAuto bool
 
 	// Consul.
 	Session  string    // our session ID, "" when we have none

@@ -425,6 +425,14 @@ func (f Flavor) semiSyncSQL(primary bool, timeout time.Duration) []string {
 	}
 }
 
+// semiSyncPrimaryQuery says whether a primary's commits wait for an acknowledgement.
+func (f Flavor) semiSyncPrimaryQuery() string {
+	if f == MySQL {
+		return "SELECT @@GLOBAL.rpl_semi_sync_source_enabled"
+	}
+	return "SELECT @@GLOBAL.rpl_semi_sync_master_enabled"
+}
+
 // semiSyncOffSQL turns semi-sync off in both roles.
 func (f Flavor) semiSyncOffSQL() []string {
 	src, rep := "rpl_semi_sync_master", "rpl_semi_sync_slave"

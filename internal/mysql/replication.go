@@ -361,6 +361,20 @@ func (db *DB) EnableSemiSync(ctx context.Context, primary bool, timeout time.Dur
 	return nil
 }
 
+// SemiSyncPrimary reports whether this server, as a primary, waits for a replica's
+// acknowledgement of each commit (false when the plugin is not loaded).
+func (db *DB) SemiSyncPrimary(ctx context.Context) (bool, error) {
+	var on bool
+	err := db.pool.QueryRowContext(ctx, db.flavor.semiSyncPrimaryQuery()).Scan(&on)
+	if isErrno(err, 1193) { // unknown system variable: plugin not loaded
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mysql: semi-sync state: %w", err)
+	}
+	return on, nil
+}
+
 // DisableSemiSync turns semi-synchronous replication off in both roles.
 // On MySQL without the plugins there is nothing to turn off.
 func (db *DB) DisableSemiSync(ctx context.Context) error {

@@ -36,6 +36,11 @@ func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
 		return ha.DBState{}, err
 	}
 	st := ha.DBState{Writable: !ro, Executed: g.Executed, Received: g.Received, Empty: g.Executed == ""}
+	if d.semiSync && st.Writable {
+		if st.SemiSync, err = d.SemiSyncPrimary(ctx); err != nil {
+			return ha.DBState{}, err
+		}
+	}
 	if st.Received == "" {
 		st.Received = g.Executed
 	}
@@ -138,6 +143,13 @@ func (d *database) Promote(ctx context.Context, bootstrap bool) error {
 		}
 	}
 	return d.SetReadOnly(ctx, false)
+}
+
+func (d *database) SetSemiSync(ctx context.Context, on bool) error {
+	if on {
+		return d.EnableSemiSync(ctx, true, d.semiTO)
+	}
+	return d.DisableSemiSync(ctx)
 }
 
 func (d *database) Compare(theirs, mine string) ha.Cmp {

@@ -5,6 +5,7 @@
 package integration
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -424,5 +425,55 @@ func TestErrantNodeReseeds(t *testing.T) {
 	old, _ := filepath.Glob(filepath.Join(r.Dir, "data.old-*"))
 	if len(old) != 1 {
 		t.Errorf("old datadir not kept aside: %v", old)
+	}
+}
+
+// TestSemiSyncAdaptive: with ha.semiSync (adaptive, the default), a primary alone commits
+// alone; once another node could be promoted, its commits wait for a replica's
+// acknowledgement; when that node leaves, it commits alone again instead of stopping writes.
+func TestSemiSyncAdaptive(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{Nodes: 1, SemiSync: true})
+	p := c.WaitSettled(t, 1, 90*time.Second)
+	semi := func() int {
+		v, err := count(p, `SELECT @@GLOBAL.rpl_semi_sync_master_enabled`)
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	acked := func() int {
+		v, _ := count(p, `SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_YES_TX'`)
+		return v
+	}
+	harness.Eventually(t, 10*time.Second, "semi-sync off on a primary alone", func() bool { return semi() == 0 })
+	execWithin(t, p, `CREATE TABLE ss (id INT PRIMARY KEY)`, 10*time.Second)
+
+	r := c.AddNode()
+	c.WaitSettled(t, 2, 90*time.Second)
+	harness.Eventually(t, 10*time.Second, "semi-sync on once "+r.Name+" could be promoted", func() bool { return semi() == 1 })
+	before := acked()
+	execWithin(t, p, `INSERT INTO ss VALUES (1)`, 10*time.Second)
+	if after := acked(); after <= before {
+		t.Errorf("the insert was not acknowledged by a replica: Rpl_semi_sync_master_yes_tx %d -> %d", before, after)
+	}
+
+	r.Signal(syscall.SIGTERM)
+	if code := r.Wait(90 * time.Second); code != 143 && code != 0 {
+		t.Errorf("%s exited %d after SIGTERM", r.Name, code)
+	}
+	harness.Eventually(t, 20*time.Second, "semi-sync off again once "+r.Name+" left", func() bool { return semi() == 0 })
+	execWithin(t, p, `INSERT INTO ss VALUES (2)`, 10*time.Second)
+}
+
+// execWithin runs q on n and fails the test if it does not return within d (a commit
+// waiting for an acknowledgement that never comes).
+func execWithin(t *testing.T, n *harness.PilotNode, q string, d time.Duration) {
+	t.Helper()
+	db := n.DB()
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		t.Fatalf("%s on %s (within %s): %v", q, n.Name, d, err)
 	}
 }
