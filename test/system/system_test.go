@@ -164,35 +164,34 @@ func TestDockerKillPrimarySemiSync(t *testing.T) {
 	figures(t, "write_gap", gap, "first_write_on_new_primary_after", failover, "writes_checked", checked, "writes_lost", lost, "split_rounds", splits)
 }
 
-// (4) docker pause of the primary past the TTL, then unpause: never two writable primaries;
-// the old primary ends fenced and rejoins as a replica (or reports errant transactions).
+// (4) docker pause of the primary past the TTL, then unpause, with the default config
+// (adaptive semi-sync): never two writable primaries; the old primary ends fenced and rejoins
+// as a replica (re-seeding from a snapshot if it has errant transactions).
 //
 // Besides the checker (short client timeouts), one patient client sends a write to the
 // primary while it is frozen and waits for the answer with no timeout, as many applications
-// do: the thawed server must not acknowledge it once another node is primary.
-//
-// With the default config (semi-sync off) that last check is a race the product can lose:
-// docker pause freezes mysqld and its in-server watchdog together with mysqlpilot, and on
-// thaw mysqld may run the queued write before either of them sets read_only. When it does,
-// the test reports it and ends as skipped ("blocked by"), after every other check has run;
-// TestDockerPausePrimarySemiSync holds the configuration that is safe to the strict standard.
+// do: the thawed server must not acknowledge it once another node is primary. docker pause
+// freezes mysqld and its in-server watchdog together with mysqlpilot, so on thaw mysqld runs
+// the queued write before anything can set read_only; with semi-sync the commit then waits
+// for a replica's acknowledgement that never comes (the replicas follow the new primary)
+// until mysqlpilot fences and kills the session, so it is never acknowledged.
 func TestDockerPausePrimary(t *testing.T) {
-	pausePrimary(t, nil, false)
+	pausePrimary(t, nil, true)
 }
 
-// (4b) the same with semi-sync on (no async fallback): a write the frozen primary runs after
-// it thaws waits for a replica's acknowledgement that never comes (the replicas follow the
-// new primary), so it is never acknowledged; the node fences and reports the errant
-// transaction.
-func TestDockerPausePrimarySemiSync(t *testing.T) {
-	pausePrimary(t, map[string]string{"HA_SEMI_SYNC": "true"}, true)
+// (4b) the same with asynchronous replication (HA_SEMI_SYNC=false): the last check is a race
+// the product can lose, since nothing stands between the thawed server and its answer. When
+// it loses, the test reports it and ends as skipped ("blocked by"), after every other check
+// has run: this is the documented cost of turning semi-sync off.
+func TestDockerPausePrimaryAsync(t *testing.T) {
+	pausePrimary(t, map[string]string{"HA_SEMI_SYNC": "false"}, false)
 }
 
-// queuedWriteBlocker explains the skip of TestDockerPausePrimary when the queued write wins.
-const queuedWriteBlocker = "blocked by: with ha.semiSync off (the compose default), a primary frozen by docker pause " +
+// queuedWriteBlocker explains the skip of TestDockerPausePrimaryAsync when the queued write wins.
+const queuedWriteBlocker = "blocked by: with HA_SEMI_SYNC=false (asynchronous replication), a primary frozen by docker pause " +
 	"acknowledges a client write queued during the freeze when it thaws, before mysqlpilot's fence or the in-server " +
-	"watchdog (frozen too) set read_only; that write is then errant and lost (see the report). Safe with HA_SEMI_SYNC=true " +
-	"(TestDockerPausePrimarySemiSync)"
+	"watchdog (frozen too) set read_only; that write is then errant and lost (see the report). The default, adaptive " +
+	"semi-sync, is safe (TestDockerPausePrimary)"
 
 func pausePrimary(t *testing.T, env map[string]string, strict bool) {
 	p, s := startCluster(t, env, 3)
