@@ -42,8 +42,8 @@ func TestThroughputReport(t *testing.T) {
 	srv := harness.StartMariaDB(t, harness.MariaDBOptions{ServerID: 1, RootPassword: rootPW, ReadyTimeout: 5 * time.Minute,
 		Config: func(c *mysql.ServerConfig) {
 			c.InnoDBBufferPool = "256M"
-			c.Extra = append(c.Extra, "innodb_log_file_size = 256M", "innodb_flush_log_at_trx_commit = 2", "sync_binlog = 0",
-				"tmpdir = "+serverTmp)
+			c.Extra = append(c.Extra, "innodb_log_file_size = 256M", "innodb_flush_log_at_trx_commit = 2", "sync_binlog = 0")
+			c.TmpDir = serverTmp
 		}})
 	// Long statements (INSERT ... SELECT of a million rows) need more than the 30s I/O timeout.
 	db, err := mysql.Open(ctx, mysql.Conn{Flavor: mysql.MariaDB, Socket: srv.Socket(), Password: rootPW, IOTimeout: 30 * time.Minute})

@@ -132,11 +132,10 @@ func (r *Rig) Close() {
 	}
 }
 
-// benchConfig gives each node its own tmpdir and turns off binlog archiving (a FLUSH BINARY
+// benchConfig turns off binlog archiving (a FLUSH BINARY
 // LOGS and an upload every 5 minutes) so that nothing but the faults moves during a run;
 // snapshots stay on (for re-seeding), on the 6h schedule the harness sets.
 func benchConfig(i int, cfg map[string]any) {
-	lab.OwnTmpdir(i, cfg)
 	cfg["snapshot"].(map[string]any)["binlogFlushInterval"] = "0s"
 }
 

@@ -121,12 +121,6 @@ func main() {
 	}
 	// The driver logs every broken connection; the writer breaks many on purpose.
 	_ = mysqldrv.SetLogger(log.New(io.Discard, "", 0))
-	cleanTmp, err := lab.IsolateTmp()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
-	defer cleanTmp()
 
 	r := &Results{Start: time.Now(), Args: strings.Join(os.Args[1:], " "), Opts: o, Machine: lab.DescribeMachine(),
 		Failover: map[string]map[lab.Fault][]Run{}, RPO: map[string][]Run{}}
@@ -191,7 +185,6 @@ func main() {
 	if o.out != "" {
 		if err := os.MkdirAll(o.out, 0o755); err != nil {
 			logf("bench: %v", err)
-			cleanTmp()
 			os.Exit(1)
 		}
 		date := r.Start.Format("2006-01-02")

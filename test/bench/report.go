@@ -314,7 +314,7 @@ func (r *Results) notes() []string {
 		"The seed's settings run in this product: the seed's own code (Python, ContainerPilot) is not run. Its session was not bound to a health check; here the session stays bound to the alive check (the product always binds it), so that check is given the session's TTL (25 s). Consul may stretch a session TTL to 2x before invalidating it; a check TTL expires on time, so these seed figures are if anything better than the seed was.",
 		"ha.fenceMargin is 5 s with the seed's settings (validation: fenceMargin + healthInterval < checkTTL; 5 + 10 < 25).",
 		"SIGSTOP of mysqlpilot only: the in-server watchdog (an event that sets read_only when the heartbeat row is stale) closes writes on the old primary before the lock can move, so the window there starts when the watchdog fences, not at the SIGSTOP.",
-		"Each node's mariadbd runs with --tmpdir in its own directory (harness ClusterOptions.Mutate), and each `mariadb-install-db` with its own TMPDIR (a wrapper first in PATH): every mariadbd deletes the `#sql*` files in its tmpdir when it starts, so servers sharing /tmp on one host delete each other's temporary tables (failed datadir initializations, a mariadbd crash with signal 11 in ha_maria::drop_table).",
+		"Each node's mariadbd and `mariadb-install-db` run with a tmpdir of their own (`<datadir>.tmp`, the product's default since 2026-11-30): every mariadbd deletes the `#sql*` files in its tmpdir when it starts, so servers sharing /tmp on one host delete each other's temporary tables (failed datadir initializations, a mariadbd crash with signal 11 in ha_maria::drop_table).",
 		"The seed phase runs its four clusters at once (one per fault); the defaults and semi-sync phases run alone.",
 	}
 	return n

@@ -97,16 +97,10 @@ func main() {
 		*seed = uint64(time.Now().UnixNano())
 	}
 	_ = mysqldrv.SetLogger(log.New(io.Discard, "", 0))
-	cleanTmp, err := lab.IsolateTmp()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "soak:", err)
-		os.Exit(1)
-	}
-	defer cleanTmp()
 	s := &soak{nodes: *nodes, seed: *seed, start: time.Now(), args: strings.Join(os.Args[1:], " "), semiSync: *semi, hold: *hold, machine: lab.DescribeMachine()}
 	logf("soak: %d rounds, seed %d, semi-sync %v, hold %s", *rounds, *seed, *semi, *hold)
 	load := lab.StartLoadSampler()
-	err = lab.Run("soak", progress, func(t *lab.TB) {
+	err := lab.Run("soak", progress, func(t *lab.TB) {
 		s.run(t, *rounds, faults, *every, rand.New(rand.NewPCG(*seed, *seed^0x9e3779b97f4a7c15)))
 	})
 	if err != nil && s.aborted == "" {
@@ -130,13 +124,12 @@ func main() {
 		}
 	}
 	if !ok {
-		cleanTmp()
 		os.Exit(1)
 	}
 }
 
 func (s *soak) run(t *lab.TB, rounds int, faults []lab.Fault, every time.Duration, rng *rand.Rand) {
-	c := harness.StartCluster(t, harness.ClusterOptions{Nodes: s.nodes, SemiSync: s.semiSync, Snapshots: true, Mutate: lab.OwnTmpdir})
+	c := harness.StartCluster(t, harness.ClusterOptions{Nodes: s.nodes, SemiSync: s.semiSync, Snapshots: true})
 	active := slices.Clone(c.Nodes)
 	p, err := lab.SettledAmong(c, active, 180*time.Second)
 	if err != nil {

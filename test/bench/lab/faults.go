@@ -287,22 +287,6 @@ func Primary(c *harness.Cluster) *harness.PilotNode {
 	return found
 }
 
-// OwnTmpdir is a harness.ClusterOptions.Mutate that gives each node's mariadbd a tmpdir of
-// its own next to its datadir. Every mariadbd deletes the "#sql*" files in its tmpdir when it
-// starts, so servers sharing /tmp on one host (the harness's nodes, other engineers' tests)
-// delete each other's internal temporary tables: seen as "Error on delete of
-// '/tmp/#sql-temptable-...MAI' (Errcode: 2)" and then signal 11 in ha_maria::drop_table.
-// See IsolateTmp for the datadir initialization.
-func OwnTmpdir(i int, cfg map[string]any) {
-	m := cfg["mysql"].(map[string]any)
-	dir := filepath.Join(filepath.Dir(m["datadir"].(string)), "tmp")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		panic(err)
-	}
-	exec := append([]string(nil), m["exec"].([]string)...)
-	m["exec"] = append(exec, "--tmpdir="+dir)
-}
-
 // ExitReseed is mysqlpilot's exit code when a node with errant transactions asks to be
 // restarted and re-seeded from the latest snapshot.
 const ExitReseed = 75
