@@ -25,7 +25,7 @@ func Default() *Config {
 			CandidateWindow: d(time.Second), HandoverTimeout: d(10 * time.Second), Watch: true, SemiSync: true,
 		},
 		Snapshot: SnapshotConfig{
-			Backend: "local", Interval: d(6 * time.Hour), OnBinlogRotate: true, Keep: 7,
+			Backend: "local", Interval: d(6 * time.Hour), OnBinlogRotate: true, OnPrimaryChange: true, Keep: 7,
 			Compress: "zstd", BinlogFlushInterval: d(5 * time.Minute),
 		},
 		Storage: StorageConfig{

@@ -561,6 +561,7 @@ type Scheduler struct {
 	now  func() time.Time
 
 	// Owned by Run's goroutine.
+	serverID    uint32    // this server's server_id (0 until read)
 	active      string    // binlog the server wrote at the last look (after our own flushes)
 	lastArchive time.Time // last archive run
 	retryAt     time.Time // no scheduled backup before this, after a failure
@@ -634,6 +635,16 @@ func (sc *Scheduler) cycle(ctx context.Context) {
 			reason = "no snapshot yet"
 		case now.Sub(latest.Created) >= c.Interval.D():
 			reason = fmt.Sprintf("latest snapshot %s is older than %s", latest.ID, c.Interval.D())
+		}
+	}
+	if reason == "" && c.OnPrimaryChange && latest != nil {
+		if sc.serverID == 0 {
+			if id, err := sc.db.ServerID(ctx); err == nil {
+				sc.serverID = id
+			}
+		}
+		if sc.serverID != 0 && latest.ServerID != sc.serverID {
+			reason = fmt.Sprintf("the primary changed: latest snapshot %s is of server %d, this is server %d", latest.ID, latest.ServerID, sc.serverID)
 		}
 	}
 	// A node that must re-seed asked for a snapshot newer than the latest.
