@@ -132,9 +132,9 @@ func (r *Rig) Close() {
 	}
 }
 
-// benchConfig turns off binlog archiving and the snapshot after each primary change (a FLUSH BINARY
-// LOGS and an upload every 5 minutes) so that nothing but the faults moves during a run;
-// snapshots stay on (for re-seeding), on the 6h schedule the harness sets.
+// benchConfig turns off binlog archiving (a FLUSH BINARY LOGS and an upload every 5 minutes)
+// and the snapshot a new primary takes after each failover, so that nothing but the faults
+// moves during a run; snapshots stay on (for re-seeding), on the 6h schedule the harness sets.
 func benchConfig(i int, cfg map[string]any) {
 	cfg["snapshot"].(map[string]any)["binlogFlushInterval"] = "0s"
 	cfg["snapshot"].(map[string]any)["onPrimaryChange"] = false
