@@ -64,11 +64,29 @@ func decideHolder(s State, fresh bool) Action {
 }
 
 // stayPrimary is StayPrimary with the semi-sync wanted: with adaptive semi-sync, commits wait
-// for an acknowledgement exactly while a live member could be promoted (eligible), since
-// only such a node could take over without a write the primary acknowledged alone. With
-// none (a cluster of one, every replica down or quarantined) waiting would only stop writes.
+// for an acknowledgement while a live member replicates from us (streaming), and not while
+// none does (a cluster of one, every replica down, quarantined or cut off): waiting would then
+// only stop writes. The primary says in its member key when it may have acknowledged writes
+// alone (MemberRecord.Alone), and nobody takes over from such a primary automatically
+// (decideCandidate), so a write acknowledged alone is never lost to a failover.
 func stayPrimary(s State, r reason) StayPrimary {
-	return StayPrimary{reason: r, SemiSync: s.SemiSyncAuto && anyEligible(s.Members)}
+	// Just promoted, the replicas are still repointing: an eligible one counts for a while.
+	repointing := !s.PromotedAt.IsZero() && s.Now.Sub(s.PromotedAt) < SemiSyncGrace && anyEligible(s.Members)
+	return StayPrimary{reason: r, SemiSync: s.SemiSyncAuto && (anyStreaming(s.Members) || repointing)}
+}
+
+// SemiSyncGrace is how long after its promotion a primary keeps semi-sync on for eligible
+// members that do not replicate from it yet (they repoint within a cycle or two).
+const SemiSyncGrace = 5 * time.Second
+
+// anyStreaming: a live member replicates from us and can acknowledge commits.
+func anyStreaming(ms []Member) bool {
+	for _, m := range ms {
+		if m.Streaming {
+			return true
+		}
+	}
+	return false
 }
 
 // decideFollower: another node holds the lock.
@@ -126,6 +144,11 @@ func decideCandidate(s State, t Timing) Action {
 	}
 	if ok, why := Candidacy(s); !ok {
 		return Wait{because("not a candidate: %s", why)}
+	}
+	if a := s.AloneLeader; a != "" && a != s.Node && (s.Switchover == nil || s.Switchover.From != a) {
+		// A handover (switchover record from it) waited for its target: nothing is lost then.
+		return Wait{because("the last primary %s may have acknowledged writes no replica has (it was committing alone): "+
+			"waiting for it to come back; to fail over anyway, losing them, delete its member key members/%s", a, a)}
 	}
 	if sw := s.Switchover; sw != nil && (sw.To == "" || eligible(s.Members, sw.To) || sw.To == s.Node) {
 		// A switchover record counts only while its target can still act on it; a stale one

@@ -299,31 +299,35 @@ func TestNoWritableWithoutFreshLock(t *testing.T) {
 	}
 }
 
-// Adaptive semi-sync: the primary's commits wait for an acknowledgement exactly while another
-// node could be promoted; a primary alone (or with only ineligible members) commits alone.
+// Adaptive semi-sync: the primary's commits wait for an acknowledgement while a member
+// replicates from it (streaming), or just after its promotion while eligible members repoint;
+// a primary with nobody replicating from it commits alone.
 func TestSemiSyncWanted(t *testing.T) {
-	eligibleReplica := Member{Node: "c", Role: RoleReplica, Eligible: true}
-	quarantined := Member{Node: "d", Role: RoleNone, Eligible: false}
+	streaming := Member{Node: "c", Role: RoleReplica, Eligible: true, Streaming: true}
+	repointing := Member{Node: "c", Role: RoleReplica, Eligible: true}
+	broken := Member{Node: "d", Role: RoleReplica, Eligible: true} // e.g. a wrong replication password
+	quarantined := Member{Node: "e", Role: RoleNone, Eligible: false}
+	auto := func(ms ...Member) State {
+		return with(primary(), func(s *State) { s.SemiSyncAuto, s.Members = true, ms })
+	}
+	justPromoted := func(s State, ago time.Duration) State { s.PromotedAt = s.Now.Add(-ago); return s }
 	for _, c := range []struct {
 		name string
 		s    State
 		want bool
 	}{
-		{"an eligible replica: wait for its ack", with(primary(), func(s *State) {
-			s.SemiSyncAuto, s.Members = true, []Member{eligibleReplica}
-		}), true},
-		{"alone: commit alone", with(primary(), func(s *State) { s.SemiSyncAuto = true }), false},
-		{"only a quarantined member (it could never take over): commit alone", with(primary(), func(s *State) {
-			s.SemiSyncAuto, s.Members = true, []Member{quarantined}
-		}), false},
-		{"a quarantined and an eligible member: wait", with(primary(), func(s *State) {
-			s.SemiSyncAuto, s.Members = true, []Member{quarantined, eligibleReplica}
-		}), true},
+		{"a streaming replica: wait for its ack", auto(streaming), true},
+		{"alone: commit alone", auto(), false},
+		{"only a quarantined member: commit alone", auto(quarantined), false},
+		{"an eligible replica that does not replicate (long after promotion): commit alone, never stall", auto(broken), false},
+		{"just promoted, an eligible replica still repointing: wait", justPromoted(auto(repointing), 2*time.Second), true},
+		{"promoted a while ago, the replica never came: commit alone", justPromoted(auto(repointing), SemiSyncGrace), false},
+		{"just promoted, alone: commit alone at once", justPromoted(auto(), time.Second), false},
+		{"a broken and a streaming replica: wait", auto(broken, streaming), true},
 		{"not adaptive (off, or strict: set once at promotion)", with(primary(), func(s *State) {
-			s.Members = []Member{eligibleReplica}
+			s.Members = []Member{streaming}
 		}), false},
-		{"switchover refused keeps the semi-sync wanted", with(primary(), func(s *State) {
-			s.SemiSyncAuto, s.Members = true, []Member{eligibleReplica}
+		{"switchover refused keeps the semi-sync wanted", with(auto(streaming), func(s *State) {
 			s.Switchover = &Switchover{From: "b", To: "zz"}
 		}), true},
 	} {
@@ -334,6 +338,35 @@ func TestSemiSyncWanted(t *testing.T) {
 		}
 		if a.SemiSync != c.want {
 			t.Errorf("%s: SemiSync = %v, want %v", c.name, a.SemiSync, c.want)
+		}
+	}
+}
+
+// A primary that committed alone and is gone holds the only copy of those writes: nobody
+// takes over automatically, except the target of its own handover.
+func TestNoTakeoverFromAPrimaryThatCommittedAlone(t *testing.T) {
+	alone := func(f func(*State)) State {
+		return with(free(time.Minute), func(s *State) {
+			s.Replica, s.AloneLeader = nil, "a"
+			f(s)
+		})
+	}
+	for _, c := range []struct {
+		name string
+		s    State
+		want string
+	}{
+		{"the last primary committed alone and is gone: wait for it", alone(func(*State) {}),
+			"Wait: the last primary a may have acknowledged writes no replica has"},
+		{"its own handover to us: take over", alone(func(s *State) { s.Switchover = &Switchover{From: "a", To: "b"} }),
+			"Acquire: switchover target"},
+		{"the alone primary restarted as this node: it may acquire", alone(func(s *State) { s.AloneLeader = "b" }),
+			"Acquire:"},
+		{"no alone leader: a normal election", alone(func(s *State) { s.AloneLeader = "" }),
+			"Acquire:"},
+	} {
+		if got := Describe(Decide(c.s, timing)); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s: %s, want %s...", c.name, got, c.want)
 		}
 	}
 }

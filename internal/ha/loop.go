@@ -72,6 +72,12 @@ type Loop struct {
 	wasLeader    bool
 	lastWhy      string
 	published    MemberRecord
+	// Adaptive semi-sync (primary): alone says this node may have acknowledged writes no
+	// replica has (published as MemberRecord.Alone); aloneUpTo is what it had committed when
+	// it turned semi-sync back on: alone ends once a replica has received all of it.
+	alone      bool
+	aloneUpTo  string
+	promotedAt time.Time // when this node last opened writes (zero while not primary)
 	publishedAt  time.Time
 	primaryReg   bool
 	lastFollow   time.Time // when replication was last (re)pointed, and at whom
@@ -181,7 +187,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 		Now: now, Node: l.cfg.Node, MySQLUp: up, Writable: o.db.Writable, Empty: o.db.Empty,
 		Session: l.session, Deadline: l.deadline(), WasLeader: l.wasLeader,
 		Maintenance: view.Maintenance, Switchover: view.Switchover, Initialized: view.Initialized,
-		Benched: now.Before(l.benchedUntil), SemiSyncAuto: l.cfg.SemiSyncAuto,
+		Benched: now.Before(l.benchedUntil), SemiSyncAuto: l.cfg.SemiSyncAuto, PromotedAt: l.promotedAt,
 	}
 	if view.Leader != nil {
 		s.Holder = view.Leader.Node
@@ -216,9 +222,16 @@ func (l *Loop) observe(ctx context.Context) observation {
 			continue
 		}
 		s.Members = append(s.Members, Member{
-			Node: m.Node, Role: m.Role, Eligible: m.Eligible, WasLeader: m.WasLeader,
+			Node: m.Node, Role: m.Role, Eligible: m.Eligible, WasLeader: m.WasLeader, Streaming: m.Streaming,
 			Cmp: l.db.Compare(m.Received, o.db.Received),
 		})
+	}
+	if view.Leader == nil && view.LastLeader != "" {
+		for _, m := range view.Members {
+			if m.Node == view.LastLeader && !m.Live && m.Alone {
+				s.AloneLeader = m.Node
+			}
+		}
 	}
 	o.state = s
 	return o
@@ -360,6 +373,9 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 
 // fence closes writes first, then stops advertising the primary.
 func (l *Loop) fence(ctx context.Context) error {
+	// Not primary any more: what it committed alone is now its own data, compared by GTID
+	// like any member's while it lives (the Alone flag is published by a primary only).
+	l.alone, l.aloneUpTo, l.promotedAt = false, "", time.Time{}
 	err := l.db.Fence(ctx)
 	if err != nil {
 		err = fmt.Errorf("fence: %w", err)
@@ -428,6 +444,8 @@ func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 		}
 	}
 	l.log.Info(l.cfg.Node + " became primary")
+	l.promotedAt = l.now()
+	o.state.PromotedAt, o.state.Now = l.promotedAt, l.promotedAt
 	// Promote turned semi-sync on (when configured); adaptive semi-sync turns it off again
 	// at once when no other node could be promoted.
 	after := o
@@ -506,16 +524,78 @@ func (l *Loop) stayPrimary(ctx context.Context, a StayPrimary, o observation) er
 		}
 		l.primaryReg = true
 	}
-	if l.cfg.SemiSyncAuto && a.SemiSync != o.db.SemiSync {
-		if err := l.db.SetSemiSync(ctx, a.SemiSync); err != nil {
-			return fmt.Errorf("semi-sync: %w", err)
+	if l.cfg.SemiSyncAuto {
+		return l.adaptSemiSync(ctx, a.SemiSync, o)
+	}
+	return nil
+}
+
+// adaptSemiSync turns the primary's semi-sync on or off as decided, and keeps the published
+// Alone flag true whenever a write may have been acknowledged by this node alone: it is
+// published before semi-sync goes off (and the lock's freshness checked again right before,
+// since going off releases every commit waiting for an acknowledgement), and it is cleared
+// only once a replica has received everything committed until semi-sync came back on.
+func (l *Loop) adaptSemiSync(ctx context.Context, on bool, o observation) error {
+	switch {
+	case on && !o.db.SemiSync:
+		if err := l.db.SetSemiSync(ctx, true); err != nil {
+			return fmt.Errorf("semi-sync on: %w", err)
 		}
-		if a.SemiSync {
-			l.log.Info("semi-sync on: commits wait for a replica's acknowledgement (a node that could be promoted is there)")
-		} else {
-			l.log.Warn("semi-sync off: no other node could be promoted, so commits are acknowledged by this primary alone until one is back")
+		l.log.Info("semi-sync on: commits wait for a replica's acknowledgement")
+		if l.alone {
+			st, err := l.db.Observe(ctx) // everything committed alone is in here
+			if err != nil {
+				return fmt.Errorf("semi-sync on: %w", err)
+			}
+			l.aloneUpTo = st.Executed
+		}
+	case on && l.alone && l.aloneUpTo != "":
+		for _, m := range o.view.Members {
+			if m.Live && m.Node != l.cfg.Node && m.Role == RoleReplica && m.Received != "" {
+				if c := l.db.Compare(m.Received, l.aloneUpTo); c == Equal || c == Ahead {
+					l.log.Info("no write is acknowledged by this primary alone any more: " + m.Node + " has them all")
+					l.alone, l.aloneUpTo = false, ""
+					break
+				}
+			}
+		}
+	case !on && o.db.SemiSync:
+		if !l.alone {
+			if err := l.publishAlone(ctx, o); err != nil {
+				return fmt.Errorf("semi-sync off: cannot say so in Consul first, so it stays on: %w", err)
+			}
+		}
+		if !l.fresh() {
+			return errors.New("semi-sync off: the lock's renewal went stale: it stays on")
+		}
+		if err := l.db.SetSemiSync(ctx, false); err != nil {
+			return fmt.Errorf("semi-sync off: %w", err)
+		}
+		l.log.Warn("semi-sync off: no replica replicates from this primary, so it acknowledges commits alone until one does; " +
+			"should it fail meanwhile, no other node takes over automatically")
+	case !on && !l.alone:
+		// Off already (a restart of this process): say so.
+		if err := l.publishAlone(ctx, o); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// publishAlone sets Alone in this node's member key at once.
+func (l *Loop) publishAlone(ctx context.Context, o observation) error {
+	rec := l.published
+	if rec.Node == "" {
+		rec = MemberRecord{Node: l.cfg.Node, Address: l.cfg.Address, Port: l.cfg.Port, Executed: o.db.Executed, Received: o.db.Received}
+	}
+	rec.Role, rec.WasLeader, rec.Alone, rec.Updated = RolePrimary, true, true, l.now()
+	cctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
+	defer cancel()
+	if err := l.cluster.PublishMember(cctx, l.session, rec); err != nil {
+		return err
+	}
+	l.alone, l.aloneUpTo = true, ""
+	l.published, l.publishedAt = rec, l.now()
 	return nil
 }
 
@@ -669,9 +749,13 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 		Executed: o.db.Executed, Received: o.db.Received, Healthy: healthy,
 		Eligible:  eligibleNow,
 		WasLeader: l.wasLeader, Why: a.Why(), Updated: l.now(),
+		Alone: l.alone && role == RolePrimary,
 	}
 	if r := o.db.Replica; r != nil && r.Lag >= 0 {
 		rec.Lag = r.Lag.Seconds()
+	}
+	if r := o.state.Replica; role == RoleReplica && r != nil {
+		rec.Streaming = r.IORunning && !r.Connecting && r.Source != "" && r.Source == o.state.Holder
 	}
 	if l.session != "" && (changed(rec, l.published) || l.now().Sub(l.publishedAt) > 10*time.Second) {
 		if err := l.cluster.PublishMember(ctx, l.session, rec); err == nil {
@@ -718,5 +802,6 @@ func (l *Loop) health(role Role, o observation) (bool, string) {
 
 func changed(a, b MemberRecord) bool {
 	return a.Role != b.Role || a.Executed != b.Executed || a.Received != b.Received || a.Healthy != b.Healthy ||
+		a.Streaming != b.Streaming || a.Alone != b.Alone ||
 		a.Eligible != b.Eligible || a.WasLeader != b.WasLeader || a.Why != b.Why
 }

@@ -34,6 +34,7 @@ type fakeWorld struct {
 	aliveErr error
 	sentPoll int // SentAll answers true from this poll on (0: never)
 	polls    int
+	alone    bool // the last published MemberRecord.Alone
 }
 
 func (f *fakeWorld) View(context.Context) (ClusterView, error) { return f.view, nil }
@@ -72,7 +73,13 @@ func (f *fakeWorld) Release(context.Context, string) error {
 	f.view.Leader, f.view.LeaderSession = nil, ""
 	return nil
 }
-func (f *fakeWorld) PublishMember(context.Context, string, MemberRecord) error { return nil }
+func (f *fakeWorld) PublishMember(_ context.Context, _ string, m MemberRecord) error {
+	if m.Alone != f.alone {
+		f.record(fmt.Sprintf("PublishMember(alone=%v)", m.Alone))
+	}
+	f.alone = m.Alone
+	return nil
+}
 func (f *fakeWorld) SetSwitchover(_ context.Context, sw *Switchover) error {
 	if sw == nil {
 		f.record("ClearSwitchover")
@@ -134,8 +141,11 @@ func (f *fakeWorld) Compare(theirs, mine string) Cmp {
 	return Behind
 }
 
-func newLoop(f *fakeWorld, c *fakeClock) *Loop {
+func newLoop(f *fakeWorld, c *fakeClock) *Loop { return newLoopWith(f, c, false) }
+
+func newLoopWith(f *fakeWorld, c *fakeClock, semiSyncAuto bool) *Loop {
 	return New(Config{
+		SemiSyncAuto: semiSyncAuto,
 		Node: "n1", Address: "10.0.0.1", Port: 3306, Timing: timing,
 		SessionTTL: 10 * time.Second, CheckTTL: 5 * time.Second, Interval: time.Second,
 		MaxLag: 30 * time.Second, HandoverTimeout: 10 * time.Second,
@@ -222,3 +232,39 @@ type consulDownErr struct{}
 func (consulDownErr) Error() string { return "consul down" }
 
 var errConsulDown error = consulDownErr{}
+
+// Adaptive semi-sync on a primary alone: it says in Consul that it commits alone before it
+// turns semi-sync off (releasing waiting commits); when a replica streams from it, semi-sync
+// comes back, and the flag clears only once that replica has everything committed alone.
+func TestAdaptiveSemiSyncSaysAloneFirst(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{Empty: true}}, newClock()
+	l := newLoopWith(f, c, true)
+	for i := 0; i < 5 && !f.db.Writable; i++ {
+		l.Cycle(context.Background())
+		c.add(time.Second)
+	}
+	if !f.db.Writable {
+		t.Fatalf("never became writable: %v", f.calls)
+	}
+	// Promote turned semi-sync on; alone, it goes off, and only after the flag is out.
+	inOrder(t, f.calls, "Promote(bootstrap)", "PublishMember(alone=true)", "SetSemiSync(false)")
+	if !f.alone || f.db.SemiSync {
+		t.Fatalf("alone=%v semi-sync=%v after promotion with no replica", f.alone, f.db.SemiSync)
+	}
+
+	// A replica streams from us, behind what we committed alone.
+	f.calls = nil
+	f.db.Executed, f.db.Received = "5", "5"
+	f.view.Members = []MemberRecord{{Node: "n2", Role: RoleReplica, Eligible: true, Streaming: true, Live: true, Received: "3"}}
+	l.Cycle(context.Background())
+	c.add(time.Second)
+	inOrder(t, f.calls, "SetSemiSync(true)")
+	if !f.alone {
+		t.Fatal("alone cleared before the replica had the writes committed alone")
+	}
+	f.view.Members[0].Received = "5"
+	l.Cycle(context.Background())
+	if f.alone {
+		t.Fatalf("alone still set with the replica caught up: %v", f.calls)
+	}
+}

@@ -30,6 +30,14 @@ type MemberRecord struct {
 	Healthy   bool      `json:"healthy"`
 	Eligible  bool      `json:"eligible"`
 	WasLeader bool      `json:"was_leader"`
+	// Streaming: a replica whose IO thread runs, connected to the lock holder (it can
+	// acknowledge semi-synchronous commits).
+	Streaming bool `json:"streaming,omitempty"`
+	// Alone: a primary that may have acknowledged writes no replica has (semi-sync off, or
+	// back on but no replica has caught up with what it committed alone yet). Published before
+	// it acknowledges any such write; while this key outlives its session, no other node
+	// takes over automatically.
+	Alone bool `json:"alone,omitempty"`
 	Why       string    `json:"why"`
 	Updated   time.Time `json:"updated"`
 	Live      bool      `json:"live"` // a session still holds the key (set by the adapter from the key, never from its value)
@@ -39,6 +47,7 @@ type MemberRecord struct {
 type ClusterView struct {
 	Leader        *LeaderRecord // nil when the lock is free
 	LeaderSession string        // session holding the lock
+	LastLeader    string        // with the lock free: its last holder ("" when unknown)
 	Members       []MemberRecord
 	Maintenance   bool
 	Switchover    *Switchover

@@ -36,6 +36,7 @@ type Member struct {
 	Eligible  bool // healthy and willing to be primary (not quarantined, not in maintenance)
 	Cmp       Cmp  // its received GTID position compared with ours
 	WasLeader bool // it held the lock most recently (ties go to it: no needless failover)
+	Streaming bool // replicating from the lock holder (its IO thread can acknowledge commits)
 }
 
 // ReplicaState is this node's replication, when it is configured.
@@ -77,6 +78,10 @@ type State struct {
 	// ha.semiSyncStrict): the primary waits for a replica's acknowledgement of each commit
 	// while another node could be promoted, and commits alone when none could.
 	SemiSyncAuto bool
+	PromotedAt   time.Time // when this node last opened writes as primary (zero: not primary)
+	// AloneLeader: the last primary, now gone (its member key has no session), said it may
+	// have acknowledged writes no replica has. Taking over would lose them.
+	AloneLeader string
 
 	// Consul.
 	Session  string    // our session ID, "" when we have none

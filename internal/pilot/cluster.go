@@ -52,6 +52,7 @@ type cluster struct {
 	regRole  bool
 	primary  bool
 	aliveReg bool
+	held     []byte // the leader record this node acquired the lock with
 }
 
 func newCluster(c *consul.Client, o ClusterOptions, log *slog.Logger) *cluster {
@@ -98,10 +99,14 @@ func (k *cluster) parse(kvs []consul.KV) ha.ClusterView {
 		name := strings.TrimPrefix(kv.Key, k.o.Prefix)
 		switch {
 		case name == keyLeader:
-			if kv.Session == "" {
-				continue // released: the lock is free
-			}
 			var rec ha.LeaderRecord
+			if kv.Session == "" {
+				// The lock is free; the record of its last holder stays (Release keeps it too).
+				if len(kv.Value) > 0 && json.Unmarshal(kv.Value, &rec) == nil {
+					v.LastLeader = rec.Node
+				}
+				continue
+			}
 			if err := json.Unmarshal(kv.Value, &rec); err != nil {
 				k.log.Warn("unreadable leader key", "err", err)
 				rec.Node = "?"
@@ -273,6 +278,11 @@ func (k *cluster) Acquire(ctx context.Context, session string, rec ha.LeaderReco
 		return false, err
 	}
 	ok, err := k.c.Acquire(ctx, k.o.Prefix+keyLeader, session, b)
+	if ok {
+		k.mu.Lock()
+		k.held = b
+		k.mu.Unlock()
+	}
 	if err != nil {
 		return false, err
 	}
@@ -280,8 +290,13 @@ func (k *cluster) Acquire(ctx context.Context, session string, rec ha.LeaderReco
 	return ok, nil
 }
 
+// Release frees the lock and leaves this node's record in the key, as a session that ends
+// does: the next candidates see who held it last (ClusterView.LastLeader).
 func (k *cluster) Release(ctx context.Context, session string) error {
-	_, err := k.c.Release(ctx, k.o.Prefix+keyLeader, session, nil)
+	k.mu.Lock()
+	held := k.held
+	k.mu.Unlock()
+	_, err := k.c.Release(ctx, k.o.Prefix+keyLeader, session, held)
 	if err != nil {
 		return err
 	}

@@ -526,8 +526,19 @@ func (s *Snapshotter) Reseed(ctx context.Context) (*Bootstrap, error) {
 // position, its replica IO thread fails with error 1236 and the node re-seeds from a newer
 // snapshot (asking the primary for one if needed).
 func (b *Bootstrap) Finish(ctx context.Context, db *mysql.DB, datadir string) error {
-	if err := db.SetGTIDPosition(ctx, b.Result.GTID); err != nil {
+	// Setting the position resets the binary log: only for a server that has done nothing
+	// since the restore. One that moved past it (the restore state's "finished" lost to a
+	// power cut, say) keeps its position.
+	g, err := db.GTIDState(ctx)
+	if err != nil {
 		return fmt.Errorf("bootstrap from snapshot %s: %w", b.Record.ID, err)
+	}
+	if advanced, err := pastSnapshot(db.Flavor(), g.Executed, b.Result.GTID); err != nil {
+		return fmt.Errorf("bootstrap from snapshot %s: %w", b.Record.ID, err)
+	} else if !advanced {
+		if err := db.SetGTIDPosition(ctx, b.Result.GTID); err != nil {
+			return fmt.Errorf("bootstrap from snapshot %s: %w", b.Record.ID, err)
+		}
 	}
 	st := snapshot.RestoreState{Snapshot: b.Record.ID, GTID: b.Result.GTID, Restored: time.Now().UTC()}
 	if prev, err := snapshot.ReadRestoreState(datadir); err == nil && prev != nil {
@@ -538,6 +549,24 @@ func (b *Bootstrap) Finish(ctx context.Context, db *mysql.DB, datadir string) er
 		return fmt.Errorf("bootstrap from snapshot %s: the GTID position is set, but: %w", b.Record.ID, err)
 	}
 	return nil
+}
+
+// pastSnapshot says whether a server's executed GTIDs hold anything beyond the snapshot's
+// position: then it ran (replicated or wrote) since the restore and must not be reset. A
+// freshly restored server has none, or (MySQL) exactly the snapshot's.
+func pastSnapshot(f mysql.Flavor, executed, snapshotGTID string) (bool, error) {
+	if executed == "" {
+		return false, nil
+	}
+	e, err := mysql.ParseGTIDSet(f, executed)
+	if err != nil {
+		return false, err
+	}
+	s, err := mysql.ParseGTIDSet(f, snapshotGTID)
+	if err != nil {
+		return false, err
+	}
+	return !s.Contains(e), nil
 }
 
 // unfinishedBootstrap returns the Bootstrap of a restore whose GTID position was never set

@@ -63,6 +63,9 @@ func WriteRestoreState(datadir string, s RestoreState) error {
 	if err == nil {
 		err = os.Rename(tmp.Name(), p)
 	}
+	if err == nil {
+		err = syncDir(datadir) // the rename itself survives a power loss
+	}
 	if err != nil {
 		return fmt.Errorf("snapshot: write restore state %s: %w", p, err)
 	}

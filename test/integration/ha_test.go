@@ -462,7 +462,27 @@ func TestSemiSyncAdaptive(t *testing.T) {
 		t.Errorf("%s exited %d after SIGTERM", r.Name, code)
 	}
 	harness.Eventually(t, 20*time.Second, "semi-sync off again once "+r.Name+" left", func() bool { return semi() == 0 })
-	execWithin(t, p, `INSERT INTO ss VALUES (2)`, 10*time.Second)
+	execWithin(t, p, `INSERT INTO ss VALUES (2)`, 10*time.Second) // acknowledged by p alone
+
+	// p dies holding the only copy of row 2: r, back, must not take over (and lose it) but
+	// wait for p; p returns, stays primary, and r gets the row.
+	p.Kill9()
+	r.Start()
+	harness.Eventually(t, 60*time.Second, r.Name+" waits for "+p.Name+" instead of taking over", func() bool {
+		st, ok := r.Status()
+		return ok && strings.Contains(st.Action, "may have acknowledged writes no replica has")
+	})
+	if st, _ := r.Status(); st.Role == "primary" || st.Writable {
+		t.Fatalf("%s took over from a primary that committed alone: %+v", r.Name, st)
+	}
+	p.Start()
+	if got := c.WaitSettled(t, 2, 120*time.Second); got.Name != p.Name {
+		t.Errorf("primary after %s came back: %s, want %s", p.Name, got.Name, p.Name)
+	}
+	harness.Eventually(t, 30*time.Second, "row 2, acknowledged by "+p.Name+" alone, on "+r.Name, func() bool {
+		k, err := count(r, `SELECT COUNT(*) FROM ss WHERE id = 2`)
+		return err == nil && k == 1
+	})
 }
 
 // execWithin runs q on n and fails the test if it does not return within d (a commit
