@@ -111,13 +111,13 @@ type HAConfig struct {
 
 // SnapshotConfig says when and where backups go.
 type SnapshotConfig struct {
-	Backend             string   `json:"backend"`             // "local" (default), "s3", "manta" or "none"
-	Interval            Duration `json:"interval"`            // default 6h; 0 disables scheduled snapshots
-	OnBinlogRotate      bool     `json:"onBinlogRotate"`      // default true
+	Backend        string   `json:"backend"`        // "local" (default), "s3", "manta" or "none"
+	Interval       Duration `json:"interval"`       // default 6h; 0 disables scheduled snapshots
+	OnBinlogRotate bool     `json:"onBinlogRotate"` // default true
 	// OnPrimaryChange: a new primary takes a snapshot when the latest one is of another
 	// server, so the binlog archive (kept per server) has a base to roll forward from for
 	// point-in-time restores, and re-seeds restore recent data. Default true.
-	OnPrimaryChange bool `json:"onPrimaryChange"`
+	OnPrimaryChange     bool     `json:"onPrimaryChange"`
 	Keep                int      `json:"keep"`                // snapshots kept; default 7
 	Compress            string   `json:"compress"`            // "zstd" (default) or "none"
 	BinlogFlushInterval Duration `json:"binlogFlushInterval"` // default 5m; 0 disables binlog archiving

@@ -64,20 +64,20 @@ type Loop struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	session      string
-	lastRenewOK  time.Time // sent-time of the last successful renewal (or creation)
-	lastAliveOK  time.Time // sent-time of the last successful alive-check pass
-	freeSince    time.Time
-	lastHolder   string
-	wasLeader    bool
-	lastWhy      string
-	published    MemberRecord
+	session     string
+	lastRenewOK time.Time // sent-time of the last successful renewal (or creation)
+	lastAliveOK time.Time // sent-time of the last successful alive-check pass
+	freeSince   time.Time
+	lastHolder  string
+	wasLeader   bool
+	lastWhy     string
+	published   MemberRecord
 	// Adaptive semi-sync (primary): alone says this node may have acknowledged writes no
 	// replica has (published as MemberRecord.Alone); aloneUpTo is what it had committed when
 	// it turned semi-sync back on: alone ends once a replica has received all of it.
-	alone      bool
-	aloneUpTo  string
-	promotedAt time.Time // when this node last opened writes (zero while not primary)
+	alone        bool
+	aloneUpTo    string
+	promotedAt   time.Time // when this node last opened writes (zero while not primary)
 	publishedAt  time.Time
 	primaryReg   bool
 	lastFollow   time.Time // when replication was last (re)pointed, and at whom

@@ -146,7 +146,7 @@ func newLoop(f *fakeWorld, c *fakeClock) *Loop { return newLoopWith(f, c, false)
 func newLoopWith(f *fakeWorld, c *fakeClock, semiSyncAuto bool) *Loop {
 	return New(Config{
 		SemiSyncAuto: semiSyncAuto,
-		Node: "n1", Address: "10.0.0.1", Port: 3306, Timing: timing,
+		Node:         "n1", Address: "10.0.0.1", Port: 3306, Timing: timing,
 		SessionTTL: 10 * time.Second, CheckTTL: 5 * time.Second, Interval: time.Second,
 		MaxLag: 30 * time.Second, HandoverTimeout: 10 * time.Second,
 	}, f, f, slog.New(slog.DiscardHandler), c.now)

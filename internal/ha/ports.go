@@ -20,16 +20,16 @@ type LeaderRecord struct {
 
 // MemberRecord is the value of a member key.
 type MemberRecord struct {
-	Node      string    `json:"node"`
-	Address   string    `json:"address"`
-	Port      int       `json:"port"`
-	Role      Role      `json:"role"`
-	Executed  string    `json:"gtid_executed"`
-	Received  string    `json:"gtid_received"`
-	Lag       float64   `json:"lag_seconds"`
-	Healthy   bool      `json:"healthy"`
-	Eligible  bool      `json:"eligible"`
-	WasLeader bool      `json:"was_leader"`
+	Node      string  `json:"node"`
+	Address   string  `json:"address"`
+	Port      int     `json:"port"`
+	Role      Role    `json:"role"`
+	Executed  string  `json:"gtid_executed"`
+	Received  string  `json:"gtid_received"`
+	Lag       float64 `json:"lag_seconds"`
+	Healthy   bool    `json:"healthy"`
+	Eligible  bool    `json:"eligible"`
+	WasLeader bool    `json:"was_leader"`
 	// Streaming: a replica whose IO thread runs, connected to the lock holder (it can
 	// acknowledge semi-synchronous commits).
 	Streaming bool `json:"streaming,omitempty"`
@@ -37,10 +37,10 @@ type MemberRecord struct {
 	// back on but no replica has caught up with what it committed alone yet). Published before
 	// it acknowledges any such write; while this key outlives its session, no other node
 	// takes over automatically.
-	Alone bool `json:"alone,omitempty"`
-	Why       string    `json:"why"`
-	Updated   time.Time `json:"updated"`
-	Live      bool      `json:"live"` // a session still holds the key (set by the adapter from the key, never from its value)
+	Alone   bool      `json:"alone,omitempty"`
+	Why     string    `json:"why"`
+	Updated time.Time `json:"updated"`
+	Live    bool      `json:"live"` // a session still holds the key (set by the adapter from the key, never from its value)
 }
 
 // ClusterView is one read of the cluster's keys.
