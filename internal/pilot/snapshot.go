@@ -609,6 +609,9 @@ func (s *Snapshotter) NewScheduler(db *mysql.DB) *Scheduler {
 	return &Scheduler{s: s, db: db, tick: max(tick, time.Second), now: time.Now}
 }
 
+// lockedRetry is how soon a snapshot refused for the backup lock is tried again.
+const lockedRetry = 10 * time.Second
+
 // schedulerPoll is how often Scheduler.Run looks at the node's role and for a snapshot
 // request between its ticks.
 const schedulerPoll = 5 * time.Second
@@ -705,7 +708,12 @@ func (sc *Scheduler) cycle(ctx context.Context) {
 	}
 	if reason != "" && !now.Before(sc.retryAt) {
 		log.Info("taking a scheduled snapshot", "reason", reason)
-		if _, err := sc.s.BackupNow(ctx, sc.db, ""); err != nil {
+		if _, err := sc.s.BackupNow(ctx, sc.db, ""); errors.Is(err, snapshot.ErrLocked) || errors.Is(err, ErrBackupRunning) {
+			// Another node's backup (a deposed primary's, say) holds the lock until it ends
+			// or its session lapses: look again soon, not after the failure backoff.
+			sc.retryAt = now.Add(lockedRetry)
+			log.Info("snapshot postponed: another backup is running", "err", err, "retry_in", lockedRetry.String())
+		} else if err != nil {
 			sc.retryDelay = min(max(2*sc.retryDelay, time.Minute), 30*time.Minute)
 			sc.retryAt = now.Add(sc.retryDelay)
 			log.Error("scheduled snapshot failed", "err", err, "retry_in", sc.retryDelay.String())
