@@ -115,6 +115,7 @@ func TestBadInputNamesFieldAndFix(t *testing.T) {
 		{"port not a number", `{"service": {"port": "x"}}`, nil, `config: service.port: "x" is not a whole number`},
 		{"bad flavor", `{"mysql": {` + pw + `, "flavor": "postgres"}}`, nil, `config: mysql.flavor: "postgres": use "mariadb"`},
 		{"s3 incomplete", `{"mysql": {` + pw + `}, "snapshot": {"backend": "s3"}}`, nil, "config: storage.s3.bucket: required because snapshot.backend is \"s3\": set S3_BUCKET"},
+		{"semi-sync timeout with adaptive semi-sync", `{"mysql": {` + pw + `}, "ha": {"semiSyncTimeout": "10s"}}`, nil, "config: ha.semiSyncTimeout: 10s would let the primary fall back"},
 		{"strict semi-sync without semi-sync", `{"mysql": {` + pw + `}, "ha": {"semiSync": false, "semiSyncStrict": true}}`, nil, "config: ha.semiSyncStrict: needs ha.semiSync: true"},
 		{"health interval too long", `{"mysql": {` + pw + `}, "ha": {"healthInterval": "4s"}}`, nil, "config: ha.healthInterval: 4s must be positive and at most half of ha.checkTTL"},
 		{"job without exec", `{"mysql": {` + pw + `}, "jobs": [{"name": "agent"}]}`, nil, "config: jobs[0].exec: required"},

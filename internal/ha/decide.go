@@ -79,10 +79,11 @@ func stayPrimary(s State, r reason) StayPrimary {
 // members that do not replicate from it yet (they repoint within a cycle or two).
 const SemiSyncGrace = 5 * time.Second
 
-// anyStreaming: a live member replicates from us and can acknowledge commits.
+// anyStreaming: a live member that could be promoted replicates from us and can acknowledge
+// commits (an acknowledgement on a node that cannot be promoted protects nothing).
 func anyStreaming(ms []Member) bool {
 	for _, m := range ms {
-		if m.Streaming {
+		if m.Streaming && m.Eligible {
 			return true
 		}
 	}
@@ -145,8 +146,9 @@ func decideCandidate(s State, t Timing) Action {
 	if ok, why := Candidacy(s); !ok {
 		return Wait{because("not a candidate: %s", why)}
 	}
-	if a := s.AloneLeader; a != "" && a != s.Node && (s.Switchover == nil || s.Switchover.From != a) {
-		// A handover (switchover record from it) waited for its target: nothing is lost then.
+	if a := s.AloneLeader; a != "" && a != s.Node && (s.Switchover == nil || s.Switchover.From != a || s.Switchover.GTID == "") {
+		// A handover from it (a switchover record carrying its final GTIDs, which the target
+		// waits for) loses nothing; an operator's request alone proves nothing.
 		return Wait{because("the last primary %s may have acknowledged writes no replica has (it was committing alone): "+
 			"waiting for it to come back; to fail over anyway, losing them, delete its member key members/%s", a, a)}
 	}

@@ -324,6 +324,7 @@ func TestSemiSyncWanted(t *testing.T) {
 		{"promoted a while ago, the replica never came: commit alone", justPromoted(auto(repointing), SemiSyncGrace), false},
 		{"just promoted, alone: commit alone at once", justPromoted(auto(), time.Second), false},
 		{"a broken and a streaming replica: wait", auto(broken, streaming), true},
+		{"a streaming replica that cannot be promoted (SQL error): commit alone", auto(Member{Node: "f", Role: RoleReplica, Streaming: true}), false},
 		{"not adaptive (off, or strict: set once at promotion)", with(primary(), func(s *State) {
 			s.Members = []Member{streaming}
 		}), false},
@@ -358,8 +359,12 @@ func TestNoTakeoverFromAPrimaryThatCommittedAlone(t *testing.T) {
 	}{
 		{"the last primary committed alone and is gone: wait for it", alone(func(*State) {}),
 			"Wait: the last primary a may have acknowledged writes no replica has"},
-		{"its own handover to us: take over", alone(func(s *State) { s.Switchover = &Switchover{From: "a", To: "b"} }),
+		{"its own handover to us (with its final GTIDs): take over", alone(func(s *State) { s.Switchover = &Switchover{From: "a", To: "b", GTID: "0-1-9"} }),
 			"Acquire: switchover target"},
+		{"an operator's switchover request from it, never handed over: wait", alone(func(s *State) { s.Switchover = &Switchover{From: "a", To: "b"} }),
+			"Wait: the last primary a may have acknowledged writes no replica has"},
+		{"an operator's request to any node: wait", alone(func(s *State) { s.Switchover = &Switchover{From: "a"} }),
+			"Wait: the last primary a may have acknowledged writes no replica has"},
 		{"the alone primary restarted as this node: it may acquire", alone(func(s *State) { s.AloneLeader = "b" }),
 			"Acquire:"},
 		{"no alone leader: a normal election", alone(func(s *State) { s.AloneLeader = "" }),

@@ -77,6 +77,7 @@ type Loop struct {
 	// it turned semi-sync back on: alone ends once a replica has received all of it.
 	alone        bool
 	aloneUpTo    string
+	aloneLoaded  bool      // alone was taken from this node's previous member key
 	promotedAt   time.Time // when this node last opened writes (zero while not primary)
 	publishedAt  time.Time
 	primaryReg   bool
@@ -226,13 +227,18 @@ func (l *Loop) observe(ctx context.Context) observation {
 			Cmp: l.db.Compare(m.Received, o.db.Received),
 		})
 	}
-	if view.Leader == nil && view.LastLeader != "" {
-		for _, m := range view.Members {
-			if m.Node == view.LastLeader && !m.Live && m.Alone {
-				s.AloneLeader = m.Node
-			}
+	for _, m := range view.Members {
+		// The lock's last holder says it may hold writes only it has: it is the one to
+		// take the lock again (alive or not).
+		if view.Leader == nil && m.Node == view.LastLeader && m.Alone {
+			s.AloneLeader = m.Node
+		}
+		// A restarted process picks up what its previous life published.
+		if !l.aloneLoaded && m.Node == l.cfg.Node && m.Alone {
+			l.alone = true
 		}
 	}
+	l.aloneLoaded = true
 	o.state = s
 	return o
 }
@@ -350,6 +356,11 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 			return nil
 		}
 		l.followed, l.lastFollow = a.Primary, l.now()
+		if l.alone {
+			// Another node is primary: what only this node had is not the cluster's any more.
+			l.log.Warn("following " + a.Primary + ": any write this node acknowledged alone that " + a.Primary + " lacks is errant now")
+			l.alone, l.aloneUpTo = false, ""
+		}
 		l.log.Info(l.cfg.Node+" follows "+a.Primary, "address", o.view.Leader.Address, "port", o.view.Leader.Port)
 		return l.db.Follow(ctx, o.view.Leader.Address, o.view.Leader.Port)
 	case StayReplica:
@@ -373,9 +384,8 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 
 // fence closes writes first, then stops advertising the primary.
 func (l *Loop) fence(ctx context.Context) error {
-	// Not primary any more: what it committed alone is now its own data, compared by GTID
-	// like any member's while it lives (the Alone flag is published by a primary only).
-	l.alone, l.aloneUpTo, l.promotedAt = false, "", time.Time{}
+	// Alone stays: fenced, this node still holds the only copy of what it committed alone.
+	l.aloneUpTo, l.promotedAt = "", time.Time{}
 	err := l.db.Fence(ctx)
 	if err != nil {
 		err = fmt.Errorf("fence: %w", err)
@@ -549,9 +559,13 @@ func (l *Loop) adaptSemiSync(ctx context.Context, on bool, o observation) error 
 			}
 			l.aloneUpTo = st.Executed
 		}
-	case on && l.alone && l.aloneUpTo != "":
+	case on && l.alone && l.aloneUpTo == "":
+		// On already (this process restarted, or turning it off failed): everything
+		// committed alone is in what the server had executed when this cycle began.
+		l.aloneUpTo = o.db.Executed
+	case on && l.alone:
 		for _, m := range o.view.Members {
-			if m.Live && m.Node != l.cfg.Node && m.Role == RoleReplica && m.Received != "" {
+			if m.Live && m.Node != l.cfg.Node && m.Role == RoleReplica && m.Eligible && m.Streaming && m.Received != "" {
 				if c := l.db.Compare(m.Received, l.aloneUpTo); c == Equal || c == Ahead {
 					l.log.Info("no write is acknowledged by this primary alone any more: " + m.Node + " has them all")
 					l.alone, l.aloneUpTo = false, ""
@@ -749,7 +763,7 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 		Executed: o.db.Executed, Received: o.db.Received, Healthy: healthy,
 		Eligible:  eligibleNow,
 		WasLeader: l.wasLeader, Why: a.Why(), Updated: l.now(),
-		Alone: l.alone && role == RolePrimary,
+		Alone: l.alone,
 	}
 	if r := o.db.Replica; r != nil && r.Lag >= 0 {
 		rec.Lag = r.Lag.Seconds()

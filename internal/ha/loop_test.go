@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -34,7 +35,8 @@ type fakeWorld struct {
 	aliveErr error
 	sentPoll int // SentAll answers true from this poll on (0: never)
 	polls    int
-	alone    bool // the last published MemberRecord.Alone
+	alone    bool  // the last published MemberRecord.Alone
+	dbErr    error // Observe fails with it (mysqld not answering)
 }
 
 func (f *fakeWorld) View(context.Context) (ClusterView, error) { return f.view, nil }
@@ -94,7 +96,7 @@ func (f *fakeWorld) MarkInitialized(context.Context) error {
 	f.view.Initialized = true
 	return nil
 }
-func (f *fakeWorld) Observe(context.Context) (DBState, error) { return f.db, nil }
+func (f *fakeWorld) Observe(context.Context) (DBState, error) { return f.db, f.dbErr }
 func (f *fakeWorld) Fence(context.Context) error {
 	f.record("Fence")
 	f.db.Writable = false
@@ -266,5 +268,57 @@ func TestAdaptiveSemiSyncSaysAloneFirst(t *testing.T) {
 	l.Cycle(context.Background())
 	if f.alone {
 		t.Fatalf("alone still set with the replica caught up: %v", f.calls)
+	}
+}
+
+// The Alone flag outlives whatever the node does next, short of following another primary:
+// a cycle that is not StayPrimary (mysqld not answering, a fence) keeps it published, and a
+// restarted process takes it back from its own member key.
+func TestAloneFlagIsSticky(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{Empty: true}}, newClock()
+	l := newLoopWith(f, c, true)
+	for i := 0; i < 5 && !f.db.Writable; i++ {
+		l.Cycle(context.Background())
+		c.add(time.Second)
+	}
+	if !f.alone {
+		t.Fatalf("not alone after promotion with no replica: %v", f.calls)
+	}
+	f.dbErr = errors.New("mysqld: i/o timeout")
+	for i := 0; i < 3; i++ {
+		a := l.Cycle(context.Background())
+		c.add(500 * time.Millisecond)
+		if !f.alone {
+			t.Fatalf("alone cleared by %s", Describe(a))
+		}
+	}
+	f.dbErr = nil
+
+	// A new process (same node) finds its Alone record and keeps it.
+	f2, c2 := &fakeWorld{db: DBState{Writable: false}}, newClock()
+	f2.view.Members = []MemberRecord{{Node: "n1", Role: RolePrimary, Alone: true}}
+	f2.alone = true
+	l2 := newLoopWith(f2, c2, true)
+	l2.Cycle(context.Background())
+	if !f2.alone {
+		t.Fatalf("a restarted process published alone=false: %v", f2.calls)
+	}
+}
+
+// The lock is free and its last holder, dead, said it committed alone: this node waits.
+func TestNoTakeoverFromADeadAlonePrimary(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{Executed: "9", Received: "9"}}, newClock()
+	f.view.Initialized, f.view.LastLeader = true, "n2"
+	f.view.Members = []MemberRecord{{Node: "n2", Role: RolePrimary, Alone: true, WasLeader: true, Executed: "10", Received: "10"}}
+	l := newLoopWith(f, c, true)
+	for i := 0; i < 6; i++ {
+		l.Cycle(context.Background())
+		c.add(time.Second)
+	}
+	if f.db.Writable || indexOf(f.calls, "Acquire") >= 0 {
+		t.Fatalf("took over from a primary that committed alone: %v", f.calls)
+	}
+	if st := l.Status(); !strings.Contains(st.Action, "may have acknowledged writes no replica has") {
+		t.Fatalf("status action = %q", st.Action)
 	}
 }

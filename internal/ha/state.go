@@ -79,8 +79,8 @@ type State struct {
 	// while another node could be promoted, and commits alone when none could.
 	SemiSyncAuto bool
 	PromotedAt   time.Time // when this node last opened writes as primary (zero: not primary)
-	// AloneLeader: the last primary, now gone (its member key has no session), said it may
-	// have acknowledged writes no replica has. Taking over would lose them.
+	// AloneLeader: the lock is free and its last holder said it may have acknowledged writes
+	// no replica has (dead or alive): only it may take the lock; another would lose them.
 	AloneLeader string
 
 	// Consul.

@@ -456,6 +456,10 @@ func (f Flavor) serverOptions(c ServerConfig) [][2]string {
 			{"read_only", "ON"},
 			{"super_read_only", "ON"},
 			{"mysqlx", "OFF"}, // no second listener (33060) per container
+			// A replica gives up on a silent primary after this (heartbeats come every second),
+			// not after the default minute: it stops counting as replicating (and as able to
+			// acknowledge semi-synchronous commits) within seconds of a cut.
+			{"replica_net_timeout", "10"},
 		}
 		if c.SemiSync != nil {
 			o = append(o,
@@ -473,6 +477,7 @@ func (f Flavor) serverOptions(c ServerConfig) [][2]string {
 		{"log_slave_updates", "ON"},
 		{"skip_slave_start", "ON"},
 		{"read_only", "ON"},
+		{"slave_net_timeout", "10"}, // see the MySQL branch
 	}
 	if c.SemiSync != nil {
 		o = append(o,
