@@ -113,18 +113,7 @@ func (c *consulCatalog) Publish(ctx context.Context, rec snapshot.Record) error 
 }
 
 func (c *consulCatalog) Latest(ctx context.Context) (*snapshot.Record, error) {
-	kv, _, err := c.kv.Get(ctx, c.prefix+keyLatest)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot catalog: latest: %w", err)
-	}
-	if kv == nil {
-		return nil, nil
-	}
-	var rec snapshot.Record
-	if err := json.Unmarshal(kv.Value, &rec); err != nil {
-		return nil, fmt.Errorf("snapshot catalog: %s: %w", kv.Key, err)
-	}
-	return &rec, nil
+	return getJSON[snapshot.Record](ctx, c, keyLatest, "latest")
 }
 
 func (c *consulCatalog) List(ctx context.Context) ([]snapshot.Record, error) {
@@ -189,55 +178,47 @@ func (c *consulCatalog) Delete(ctx context.Context, id string) error {
 }
 
 func (c *consulCatalog) SetBinlogProgress(ctx context.Context, p snapshot.BinlogProgress) error {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	if err := c.kv.Put(ctx, c.prefix+keyBinlogsLast, b); err != nil {
-		return fmt.Errorf("snapshot catalog: record binlog progress: %w", err)
-	}
-	return nil
+	return c.putJSON(ctx, keyBinlogsLast, p, "record binlog progress")
 }
 
 func (c *consulCatalog) BinlogProgress(ctx context.Context) (*snapshot.BinlogProgress, error) {
-	kv, _, err := c.kv.Get(ctx, c.prefix+keyBinlogsLast)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot catalog: binlog progress: %w", err)
-	}
-	if kv == nil {
-		return nil, nil
-	}
-	var p snapshot.BinlogProgress
-	if err := json.Unmarshal(kv.Value, &p); err != nil {
-		return nil, fmt.Errorf("snapshot catalog: %s: %w", kv.Key, err)
-	}
-	return &p, nil
+	return getJSON[snapshot.BinlogProgress](ctx, c, keyBinlogsLast, "binlog progress")
 }
 
 func (c *consulCatalog) RequestSnapshot(ctx context.Context, r snapshot.SnapshotRequest) error {
-	b, err := json.Marshal(r)
+	return c.putJSON(ctx, keyRequest, r, "request a snapshot")
+}
+
+func (c *consulCatalog) SnapshotRequested(ctx context.Context) (*snapshot.SnapshotRequest, error) {
+	return getJSON[snapshot.SnapshotRequest](ctx, c, keyRequest, "snapshot request")
+}
+
+// putJSON writes v as JSON under the prefix; what names the operation in errors.
+func (c *consulCatalog) putJSON(ctx context.Context, key string, v any, what string) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if err := c.kv.Put(ctx, c.prefix+keyRequest, b); err != nil {
-		return fmt.Errorf("snapshot catalog: request a snapshot: %w", err)
+	if err := c.kv.Put(ctx, c.prefix+key, b); err != nil {
+		return fmt.Errorf("snapshot catalog: %s: %w", what, err)
 	}
 	return nil
 }
 
-func (c *consulCatalog) SnapshotRequested(ctx context.Context) (*snapshot.SnapshotRequest, error) {
-	kv, _, err := c.kv.Get(ctx, c.prefix+keyRequest)
+// getJSON reads the JSON value under the prefix, or nil when the key is absent.
+func getJSON[T any](ctx context.Context, c *consulCatalog, key, what string) (*T, error) {
+	kv, _, err := c.kv.Get(ctx, c.prefix+key)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot catalog: snapshot request: %w", err)
+		return nil, fmt.Errorf("snapshot catalog: %s: %w", what, err)
 	}
 	if kv == nil {
 		return nil, nil
 	}
-	var r snapshot.SnapshotRequest
-	if err := json.Unmarshal(kv.Value, &r); err != nil {
+	var v T
+	if err := json.Unmarshal(kv.Value, &v); err != nil {
 		return nil, fmt.Errorf("snapshot catalog: %s: %w", kv.Key, err)
 	}
-	return &r, nil
+	return &v, nil
 }
 
 func (c *consulCatalog) ClearSnapshotRequest(ctx context.Context) error {
