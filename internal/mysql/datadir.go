@@ -100,14 +100,23 @@ func ensureDatadir(datadir, osUser string) error {
 	if osUser == "" || osUser == "root" || os.Geteuid() != 0 {
 		return nil
 	}
-	u, err := user.Lookup(osUser)
+	uid, gid, err := OSUserIDs(osUser)
 	if err != nil {
-		return fmt.Errorf("look up OS user %s: %w", osUser, err)
+		return err
+	}
+	return os.Chown(datadir, uid, gid)
+}
+
+// OSUserIDs looks up an OS account's numeric user and group IDs.
+func OSUserIDs(name string) (uid, gid int, err error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, 0, fmt.Errorf("look up OS user %s: %w", name, err)
 	}
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
 	if err := errors.Join(err1, err2); err != nil {
-		return fmt.Errorf("OS user %s: %w", osUser, err)
+		return 0, 0, fmt.Errorf("OS user %s: %w", name, err)
 	}
-	return os.Chown(datadir, uid, gid)
+	return uid, gid, nil
 }

@@ -67,21 +67,14 @@ func (c *hashCounter) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
 
 // hashReader hashes (sha256) and counts what is read through it.
 type hashReader struct {
-	r io.Reader
-	h hash.Hash
-	n atomic.Int64
+	io.Reader
+	*hashCounter
 }
 
-func newHashReader(r io.Reader) *hashReader { return &hashReader{r: r, h: sha256.New()} }
-
-func (c *hashReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.h.Write(p[:n])
-	c.n.Add(int64(n))
-	return n, err
+func newHashReader(r io.Reader) *hashReader {
+	hc := newHashCounter(io.Discard)
+	return &hashReader{Reader: io.TeeReader(r, hc), hashCounter: hc}
 }
-
-func (c *hashReader) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
 
 // counter counts bytes written to it.
 type counter struct{ n atomic.Int64 }

@@ -8,9 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -401,14 +399,9 @@ func chownTree(dir, osUser string) error {
 	if osUser == "" || osUser == "root" || os.Geteuid() != 0 {
 		return nil
 	}
-	u, err := user.Lookup(osUser)
+	uid, gid, err := mysql.OSUserIDs(osUser)
 	if err != nil {
-		return fmt.Errorf("look up OS user %s: %w", osUser, err)
-	}
-	uid, err1 := strconv.Atoi(u.Uid)
-	gid, err2 := strconv.Atoi(u.Gid)
-	if err := errors.Join(err1, err2); err != nil {
-		return fmt.Errorf("OS user %s: %w", osUser, err)
+		return err
 	}
 	err = filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {
