@@ -208,6 +208,9 @@ func printStatus(w io.Writer, st ha.Status, cluster bool) {
 	}
 	fmt.Fprintf(w, "node:     %s\nrole:     %s\nhealthy:  %v\nwritable: %v\nprimary:  %s\ngtid:     %s\ndecision: %s\n",
 		st.Node, role, st.Healthy, st.Writable, st.Holder, st.Executed, st.Action)
+	if st.Alone {
+		fmt.Fprintln(w, "alone:    yes: no replica has everything this node acknowledged; should it fail, nobody takes over automatically")
+	}
 	if r := st.Replica; r != nil {
 		fmt.Fprintf(w, "replication: io=%v sql=%v lag=%s from %s:%d", r.IORunning, r.SQLRunning, r.Lag, r.Host, r.Port)
 		if r.Error != "" {
@@ -225,7 +228,11 @@ func printStatus(w io.Writer, st ha.Status, cluster bool) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tROLE\tLIVE\tHEALTHY\tLAG\tGTID\tDECISION")
 	for _, m := range st.Members {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%.0fs\t%s\t%s\n", m.Node, m.Role, m.Live, m.Healthy, m.Lag, m.Executed, m.Why)
+		why := m.Why
+		if m.Alone {
+			why = "[committed alone] " + why
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%.0fs\t%s\t%s\n", m.Node, m.Role, m.Live, m.Healthy, m.Lag, m.Executed, why)
 	}
 	tw.Flush()
 }

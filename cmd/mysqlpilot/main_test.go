@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/ha"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -82,5 +84,23 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, nil, "status", "--socket", "/nonexistent.sock"); code != 1 || !strings.Contains(stderr, "control socket") {
 		t.Errorf("status without a node: %d %q", code, stderr)
+	}
+}
+
+// status says when a node holds writes only it has, and marks such a member in --cluster.
+func TestPrintStatusAlone(t *testing.T) {
+	var b strings.Builder
+	printStatus(&b, ha.Status{Node: "a", Role: ha.RolePrimary, Writable: true, Alone: true,
+		Members: []ha.MemberRecord{{Node: "a", Role: ha.RolePrimary, Live: true, Alone: true, Why: "the primary, with the lock"}}}, true)
+	out := b.String()
+	for _, want := range []string{"alone:    yes", "[committed alone] the primary, with the lock"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printStatus(&b, ha.Status{Node: "a", Role: ha.RolePrimary}, false)
+	if strings.Contains(b.String(), "alone") {
+		t.Errorf("status says alone for a node that is not:\n%s", b.String())
 	}
 }

@@ -42,13 +42,16 @@ type Config struct {
 
 // Status is what `mysqlpilot status` shows: the last cycle's observation and decision.
 type Status struct {
-	Node     string         `json:"node"`
-	Role     Role           `json:"role"`
-	Healthy  bool           `json:"healthy"`
-	Action   string         `json:"action"`
-	Holder   string         `json:"holder"`
-	Session  bool           `json:"session"`
-	Writable bool           `json:"writable"`
+	Node     string `json:"node"`
+	Role     Role   `json:"role"`
+	Healthy  bool   `json:"healthy"`
+	Action   string `json:"action"`
+	Holder   string `json:"holder"`
+	Session  bool   `json:"session"`
+	Writable bool   `json:"writable"`
+	// Alone: this node may hold writes it acknowledged alone (adaptive semi-sync; see
+	// MemberRecord.Alone).
+	Alone    bool           `json:"alone,omitempty"`
 	Executed string         `json:"gtid_executed"`
 	Replica  *ReplicaStatus `json:"replica,omitempty"`
 	Error    string         `json:"error,omitempty"`
@@ -780,7 +783,7 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 	}
 	st := Status{
 		Node: l.cfg.Node, Role: role, Healthy: healthy, Action: Describe(a), Holder: s.Holder,
-		Session: l.session != "", Writable: o.db.Writable, Executed: o.db.Executed, Replica: o.db.Replica,
+		Session: l.session != "", Writable: o.db.Writable, Alone: l.alone, Executed: o.db.Executed, Replica: o.db.Replica,
 		Members: o.view.Members, Updated: l.now(),
 	}
 	if actErr != nil {
