@@ -571,11 +571,12 @@ type Scheduler struct {
 	now  func() time.Time
 
 	// Owned by Run's goroutine.
-	serverID    uint32    // this server's server_id (0 until read)
-	active      string    // binlog the server wrote at the last look (after our own flushes)
-	lastArchive time.Time // last archive run
-	retryAt     time.Time // no scheduled backup before this, after a failure
-	retryDelay  time.Duration
+	primarySince time.Time // when this node last became primary
+	serverID     uint32    // this server's server_id (0 until read)
+	active       string    // binlog the server wrote at the last look (after our own flushes)
+	lastArchive  time.Time // last archive run
+	retryAt      time.Time // no scheduled backup before this, after a failure
+	retryDelay   time.Duration
 }
 
 // NewScheduler returns the scheduler for the local server reached through db.
@@ -589,6 +590,11 @@ func (s *Snapshotter) NewScheduler(db *mysql.DB) *Scheduler {
 	}
 	return &Scheduler{s: s, db: db, tick: max(tick, time.Second), now: time.Now}
 }
+
+// primaryChangeDelay is how long a new primary waits before its snapshot.onPrimaryChange
+// snapshot: a hot backup blocks commits for about a second at its end (mariabackup's BACKUP
+// STAGE BLOCK_COMMIT), which should not add to a failover's write gap.
+const primaryChangeDelay = time.Minute
 
 // lockedRetry is how soon a snapshot refused for the backup lock is tried again.
 const lockedRetry = 10 * time.Second
@@ -612,6 +618,9 @@ func (sc *Scheduler) Run(ctx context.Context, isPrimary func() bool) {
 	primary := false
 	for {
 		if isPrimary() {
+			if !primary {
+				sc.primarySince = sc.now()
+			}
 			due := !primary || sc.now().Sub(last) >= sc.tick
 			if !due {
 				req, err := sc.s.catalog.SnapshotRequested(ctx)
@@ -650,7 +659,7 @@ func (sc *Scheduler) cycle(ctx context.Context) {
 			reason = fmt.Sprintf("latest snapshot %s is older than %s", latest.ID, c.Interval.D())
 		}
 	}
-	if reason == "" && c.OnPrimaryChange && latest != nil {
+	if reason == "" && c.OnPrimaryChange && latest != nil && now.Sub(sc.primarySince) >= primaryChangeDelay {
 		if sc.serverID == 0 {
 			if id, err := sc.db.ServerID(ctx); err == nil {
 				sc.serverID = id

@@ -214,7 +214,7 @@ func findGap(last *BinlogProgress, serverID uint32, dir string, closed []string)
 }
 
 // uploadBinlog streams the file at path to name, compressed per compress, checking that it
-// is a whole, closed binary log; it returns when the file was closed (its rotate event).
+// is a whole binary log; it returns when the file was closed (its last event).
 func uploadBinlog(ctx context.Context, store storage.Store, name, path, compress string) (time.Time, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -229,8 +229,11 @@ func (s *binlogScanner) lastGTIDs() string {
 	return strings.Join(parts, ",")
 }
 
-// closed reports a complete file that ends with a rotate event (the server moved on to the
-// next file), and when that happened.
+// closed reports a complete file (whole events only) and when it was closed: its last
+// event, normally a rotate event (the server moved on to the next file) or a stop event (a
+// clean shutdown), or any event for a file a crashed server left. The callers read only files
+// the server has moved past (never the active one), so a file that ends between events is
+// whole.
 func (s *binlogScanner) closed() (time.Time, error) {
 	switch {
 	case s.err != nil:
@@ -239,8 +242,6 @@ func (s *binlogScanner) closed() (time.Time, error) {
 		return time.Time{}, errors.New("binlog: no events")
 	case len(s.hdr) != 0 || s.skip != 0:
 		return time.Time{}, errors.New("binlog: file ends inside an event (truncated)")
-	case s.lastTyp != binlogRotateEvent:
-		return time.Time{}, errors.New("binlog: file does not end with a rotate event (still open, or truncated)")
 	}
 	return s.last, nil
 }

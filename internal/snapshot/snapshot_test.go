@@ -252,7 +252,6 @@ func TestBinlogScanner(t *testing.T) {
 	}
 	for name, bad := range map[string][]byte{
 		"truncated":   file[:len(file)-10],
-		"still open":  file[:len(file)-47],
 		"not binlog":  append([]byte("GIF8"), file[4:]...),
 		"tiny event":  append([]byte(binlogMagic), tinyEvent()...),
 		"only magic:": []byte(binlogMagic),
@@ -261,6 +260,20 @@ func TestBinlogScanner(t *testing.T) {
 		_, werr := s.Write(bad)
 		if _, err := s.closed(); err == nil && werr == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+	// A clean shutdown ends the file with a stop event, a crash after any whole event: both
+	// are whole files the server has moved past (bug: archiving stopped at such a file).
+	for name, f := range map[string][]byte{
+		"stop event": append(append([]byte(nil), file[:len(file)-47]...), binlogEvent(1006, 3, 30)...),
+		"crash":      file[:len(file)-47],
+	} {
+		s := &binlogScanner{}
+		if _, err := s.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.closed(); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 	path := filepath.Join(t.TempDir(), "mysql-bin.000001")
