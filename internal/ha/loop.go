@@ -555,18 +555,14 @@ func (l *Loop) adaptSemiSync(ctx context.Context, on bool, o observation) error 
 			return fmt.Errorf("semi-sync on: %w", err)
 		}
 		l.log.Info("semi-sync on: commits wait for a replica's acknowledgement")
-		if l.alone {
-			st, err := l.db.Observe(ctx) // everything committed alone is in here
-			if err != nil {
-				return fmt.Errorf("semi-sync on: %w", err)
-			}
-			l.aloneUpTo = st.Executed
-		}
-	case on && l.alone && l.aloneUpTo == "":
-		// On already (this process restarted, or turning it off failed): everything
-		// committed alone is in what the server had executed when this cycle began.
-		l.aloneUpTo = o.db.Executed
+		l.aloneUpTo = "" // the next cycle's observation holds everything committed alone
 	case on && l.alone:
+		if l.aloneUpTo == "" {
+			// On since before this cycle began (turned on by the last one, by Promote, or
+			// before a restart of this process): everything committed alone is in what the
+			// server had executed then.
+			l.aloneUpTo = o.db.Executed
+		}
 		for _, m := range o.view.Members {
 			if m.Live && m.Node != l.cfg.Node && m.Role == RoleReplica && m.Eligible && m.Streaming && m.Received != "" {
 				if c := l.db.Compare(m.Received, l.aloneUpTo); c == Equal || c == Ahead {

@@ -22,6 +22,7 @@ type database struct {
 	flavor   mysql.Flavor
 	users    mysql.Users
 	semiSync bool
+	semiAuto bool // adaptive semi-sync: the loop needs the primary's semi-sync state
 	semiTO   time.Duration
 	log      *slog.Logger
 }
@@ -36,7 +37,7 @@ func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
 		return ha.DBState{}, err
 	}
 	st := ha.DBState{Writable: !ro, Executed: g.Executed, Received: g.Received, Empty: g.Executed == ""}
-	if d.semiSync && st.Writable {
+	if d.semiAuto && st.Writable {
 		if st.SemiSync, err = d.SemiSyncPrimary(ctx); err != nil {
 			return ha.DBState{}, err
 		}
@@ -240,7 +241,8 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 		proc.Stop(context.Background(), 15, m.StopTimeout.D())
 		return nil, nil, err
 	}
-	return &database{DB: db, flavor: flavor, users: users, semiSync: cfg.HA.SemiSync, semiTO: semiTO, log: log}, proc, nil
+	return &database{DB: db, flavor: flavor, users: users, semiSync: cfg.HA.SemiSync,
+		semiAuto: cfg.HA.SemiSync && !cfg.HA.SemiSyncStrict, semiTO: semiTO, log: log}, proc, nil
 }
 
 // connect waits for mysqld to answer (or to die) and logs in as root. A datadir initialized

@@ -469,8 +469,7 @@ func (s *Snapshotter) BootstrapReplica(ctx context.Context) (*Bootstrap, error) 
 		return nil, nil
 	}
 	s.log.Info("empty datadir: restoring the latest snapshot", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
-	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: *rec,
-		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: osUser(m.Exec), Log: s.log, State: true})
+	res, err := s.restore(ctx, *rec)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap from snapshot %s: %w", rec.ID, err)
 	}
@@ -491,13 +490,20 @@ func (s *Snapshotter) Reseed(ctx context.Context) (*Bootstrap, error) {
 		return nil, fmt.Errorf("re-seed from a snapshot: %w in the catalog: take one on the primary (mysqlpilot backup)", snapshot.ErrNoSnapshot)
 	}
 	s.log.Warn("re-seeding this node from the latest snapshot; its datadir is kept aside", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
-	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: *rec,
-		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: osUser(m.Exec), Log: s.log, State: true})
+	res, err := s.restore(ctx, *rec)
 	if err != nil {
 		return nil, fmt.Errorf("re-seed from snapshot %s: %w", rec.ID, err)
 	}
 	s.log.Warn("node re-seeded", "snapshot", rec.ID, "old_datadir", res.MovedAside)
 	return &Bootstrap{Record: *rec, Result: res}, nil
+}
+
+// restore makes the datadir a copy of rec's server, recording the restore in it (see
+// snapshot.RestoreState) so that Finish runs even after a crash.
+func (s *Snapshotter) restore(ctx context.Context, rec snapshot.Record) (snapshot.RestoreResult, error) {
+	m := s.cfg.MySQL
+	return snapshot.Restore(ctx, snapshot.RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: rec,
+		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: osUser(m.Exec), Log: s.log, State: true})
 }
 
 // Finish sets the restored server's GTID position from the backup's own metadata
@@ -621,13 +627,9 @@ func (sc *Scheduler) Run(ctx context.Context, isPrimary func() bool) {
 			if !primary {
 				sc.primarySince = sc.now()
 			}
-			due := !primary || sc.now().Sub(last) >= sc.tick
-			if !due {
-				req, err := sc.s.catalog.SnapshotRequested(ctx)
-				due = err == nil && req != nil
-			}
-			if due {
-				sc.cycle(ctx)
+			req, reqErr := sc.s.catalog.SnapshotRequested(ctx)
+			if !primary || sc.now().Sub(last) >= sc.tick || req != nil {
+				sc.cycle(ctx, req, reqErr)
 				last = sc.now()
 			}
 			primary = true
@@ -642,8 +644,9 @@ func (sc *Scheduler) Run(ctx context.Context, isPrimary func() bool) {
 	}
 }
 
-// cycle is one tick's work on the primary.
-func (sc *Scheduler) cycle(ctx context.Context) {
+// cycle is one tick's work on the primary; req is the pending snapshot request (nil for none)
+// as Run read it, or reqErr.
+func (sc *Scheduler) cycle(ctx context.Context, req *snapshot.SnapshotRequest, reqErr error) {
 	c := sc.s.cfg.Snapshot
 	log := sc.s.log
 	now := sc.now()
@@ -671,8 +674,8 @@ func (sc *Scheduler) cycle(ctx context.Context) {
 	}
 	// A node that must re-seed asked for a snapshot newer than the latest.
 	requested := false
-	if req, rerr := sc.s.catalog.SnapshotRequested(ctx); rerr != nil {
-		log.Warn("cannot read the snapshot request", "err", rerr)
+	if reqErr != nil {
+		log.Warn("cannot read the snapshot request", "err", reqErr)
 	} else if req != nil && err == nil {
 		if req.FulfilledBy(latest) {
 			if cerr := sc.s.catalog.ClearSnapshotRequest(ctx); cerr != nil {
