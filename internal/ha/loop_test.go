@@ -154,6 +154,15 @@ func newLoopWith(f *fakeWorld, c *fakeClock, semiSyncAuto bool) *Loop {
 	}, f, f, slog.New(slog.DiscardHandler), c.now)
 }
 
+// cycleUntilWritable runs the loop, a second apart, until the node opens writes (at most 5
+// cycles: the caller checks whether it did).
+func cycleUntilWritable(l *Loop, f *fakeWorld, c *fakeClock) {
+	for i := 0; i < 5 && !f.db.Writable; i++ {
+		l.Cycle(context.Background())
+		c.add(time.Second)
+	}
+}
+
 func inOrder(t *testing.T, calls []string, want ...string) {
 	t.Helper()
 	last := -1
@@ -169,10 +178,7 @@ func inOrder(t *testing.T, calls []string, want ...string) {
 func TestFirstBootBootstrapsAndOpensWritesLast(t *testing.T) {
 	f, c := &fakeWorld{db: DBState{Empty: true}}, newClock()
 	l := newLoop(f, c)
-	for i := 0; i < 5 && !f.db.Writable; i++ {
-		l.Cycle(context.Background())
-		c.add(time.Second)
-	}
+	cycleUntilWritable(l, f, c)
 	if !f.db.Writable {
 		t.Fatalf("never became writable: %v", f.calls)
 	}
@@ -187,10 +193,7 @@ func TestFirstBootBootstrapsAndOpensWritesLast(t *testing.T) {
 func TestPrimaryFencesWhenAliveChecksStopPassing(t *testing.T) {
 	f, c := &fakeWorld{db: DBState{}}, newClock()
 	l := newLoop(f, c)
-	for i := 0; i < 5 && !f.db.Writable; i++ {
-		l.Cycle(context.Background())
-		c.add(time.Second)
-	}
+	cycleUntilWritable(l, f, c)
 	f.calls = nil
 	f.aliveErr = errConsulDown
 	var fencedAt time.Duration
@@ -213,10 +216,7 @@ func TestPrimaryFencesWhenAliveChecksStopPassing(t *testing.T) {
 func TestGracefulStopHandsOverOnlyAfterReplicasHaveEverything(t *testing.T) {
 	f, c := &fakeWorld{db: DBState{Executed: "5", Received: "5"}}, newClock()
 	l := newLoop(f, c)
-	for i := 0; i < 5 && !f.db.Writable; i++ {
-		l.Cycle(context.Background())
-		c.add(time.Second)
-	}
+	cycleUntilWritable(l, f, c)
 	f.view.Members = []MemberRecord{{Node: "n2", Live: true, Eligible: true, Received: "4"}}
 	f.calls = nil
 	f.sentPoll = 3 // the replica's IO thread needs a few polls to drain the binlog
@@ -241,10 +241,7 @@ var errConsulDown error = consulDownErr{}
 func TestAdaptiveSemiSyncSaysAloneFirst(t *testing.T) {
 	f, c := &fakeWorld{db: DBState{Empty: true}}, newClock()
 	l := newLoopWith(f, c, true)
-	for i := 0; i < 5 && !f.db.Writable; i++ {
-		l.Cycle(context.Background())
-		c.add(time.Second)
-	}
+	cycleUntilWritable(l, f, c)
 	if !f.db.Writable {
 		t.Fatalf("never became writable: %v", f.calls)
 	}
@@ -277,10 +274,7 @@ func TestAdaptiveSemiSyncSaysAloneFirst(t *testing.T) {
 func TestAloneFlagIsSticky(t *testing.T) {
 	f, c := &fakeWorld{db: DBState{Empty: true}}, newClock()
 	l := newLoopWith(f, c, true)
-	for i := 0; i < 5 && !f.db.Writable; i++ {
-		l.Cycle(context.Background())
-		c.add(time.Second)
-	}
+	cycleUntilWritable(l, f, c)
 	if !f.alone {
 		t.Fatalf("not alone after promotion with no replica: %v", f.calls)
 	}
