@@ -207,7 +207,7 @@ func WriteServerConfig(path string, c ServerConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, data, 0o644); err != nil {
+	if err := WriteFileAtomic(path, data, 0o644); err != nil {
 		return fmt.Errorf("mysql: write server config: %w", err)
 	}
 	return nil
@@ -259,15 +259,15 @@ func WriteClientOptionFile(path string, o ClientOptions) error {
 	if o.Port != 0 {
 		fmt.Fprintf(&b, "port = %d\n", o.Port)
 	}
-	if err := writeFileAtomic(path, b.Bytes(), 0o600); err != nil {
+	if err := WriteFileAtomic(path, b.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("mysql: write client option file: %w", err)
 	}
 	return nil
 }
 
-// writeFileAtomic writes data to a temporary file in path's directory (created 0600 by
+// WriteFileAtomic writes data to a temporary file in path's directory (created 0600 by
 // os.CreateTemp), sets mode, syncs, and renames it over path.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
 )
 
 // RestoreStateFile is the file in a restored datadir that says where it came from.
@@ -49,20 +51,7 @@ func WriteRestoreState(datadir string, s RestoreState) error {
 		return err
 	}
 	p := filepath.Join(datadir, RestoreStateFile)
-	tmp, err := os.CreateTemp(datadir, RestoreStateFile+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("snapshot: write restore state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err = tmp.Write(b); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
+	err = mysql.WriteFileAtomic(p, b, 0o600)
 	if err == nil {
 		err = syncDir(datadir) // the rename itself survives a power loss
 	}
