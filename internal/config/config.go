@@ -93,9 +93,10 @@ type HAConfig struct {
 	CandidateWindow Duration `json:"candidateWindow"` // wait for members' GTIDs before acquiring; default 1s
 	HandoverTimeout Duration `json:"handoverTimeout"` // graceful stop: wait for a replica to catch up; default 10s
 	FailoverBlock   Duration `json:"failoverBlock"`   // no second automatic failover within; default 0 (off)
-	// SemiSync: the primary's commits wait for a replica's acknowledgement while another node
-	// could be promoted (an eligible member), and are acknowledged by the primary alone
-	// while none could (a cluster of one, every replica down or quarantined). Default true.
+	// SemiSync: the primary's commits wait for a replica's acknowledgement while a member
+	// that could be promoted replicates from it, and are acknowledged by the primary alone
+	// (said first in its member key) while none does (a cluster of one, every replica down,
+	// broken or quarantined). Default true.
 	SemiSync bool `json:"semiSync"`
 	// SemiSyncStrict: with semiSync, wait for an acknowledgement even when no other node could
 	// take it: no write is ever acknowledged by the primary alone, and a primary without a
@@ -114,9 +115,10 @@ type SnapshotConfig struct {
 	Backend        string   `json:"backend"`        // "local" (default), "s3", "manta" or "none"
 	Interval       Duration `json:"interval"`       // default 6h; 0 disables scheduled snapshots
 	OnBinlogRotate bool     `json:"onBinlogRotate"` // default true
-	// OnPrimaryChange: a new primary takes a snapshot when the latest one is of another
-	// server, so the binlog archive (kept per server) has a base to roll forward from for
-	// point-in-time restores, and re-seeds restore recent data. Default true.
+	// OnPrimaryChange: a new primary takes a snapshot, a minute after its promotion, when the
+	// latest one is of another server, so the binlog archive (kept per server) has a base to
+	// roll forward from for point-in-time restores, and re-seeds restore recent data.
+	// Default true.
 	OnPrimaryChange     bool     `json:"onPrimaryChange"`
 	Keep                int      `json:"keep"`                // snapshots kept; default 7
 	Compress            string   `json:"compress"`            // "zstd" (default) or "none"
