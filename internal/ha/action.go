@@ -32,16 +32,32 @@ type Promote struct{ reason }
 
 // StayPrimary renews the watchdog and keeps mysql-primary registered. With adaptive
 // semi-sync (State.SemiSyncAuto), SemiSync says whether commits must wait for a replica's
-// acknowledgement: while any other node could be promoted, yes.
+// acknowledgement: while the sync set has a member, yes.
+//
+// With semi-sync configured (State.SemiSync), Sync is the sync set to record. The loop acts
+// in this order: when Alone, say so in the member key first; then write the record (before
+// any new member may acknowledge, after a dropped one stopped); then turn semi-sync on or off.
 type StayPrimary struct {
 	reason
 	SemiSync bool
+	Sync     []string // nil without semi-sync
+	Alone    bool     // members that may hold acknowledged writes are dropped with none caught up
 }
 
-// Follow points replication at Primary and starts it.
+// Follow points replication at Primary and starts it, acknowledging commits (Ack) only as a
+// member of Primary's sync set.
 type Follow struct {
 	reason
 	Primary string
+	Ack     bool
+}
+
+// SetAck turns this replica's side of semi-sync on (a member of the primary's sync set) or
+// off (no longer a member, or about to lose its session: a member without a session must not
+// acknowledge, the primary drops it).
+type SetAck struct {
+	reason
+	On bool
 }
 
 // StayReplica keeps replicating.
@@ -66,7 +82,14 @@ func Describe(a Action) string {
 		name = name[i:]
 	}
 	if f, ok := a.(Follow); ok {
-		return fmt.Sprintf("%s(%s): %s", name, f.Primary, a.Why())
+		ack := ""
+		if f.Ack {
+			ack = ", acknowledging"
+		}
+		return fmt.Sprintf("%s(%s%s): %s", name, f.Primary, ack, a.Why())
+	}
+	if f, ok := a.(SetAck); ok {
+		return fmt.Sprintf("%s(%v): %s", name, f.On, a.Why())
 	}
 	if h, ok := a.(Handover); ok && h.To != "" {
 		return fmt.Sprintf("%s(%s): %s", name, h.To, a.Why())

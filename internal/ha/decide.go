@@ -1,6 +1,11 @@
 package ha
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Decide returns the one action this node should take now. It is a pure function of s and t.
 //
@@ -30,6 +35,12 @@ func Decide(s State, t Timing) Action {
 			return Wait{because("mysqld is not answering: letting the lock lapse unless it recovers")}
 		}
 		return Wait{because("mysqld is not answering")}
+	}
+	if s.Acking && !s.HeldByUs && !fresh {
+		// A sync-set member whose session may end must stop acknowledging before it does:
+		// the primary drops members whose sessions ended, and a member dropped from the
+		// record while it still acknowledges could be the only one holding a write.
+		return SetAck{reason: because("no fresh Consul session: not acknowledging the primary's commits"), On: false}
 	}
 	if s.Session == "" {
 		return NewSession{because("no Consul session")}
@@ -63,31 +74,92 @@ func decideHolder(s State, fresh bool) Action {
 	return stayPrimary(s, because("the primary, with the lock"))
 }
 
-// stayPrimary is StayPrimary with the semi-sync wanted: with adaptive semi-sync, commits wait
-// for an acknowledgement while a live member replicates from us (streaming), and not while
-// none does (a cluster of one, every replica down, quarantined or cut off): waiting would then
-// only stop writes. The primary says in its member key when it may have acknowledged writes
-// alone (MemberRecord.Alone), and nobody takes over from such a primary automatically
+// stayPrimary is StayPrimary with the sync set and the semi-sync wanted.
+//
+// The sync set (see SyncSet) is every live member that could be promoted and replicates from
+// us, kept while it acknowledges. With adaptive semi-sync, commits wait for an
+// acknowledgement while the set has a member, and not while it is empty (a cluster of one,
+// every replica down, quarantined or cut off): waiting would then only stop writes. The
+// primary says in its member key when it may have acknowledged writes alone
+// (MemberRecord.Alone), and nobody takes over from such a primary automatically
 // (decideCandidate), so a write acknowledged alone is never lost to a failover.
 func stayPrimary(s State, r reason) StayPrimary {
-	// Just promoted, the replicas are still repointing: an eligible one counts for a while.
-	repointing := !s.PromotedAt.IsZero() && s.Now.Sub(s.PromotedAt) < SemiSyncGrace && anyEligible(s.Members)
-	return StayPrimary{reason: r, SemiSync: s.SemiSyncAuto && (anyStreaming(s.Members) || repointing)}
+	if !s.SemiSync {
+		return StayPrimary{reason: r}
+	}
+	set, alone := syncSet(s)
+	return StayPrimary{reason: r, SemiSync: s.SemiSyncAuto && len(set) > 0, Sync: set, Alone: alone}
 }
 
-// SemiSyncGrace is how long after its promotion a primary keeps semi-sync on for eligible
-// members that do not replicate from it yet (they repoint within a cycle or two).
+// SemiSyncGrace is how long after its promotion a primary keeps eligible members in its sync
+// set (and, with adaptive semi-sync, semi-sync on) while they repoint to it.
 const SemiSyncGrace = 5 * time.Second
 
-// anyStreaming: a live member that could be promoted replicates from us and can acknowledge
-// commits (an acknowledgement on a node that cannot be promoted protects nothing).
-func anyStreaming(ms []Member) bool {
-	for _, m := range ms {
-		if m.Streaming && m.Eligible {
-			return true
+// syncSet is the sync set the primary wants recorded, and whether it must say first that it
+// may hold acknowledged writes no member has (alone).
+//
+//   - Added: every live member that could be promoted and replicates from us (for
+//     SemiSyncGrace after the promotion, every live eligible one: they are repointing).
+//     Adding is always safe: a larger set only constrains who may take over.
+//   - Kept: a recorded member while it acknowledges (live, replica side on).
+//   - Dropped: a member that stopped acknowledging or lost its session (a member about to
+//     lose its session stops acknowledging first: see Decide). The writes it acknowledged
+//     are ours; if no member left acknowledges and has received everything we executed,
+//     we are alone until one has (the loop clears Alone then).
+//   - Empty: nobody acknowledges; we are alone.
+func syncSet(s State) (set []string, alone bool) {
+	var cur []string
+	if s.Sync != nil && s.Sync.Leader == s.Node {
+		cur = s.Sync.Members
+	}
+	grace := !s.PromotedAt.IsZero() && s.Now.Sub(s.PromotedAt) < SemiSyncGrace
+	in := map[string]bool{}
+	for _, n := range cur {
+		if m := member(s.Members, n); m != nil && m.Live && (m.Acking || grace && m.Eligible) {
+			in[n] = true
 		}
 	}
-	return false
+	for _, m := range s.Members {
+		if m.Live && m.Eligible && (m.Streaming || grace) {
+			in[m.Node] = true
+		}
+	}
+	dropped := false
+	for _, n := range cur {
+		dropped = dropped || !in[n]
+	}
+	caught := false
+	for _, m := range s.Members {
+		if in[m.Node] && m.Live && m.Acking && m.Streaming && (m.Cmp == Equal || m.Cmp == Ahead) {
+			caught = true
+		}
+	}
+	set = make([]string, 0, len(in))
+	for n := range in {
+		set = append(set, n)
+	}
+	slices.Sort(set)
+	return set, len(set) == 0 || dropped && !caught
+}
+
+// wantAck: this node acknowledges the holder's commits only as a member of its recorded sync
+// set, and only while it could be promoted (an acknowledgement on a node that cannot be
+// promoted protects nothing).
+func wantAck(s State) bool {
+	if !s.SemiSync || s.Sync == nil || s.Sync.Leader != s.Holder || !s.Sync.Has(s.Node) {
+		return false
+	}
+	ok, _ := Candidacy(s)
+	return ok
+}
+
+func member(ms []Member, node string) *Member {
+	for i := range ms {
+		if ms[i].Node == node {
+			return &ms[i]
+		}
+	}
+	return nil
 }
 
 // decideFollower: another node holds the lock.
@@ -98,20 +170,26 @@ func decideFollower(s State) Action {
 	if s.Errant {
 		return Quarantine{because("this node has transactions %s lacks: it must be re-seeded, not replicate", s.Holder)}
 	}
+	ack := wantAck(s)
+	if s.Acking && !ack {
+		return SetAck{reason: because("not in %s's sync set (or not a candidate): not acknowledging its commits", s.Holder), On: false}
+	}
 	r := s.Replica
 	switch {
 	case r == nil || r.Source != s.Holder:
-		return Follow{reason: because("%s holds the lock", s.Holder), Primary: s.Holder}
+		return Follow{reason: because("%s holds the lock", s.Holder), Primary: s.Holder, Ack: ack}
 	case r.Purged && !r.IORunning:
 		return Quarantine{because("%s no longer has the binlogs after this node's position: it must be re-seeded from a snapshot", s.Holder)}
+	case ack && !s.Acking:
+		return SetAck{reason: because("in %s's sync set: acknowledging its commits", s.Holder), On: true}
 	case r.Connecting && r.SQLRunning && r.Error == "":
 		return StayReplica{because("connecting to %s", s.Holder)}
 	case !r.IORunning || !r.SQLRunning:
 		msg := "replication from %s stopped"
 		if r.Error != "" {
-			return Follow{reason: because(msg+": %s", s.Holder, r.Error), Primary: s.Holder}
+			return Follow{reason: because(msg+": %s", s.Holder, r.Error), Primary: s.Holder, Ack: ack}
 		}
-		return Follow{reason: because(msg, s.Holder), Primary: s.Holder}
+		return Follow{reason: because(msg, s.Holder), Primary: s.Holder, Ack: ack}
 	}
 	return StayReplica{because("replica of %s", s.Holder)}
 }
@@ -152,6 +230,9 @@ func decideCandidate(s State, t Timing) Action {
 		return Wait{because("the last primary %s may have acknowledged writes no replica has (it was committing alone): "+
 			"waiting for it to come back; to fail over anyway, losing them, delete its member key members/%s", a, a)}
 	}
+	if why, ok := syncRule(s); !ok {
+		return Wait{reason(why)}
+	}
 	if sw := s.Switchover; sw != nil && (sw.To == "" || eligible(s.Members, sw.To) || sw.To == s.Node) {
 		// A switchover record counts only while its target can still act on it; a stale one
 		// (target gone) falls through to a normal election.
@@ -185,6 +266,49 @@ func decideCandidate(s State, t Timing) Action {
 		return Wait{because("the lock is free and %s is as advanced and preferred", best.Node)}
 	}
 	return Acquire{because("the lock is still free %s after the window and %s (no more advanced) has not taken it", vacant.Round(time.Millisecond), best.Node)}
+}
+
+// syncRule: after the last primary L is gone, a node may take the lock only if it is in L's
+// recorded sync set and every other member of it is live and not ahead of it; L itself may
+// always come back. Every write L acknowledged is on L and on a member of that set (or L said
+// it was alone, which the Alone rule covers), so such a node has them all.
+//
+// A handover from L (a switchover record carrying L's final GTIDs, which the target waits
+// for) loses nothing and is exempt.
+func syncRule(s State) (why string, ok bool) {
+	l := s.LastLeader
+	if !s.SemiSync || s.Sync == nil || l == "" || s.Sync.Leader != l || l == s.Node {
+		return "", true
+	}
+	if sw := s.Switchover; sw != nil && sw.From == l && sw.GTID != "" {
+		return "", true
+	}
+	accept := "to fail over anyway, losing what only they hold: mysqlpilot accept-loss"
+	if len(s.Sync.Members) == 0 {
+		return fmt.Sprintf("the last primary %s had an empty sync set (it acknowledged writes alone): waiting for it to come back; %s",
+			l, "to fail over anyway, losing what only it holds: mysqlpilot accept-loss"), false
+	}
+	if !s.Sync.Has(s.Node) {
+		return fmt.Sprintf("not in the last primary %s's sync set (%s): waiting for one of them or %s to take over",
+			l, strings.Join(s.Sync.Members, ", "), l), false
+	}
+	for _, n := range s.Sync.Members {
+		if n == s.Node {
+			continue
+		}
+		m := member(s.Members, n)
+		switch {
+		case m == nil || !m.Live:
+			return fmt.Sprintf("sync-set member %s of the last primary %s is not live and may hold acknowledged writes: waiting for it or %s; %s",
+				n, l, l, accept), false
+		case m.Cmp == Ahead:
+			return fmt.Sprintf("sync-set member %s is more advanced: waiting for it to take over", n), false
+		case m.Cmp == Diverged:
+			return fmt.Sprintf("sync-set member %s has diverged from this node (each has transactions the other lacks): "+
+				"choose by hand with `mysqlpilot switchover --to`", n), false
+		}
+	}
+	return "", true
 }
 
 // bestOther returns the eligible member that outranks us, if any, and whether it is strictly

@@ -303,12 +303,12 @@ func TestNoWritableWithoutFreshLock(t *testing.T) {
 // replicates from it (streaming), or just after its promotion while eligible members repoint;
 // a primary with nobody replicating from it commits alone.
 func TestSemiSyncWanted(t *testing.T) {
-	streaming := Member{Node: "c", Role: RoleReplica, Eligible: true, Streaming: true}
-	repointing := Member{Node: "c", Role: RoleReplica, Eligible: true}
-	broken := Member{Node: "d", Role: RoleReplica, Eligible: true} // e.g. a wrong replication password
-	quarantined := Member{Node: "e", Role: RoleNone, Eligible: false}
+	streaming := Member{Node: "c", Role: RoleReplica, Eligible: true, Streaming: true, Live: true}
+	repointing := Member{Node: "c", Role: RoleReplica, Eligible: true, Live: true}
+	broken := Member{Node: "d", Role: RoleReplica, Eligible: true, Live: true} // e.g. a wrong replication password
+	quarantined := Member{Node: "e", Role: RoleNone, Eligible: false, Live: true}
 	auto := func(ms ...Member) State {
-		return with(primary(), func(s *State) { s.SemiSyncAuto, s.Members = true, ms })
+		return with(primary(), func(s *State) { s.SemiSyncAuto, s.SemiSync, s.Members = true, true, ms })
 	}
 	justPromoted := func(s State, ago time.Duration) State { s.PromotedAt = s.Now.Add(-ago); return s }
 	for _, c := range []struct {
@@ -324,7 +324,7 @@ func TestSemiSyncWanted(t *testing.T) {
 		{"promoted a while ago, the replica never came: commit alone", justPromoted(auto(repointing), SemiSyncGrace), false},
 		{"just promoted, alone: commit alone at once", justPromoted(auto(), time.Second), false},
 		{"a broken and a streaming replica: wait", auto(broken, streaming), true},
-		{"a streaming replica that cannot be promoted (SQL error): commit alone", auto(Member{Node: "f", Role: RoleReplica, Streaming: true}), false},
+		{"a streaming replica that cannot be promoted (SQL error): commit alone", auto(Member{Node: "f", Role: RoleReplica, Streaming: true, Live: true}), false},
 		{"not adaptive (off, or strict: set once at promotion)", with(primary(), func(s *State) {
 			s.Members = []Member{streaming}
 		}), false},
@@ -373,5 +373,182 @@ func TestNoTakeoverFromAPrimaryThatCommittedAlone(t *testing.T) {
 		if got := Describe(Decide(c.s, timing)); !strings.HasPrefix(got, c.want) {
 			t.Errorf("%s: %s, want %s...", c.name, got, c.want)
 		}
+	}
+}
+
+// The sync set, candidate side (Patroni's synchronous mode for MariaDB semi-sync): after the
+// last primary a is gone, only a member of a's recorded sync set that is as advanced as every
+// other member takes over; a itself may always come back.
+func TestSyncSetCandidacy(t *testing.T) {
+	// Node b, the lock free for a minute, a held it last and recorded the sync set {b, c}.
+	lost := func(f func(*State)) State {
+		return with(free(time.Minute), func(s *State) {
+			s.Replica, s.SemiSync, s.SemiSyncAuto, s.LastLeader = nil, true, true, "a"
+			s.Sync = &SyncSet{Leader: "a", Members: []string{"b", "c"}}
+			s.Members = []Member{{Node: "c", Eligible: true, Live: true, Cmp: Behind}}
+			f(s)
+		})
+	}
+	for _, c := range []struct {
+		name string
+		s    State
+		want string
+	}{
+		{"in the set, the other member live and behind: take over", lost(func(*State) {}),
+			"Acquire: the lock is free and this node is the most advanced eligible one"},
+		{"in the set, the other member live and equal: the tie-break decides", lost(func(s *State) { s.Members[0].Cmp = Equal }),
+			"Acquire: the lock is free and this node is the most advanced eligible one"},
+		// Partition {a, c} | {b, Consul}: c acknowledged a's last writes and cannot be seen.
+		{"partition: the other member's session ended: wait for it, say how to accept the loss",
+			lost(func(s *State) { s.Members[0].Live, s.Members[0].Eligible = false, false }),
+			"Wait: sync-set member c of the last primary a is not live and may hold acknowledged writes: waiting for it or a; to fail over anyway, losing what only they hold: mysqlpilot accept-loss"},
+		{"the other member never published a key: wait for it", lost(func(s *State) { s.Members = nil }),
+			"Wait: sync-set member c of the last primary a is not live"},
+		{"the other member is more advanced: wait for it", lost(func(s *State) { s.Members[0].Cmp = Ahead }),
+			"Wait: sync-set member c is more advanced"},
+		{"the other member diverged: the operator chooses", lost(func(s *State) { s.Members[0].Cmp = Diverged }),
+			"Wait: sync-set member c has diverged from this node"},
+		{"not in the set, however advanced: wait", lost(func(s *State) { s.Sync.Members = []string{"c", "d"} }),
+			"Wait: not in the last primary a's sync set (c, d): waiting for one of them or a to take over"},
+		{"an empty set (a acknowledged alone): wait for a", lost(func(s *State) { s.Sync.Members = []string{} }),
+			"Wait: the last primary a had an empty sync set (it acknowledged writes alone): waiting for it to come back"},
+		{"a itself comes back: it takes over", lost(func(s *State) { s.Node, s.Sync.Members = "a", []string{"c"} }),
+			"Acquire:"},
+		{"a's own handover, with its final GTIDs, to a node outside the set: the target takes over",
+			lost(func(s *State) {
+				s.Sync.Members = []string{"c"}
+				s.Switchover = &Switchover{From: "a", To: "b", GTID: "0-1-9"}
+			}),
+			"Acquire: switchover target"},
+		{"a switchover request without a's GTIDs proves nothing: wait",
+			lost(func(s *State) { s.Sync.Members, s.Switchover = []string{"c"}, &Switchover{From: "a", To: "b"} }),
+			"Wait: not in the last primary a's sync set"},
+		{"a record written by an earlier primary is not a's: a normal election",
+			lost(func(s *State) { s.Sync.Leader, s.Sync.Members = "x", []string{"c"} }),
+			"Acquire:"},
+		{"asynchronous replication: no sync set, a normal election",
+			lost(func(s *State) { s.SemiSync, s.SemiSyncAuto, s.Sync.Members = false, false, []string{"c"} }),
+			"Acquire:"},
+		{"a member whose session ended is never a candidate to wait for outside the rule",
+			lost(func(s *State) {
+				s.Sync.Members = []string{"b"}
+				s.Members = []Member{{Node: "c", Live: false, Eligible: false, Cmp: Ahead}}
+			}),
+			"Acquire:"},
+	} {
+		if got := Describe(Decide(c.s, timing)); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s:\n got %s\nwant %s...", c.name, got, c.want)
+		}
+	}
+}
+
+// The sync set, replica side: a node acknowledges the holder's commits only as a member of
+// the holder's recorded set, only while it could be promoted, and never without a fresh
+// session (the primary drops members whose sessions end).
+func TestSyncSetAcknowledging(t *testing.T) {
+	// Node b replicates from a, streaming; a recorded the sync set {b}.
+	member := func(f func(*State)) State {
+		return with(base(), func(s *State) {
+			s.SemiSync, s.SemiSyncAuto = true, true
+			s.Sync = &SyncSet{Leader: "a", Members: []string{"b"}}
+			f(s)
+		})
+	}
+	for _, c := range []struct {
+		name string
+		s    State
+		want string
+	}{
+		{"in the holder's set: turn acknowledging on", member(func(*State) {}),
+			"SetAck(true): in a's sync set: acknowledging its commits"},
+		{"in the set and acknowledging: stay", member(func(s *State) { s.Acking = true }),
+			"StayReplica: replica of a"},
+		{"dropped from the set: stop acknowledging", member(func(s *State) { s.Acking, s.Sync.Members = true, []string{"c"} }),
+			"SetAck(false): not in a's sync set (or not a candidate)"},
+		{"the set of an earlier primary: do not acknowledge", member(func(s *State) { s.Sync.Leader = "x" }),
+			"StayReplica: replica of a"},
+		{"a replication SQL error makes it no candidate: stop acknowledging",
+			member(func(s *State) {
+				s.Acking = true
+				s.Replica = &ReplicaState{Source: "a", IORunning: true, SQLRunning: false, Error: "Duplicate entry"}
+			}),
+			"SetAck(false):"},
+		{"a new holder whose set has it: follow, acknowledging",
+			member(func(s *State) { s.Replica = &ReplicaState{Source: "x", IORunning: true, SQLRunning: true} }),
+			"Follow(a, acknowledging): a holds the lock"},
+		{"a new holder that has not recorded it yet: follow without acknowledging",
+			member(func(s *State) {
+				s.Sync.Leader = "x"
+				s.Replica = &ReplicaState{Source: "x", IORunning: true, SQLRunning: true}
+			}),
+			"Follow(a): a holds the lock"},
+		{"renewal late: stop acknowledging before the session can end",
+			member(func(s *State) { s.Acking, s.Now = true, s.Deadline.Add(-time.Second) }),
+			"SetAck(false): no fresh Consul session"},
+		{"no session (a fresh start acknowledging from its option file): stop acknowledging",
+			member(func(s *State) { s.Acking, s.Session, s.Deadline = true, "", time.Time{} }),
+			"SetAck(false): no fresh Consul session"},
+		{"asynchronous replication: never acknowledging",
+			member(func(s *State) { s.SemiSync, s.SemiSyncAuto = false, false }),
+			"StayReplica: replica of a"},
+	} {
+		if got := Describe(Decide(c.s, timing)); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s:\n got %s\nwant %s...", c.name, got, c.want)
+		}
+	}
+}
+
+// The sync set, primary side: who is recorded, and when the primary must first say it is
+// alone (it drops members that may hold acknowledged writes and no member left has them all).
+func TestSyncSetRecorded(t *testing.T) {
+	streaming := func(n string, cmp Cmp) Member {
+		return Member{Node: n, Role: RoleReplica, Eligible: true, Streaming: true, Live: true, Acking: true, Cmp: cmp}
+	}
+	prim := func(recorded []string, ms ...Member) State {
+		return with(primary(), func(s *State) {
+			s.SemiSync, s.SemiSyncAuto, s.Members = true, true, ms
+			if recorded != nil {
+				s.Sync = &SyncSet{Leader: "b", Members: recorded}
+			}
+		})
+	}
+	dead := func(n string) Member { return Member{Node: n, Role: RoleReplica, Live: false, Acking: true} }
+	lagging := streaming("d", Behind)
+	for _, c := range []struct {
+		name     string
+		s        State
+		set      []string
+		alone    bool
+		semiSync bool
+	}{
+		{"streaming members are added, sorted", prim(nil, streaming("d", Equal), streaming("c", Behind)), []string{"c", "d"}, false, true},
+		{"a member not acknowledging yet is added (it acknowledges once recorded)",
+			prim([]string{}, Member{Node: "c", Eligible: true, Streaming: true, Live: true}), []string{"c"}, false, true},
+		{"a recorded member that acknowledges stays even when lagging", prim([]string{"d"}, lagging), []string{"d"}, false, true},
+		{"a dead member is dropped when another has everything", prim([]string{"c", "d"}, dead("c"), streaming("d", Equal)), []string{"d"}, false, true},
+		{"a dead member dropped with the rest lagging: alone first", prim([]string{"c", "d"}, dead("c"), lagging), []string{"d"}, true, true},
+		{"a member that stopped acknowledging (SQL error) is dropped",
+			prim([]string{"c", "d"}, Member{Node: "c", Live: true, Streaming: true}, streaming("d", Ahead)), []string{"d"}, false, true},
+		{"every member gone: empty and alone", prim([]string{"c"}, dead("c")), []string{}, true, false},
+		{"a cluster of one: empty and alone", prim(nil), []string{}, true, false},
+		{"a member whose session ended is never added", prim(nil, Member{Node: "c", Eligible: true, Streaming: true}), []string{}, true, false},
+		{"the record of the last primary is not ours: start afresh",
+			with(prim(nil, streaming("c", Equal)), func(s *State) { s.Sync = &SyncSet{Leader: "a", Members: []string{"z"}} }), []string{"c"}, false, true},
+		{"just promoted: eligible members repointing are in the set",
+			with(prim(nil, Member{Node: "c", Eligible: true, Live: true}), func(s *State) { s.PromotedAt = s.Now.Add(-time.Second) }), []string{"c"}, false, true},
+		{"strict semi-sync records the same set; commits always wait (SemiSync is for adaptive only)",
+			with(prim(nil, streaming("c", Equal)), func(s *State) { s.SemiSyncAuto = false }), []string{"c"}, false, false},
+	} {
+		a, ok := Decide(c.s, timing).(StayPrimary)
+		if !ok {
+			t.Errorf("%s: %s, want StayPrimary", c.name, Describe(Decide(c.s, timing)))
+			continue
+		}
+		if strings.Join(a.Sync, ",") != strings.Join(c.set, ",") || a.Sync == nil || a.Alone != c.alone || a.SemiSync != c.semiSync {
+			t.Errorf("%s: set %v alone %v semi-sync %v, want %v %v %v", c.name, a.Sync, a.Alone, a.SemiSync, c.set, c.alone, c.semiSync)
+		}
+	}
+	if a := Decide(with(primary(), func(s *State) {}), timing).(StayPrimary); a.Sync != nil {
+		t.Errorf("asynchronous replication records no sync set: %v", a.Sync)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -36,6 +37,8 @@ type Config struct {
 	// OnQuarantine, when set, is called (from the loop's goroutine, once per quarantine
 	// decision; it must not block) so the node can re-seed itself from a snapshot.
 	OnQuarantine func(reason string)
+	// SemiSync: semi-synchronous replication is configured (the sync-set rules apply).
+	SemiSync bool
 	// SemiSyncAuto: adaptive semi-sync (see State.SemiSyncAuto).
 	SemiSyncAuto bool
 }
@@ -192,6 +195,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 		Session: l.session, Deadline: l.deadline(), WasLeader: l.wasLeader,
 		Maintenance: view.Maintenance, Switchover: view.Switchover, Initialized: view.Initialized,
 		Benched: now.Before(l.benchedUntil), SemiSyncAuto: l.cfg.SemiSyncAuto, PromotedAt: l.promotedAt,
+		SemiSync: l.cfg.SemiSync, Acking: o.db.Acking, Sync: view.Sync, LastLeader: view.LastLeader,
 	}
 	if view.Leader != nil {
 		s.Holder = view.Leader.Node
@@ -221,13 +225,17 @@ func (l *Loop) observe(ctx context.Context) observation {
 		}
 		s.Errant = r.Errant
 	}
+	mine := Progress{Executed: o.db.Executed, Received: o.db.Received}
 	for _, m := range view.Members {
-		if !m.Live || m.Node == l.cfg.Node {
+		if m.Node == l.cfg.Node {
 			continue
 		}
+		// A member without a live session is never a candidate, but it stays in the list:
+		// as a sync-set member it may hold acknowledged writes (see syncRule).
 		s.Members = append(s.Members, Member{
-			Node: m.Node, Role: m.Role, Eligible: m.Eligible, WasLeader: m.WasLeader, Streaming: m.Streaming,
-			Cmp: l.db.Compare(m.Received, o.db.Received),
+			Node: m.Node, Role: m.Role, Eligible: m.Eligible && m.Live, WasLeader: m.WasLeader,
+			Streaming: m.Streaming && m.Live, Live: m.Live, Acking: m.Acking,
+			Cmp: l.db.Compare(m.Progress(), mine),
 		})
 	}
 	for _, m := range view.Members {
@@ -365,7 +373,9 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 			l.alone, l.aloneUpTo = false, ""
 		}
 		l.log.Info(l.cfg.Node+" follows "+a.Primary, "address", o.view.Leader.Address, "port", o.view.Leader.Port)
-		return l.db.Follow(ctx, o.view.Leader.Address, o.view.Leader.Port)
+		return l.db.Follow(ctx, o.view.Leader.Address, o.view.Leader.Port, a.Ack)
+	case SetAck:
+		return l.db.SetAck(ctx, a.On)
 	case StayReplica:
 		return nil
 	case Handover:
@@ -376,6 +386,9 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 			l.log.Error("QUARANTINED: "+a.Why(), "node", l.cfg.Node)
 			err = l.db.Fence(ctx)
 			l.quarantined = true
+		}
+		if o.db.Acking {
+			err = errors.Join(err, l.db.SetAck(ctx, false))
 		}
 		if l.cfg.OnQuarantine != nil {
 			l.cfg.OnQuarantine(a.Why())
@@ -473,7 +486,7 @@ func (l *Loop) awaitReceived(ctx context.Context, gtid string) error {
 	for {
 		st, err := l.db.Observe(ctx)
 		if err == nil {
-			if c := l.db.Compare(st.Received, gtid); c == Equal || c == Ahead {
+			if c := l.db.Compare(Progress{Executed: st.Executed, Received: st.Received}, Progress{Executed: gtid}); c == Equal || c == Ahead {
 				return nil
 			}
 		}
@@ -537,9 +550,38 @@ func (l *Loop) stayPrimary(ctx context.Context, a StayPrimary, o observation) er
 		}
 		l.primaryReg = true
 	}
-	if l.cfg.SemiSyncAuto {
-		return l.adaptSemiSync(ctx, a.SemiSync, o)
+	if a.Sync != nil {
+		if err := l.recordSyncSet(ctx, a, o); err != nil {
+			return err
+		}
 	}
+	if l.cfg.SemiSyncAuto {
+		return l.adaptSemiSync(ctx, a, o)
+	}
+	if l.cfg.SemiSync && l.alone {
+		l.clearAlone(a, o)
+	}
+	return nil
+}
+
+// recordSyncSet writes the sync set when it changed: after saying we are alone (when members
+// that may hold acknowledged writes are dropped with none caught up), and before a new member
+// may acknowledge (it waits for the record).
+func (l *Loop) recordSyncSet(ctx context.Context, a StayPrimary, o observation) error {
+	if a.Alone && !l.alone {
+		if err := l.publishAlone(ctx, o); err != nil {
+			return fmt.Errorf("sync set: cannot say first that this primary is alone, so the set stays: %w", err)
+		}
+	}
+	if cur := o.view.Sync; cur != nil && cur.Leader == l.cfg.Node && slices.Equal(cur.Members, a.Sync) {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
+	defer cancel()
+	if err := l.cluster.SetSyncSet(cctx, l.session, SyncSet{Leader: l.cfg.Node, Members: a.Sync, Updated: l.now()}); err != nil {
+		return fmt.Errorf("record sync set: %w", err)
+	}
+	l.log.Info("sync set recorded: these members acknowledge commits", "members", a.Sync)
 	return nil
 }
 
@@ -548,7 +590,8 @@ func (l *Loop) stayPrimary(ctx context.Context, a StayPrimary, o observation) er
 // published before semi-sync goes off (and the lock's freshness checked again right before,
 // since going off releases every commit waiting for an acknowledgement), and it is cleared
 // only once a replica has received everything committed until semi-sync came back on.
-func (l *Loop) adaptSemiSync(ctx context.Context, on bool, o observation) error {
+func (l *Loop) adaptSemiSync(ctx context.Context, a StayPrimary, o observation) error {
+	on := a.SemiSync
 	switch {
 	case on && !o.db.SemiSync:
 		if err := l.db.SetSemiSync(ctx, true); err != nil {
@@ -557,21 +600,7 @@ func (l *Loop) adaptSemiSync(ctx context.Context, on bool, o observation) error 
 		l.log.Info("semi-sync on: commits wait for a replica's acknowledgement")
 		l.aloneUpTo = "" // the next cycle's observation holds everything committed alone
 	case on && l.alone:
-		if l.aloneUpTo == "" {
-			// On since before this cycle began (turned on by the last one, by Promote, or
-			// before a restart of this process): everything committed alone is in what the
-			// server had executed then.
-			l.aloneUpTo = o.db.Executed
-		}
-		for _, m := range o.view.Members {
-			if m.Live && m.Node != l.cfg.Node && m.Role == RoleReplica && m.Eligible && m.Streaming && m.Received != "" {
-				if c := l.db.Compare(m.Received, l.aloneUpTo); c == Equal || c == Ahead {
-					l.log.Info("no write is acknowledged by this primary alone any more: " + m.Node + " has them all")
-					l.alone, l.aloneUpTo = false, ""
-					break
-				}
-			}
-		}
+		l.clearAlone(a, o)
 	case !on && o.db.SemiSync:
 		if !l.alone {
 			if err := l.publishAlone(ctx, o); err != nil {
@@ -593,6 +622,30 @@ func (l *Loop) adaptSemiSync(ctx context.Context, on bool, o observation) error 
 		}
 	}
 	return nil
+}
+
+// clearAlone ends Alone once a sync-set member that acknowledges has received everything
+// this primary had executed when semi-sync came (back) on.
+func (l *Loop) clearAlone(a StayPrimary, o observation) {
+	if a.Alone {
+		return
+	}
+	if l.aloneUpTo == "" {
+		// On since before this cycle began (turned on by the last one, by Promote, or
+		// before a restart of this process): everything committed alone is in what the
+		// server had executed then.
+		l.aloneUpTo = o.db.Executed
+	}
+	for _, m := range o.view.Members {
+		if !m.Live || m.Node == l.cfg.Node || m.Role != RoleReplica || !m.Eligible || !m.Streaming || !m.Acking || !slices.Contains(a.Sync, m.Node) {
+			continue
+		}
+		if c := l.db.Compare(m.Progress(), Progress{Executed: l.aloneUpTo}); c == Equal || c == Ahead {
+			l.log.Info("no write is acknowledged by this primary alone any more: " + m.Node + " has them all")
+			l.alone, l.aloneUpTo = false, ""
+			return
+		}
+	}
 }
 
 // publishAlone sets Alone in this node's member key at once.
@@ -688,13 +741,14 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 
 // bestReplica picks the most advanced eligible live member (ties by name).
 func (l *Loop) bestReplica(view ClusterView, mine string) string {
-	best, bestRecv := "", ""
+	best, bestAt := "", Progress{}
 	for _, m := range view.Members {
 		if !m.Live || !m.Eligible || m.Node == l.cfg.Node {
 			continue
 		}
-		if best == "" || l.db.Compare(m.Received, bestRecv) == Ahead || (l.db.Compare(m.Received, bestRecv) == Equal && m.Node < best) {
-			best, bestRecv = m.Node, m.Received
+		c := l.db.Compare(m.Progress(), bestAt)
+		if best == "" || c == Ahead || (c == Equal && m.Node < best) {
+			best, bestAt = m.Node, m.Progress()
 		}
 	}
 	return best
@@ -704,7 +758,7 @@ func (l *Loop) bestReplica(view ClusterView, mine string) string {
 func caught(view ClusterView, target, executed string, db Database) bool {
 	for _, m := range view.Members {
 		if m.Node == target && m.Live {
-			c := db.Compare(m.Received, executed)
+			c := db.Compare(m.Progress(), Progress{Executed: executed})
 			return c == Equal || c == Ahead
 		}
 	}
@@ -762,7 +816,7 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 		Executed: o.db.Executed, Received: o.db.Received, Healthy: healthy,
 		Eligible:  eligibleNow,
 		WasLeader: l.wasLeader, Why: a.Why(), Updated: l.now(),
-		Alone: l.alone,
+		Alone: l.alone, Acking: o.db.Acking,
 	}
 	if r := o.db.Replica; r != nil && r.Lag >= 0 {
 		rec.Lag = r.Lag.Seconds()
@@ -815,6 +869,6 @@ func (l *Loop) health(role Role, o observation) (bool, string) {
 
 func changed(a, b MemberRecord) bool {
 	return a.Role != b.Role || a.Executed != b.Executed || a.Received != b.Received || a.Healthy != b.Healthy ||
-		a.Streaming != b.Streaming || a.Alone != b.Alone ||
+		a.Streaming != b.Streaming || a.Alone != b.Alone || a.Acking != b.Acking ||
 		a.Eligible != b.Eligible || a.WasLeader != b.WasLeader || a.Why != b.Why
 }

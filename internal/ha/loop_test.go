@@ -102,8 +102,19 @@ func (f *fakeWorld) Fence(context.Context) error {
 	f.db.Writable = false
 	return nil
 }
-func (f *fakeWorld) Follow(_ context.Context, host string, _ int) error {
+func (f *fakeWorld) Follow(_ context.Context, host string, _ int, ack bool) error {
 	f.record("Follow(" + host + ")")
+	f.db.Acking = ack
+	return nil
+}
+func (f *fakeWorld) SetAck(_ context.Context, on bool) error {
+	f.record(fmt.Sprintf("SetAck(%v)", on))
+	f.db.Acking = on
+	return nil
+}
+func (f *fakeWorld) SetSyncSet(_ context.Context, _ string, s SyncSet) error {
+	f.record(fmt.Sprintf("SetSyncSet(%s)", strings.Join(s.Members, ",")))
+	f.view.Sync = &s
 	return nil
 }
 func (f *fakeWorld) CatchUp(context.Context) error { f.record("CatchUp"); return nil }
@@ -133,11 +144,14 @@ func (f *fakeWorld) SetSemiSync(_ context.Context, on bool) error {
 	f.db.SemiSync = on
 	return nil
 }
-func (f *fakeWorld) Compare(theirs, mine string) Cmp {
+
+// Compare orders the fakes' one-letter positions: the further of executed and received.
+func (f *fakeWorld) Compare(theirs, mine Progress) Cmp {
+	a, b := max(theirs.Executed, theirs.Received), max(mine.Executed, mine.Received)
 	switch {
-	case theirs == mine:
+	case a == b:
 		return Equal
-	case theirs > mine:
+	case a > b:
 		return Ahead
 	}
 	return Behind
@@ -147,8 +161,8 @@ func newLoop(f *fakeWorld, c *fakeClock) *Loop { return newLoopWith(f, c, false)
 
 func newLoopWith(f *fakeWorld, c *fakeClock, semiSyncAuto bool) *Loop {
 	return New(Config{
-		SemiSyncAuto: semiSyncAuto,
-		Node:         "n1", Address: "10.0.0.1", Port: 3306, Timing: timing,
+		SemiSyncAuto: semiSyncAuto, SemiSync: semiSyncAuto,
+		Node: "n1", Address: "10.0.0.1", Port: 3306, Timing: timing,
 		SessionTTL: 10 * time.Second, CheckTTL: 5 * time.Second, Interval: time.Second,
 		MaxLag: 30 * time.Second, HandoverTimeout: 10 * time.Second,
 	}, f, f, slog.New(slog.DiscardHandler), c.now)
@@ -262,6 +276,7 @@ func TestAdaptiveSemiSyncSaysAloneFirst(t *testing.T) {
 		t.Fatal("alone cleared before the replica had the writes committed alone")
 	}
 	f.view.Members[0].Received = "5"
+	f.view.Members[0].Acking = true // in the sync set, it turned its replica side on
 	l.Cycle(context.Background())
 	if f.alone {
 		t.Fatalf("alone still set with the replica caught up: %v", f.calls)

@@ -33,6 +33,8 @@ type MemberRecord struct {
 	// Streaming: a replica whose IO thread runs, connected to the lock holder (it can
 	// acknowledge semi-synchronous commits).
 	Streaming bool `json:"streaming,omitempty"`
+	// Acking: its replica side of semi-sync is on (it acknowledges commits when streaming).
+	Acking bool `json:"acking,omitempty"`
 	// Alone: a primary that may have acknowledged writes no replica has (semi-sync off, or
 	// back on but no replica has caught up with what it committed alone yet). Published before
 	// it acknowledges any such write; while this key outlives its session, no other node
@@ -52,6 +54,7 @@ type ClusterView struct {
 	Maintenance   bool
 	Switchover    *Switchover
 	Initialized   bool
+	Sync          *SyncSet // the sync-set record, nil when none
 }
 
 // Cluster is what the loop needs of Consul. internal/consul provides it through an adapter.
@@ -71,6 +74,9 @@ type Cluster interface {
 	Acquire(ctx context.Context, session string, rec LeaderRecord) (bool, error)
 	Release(ctx context.Context, session string) error
 	PublishMember(ctx context.Context, session string, m MemberRecord) error
+	// SetSyncSet writes the sync-set record, only while session holds the leader lock
+	// (checked by Consul in the same transaction): a deposed primary cannot write it.
+	SetSyncSet(ctx context.Context, session string, s SyncSet) error
 	SetSwitchover(ctx context.Context, sw *Switchover) error // nil clears it
 	MarkInitialized(ctx context.Context) error
 }
@@ -81,8 +87,12 @@ type Database interface {
 	Observe(ctx context.Context) (DBState, error)
 	// Fence: read_only on, client connections killed.
 	Fence(ctx context.Context) error
-	// Follow points replication at host:port and starts it.
-	Follow(ctx context.Context, host string, port int) error
+	// Follow points replication at host:port and starts it, with the replica side of
+	// semi-sync on (ack) or off.
+	Follow(ctx context.Context, host string, port int, ack bool) error
+	// SetAck turns the replica side of semi-sync on or off (restarting the IO thread, so the
+	// change takes effect at once).
+	SetAck(ctx context.Context, on bool) error
 	// CatchUp stops fetching from the old primary and waits until the relay log is applied.
 	CatchUp(ctx context.Context) error
 	// Promote resets replication, runs first-boot bootstrap when asked, and opens writes.
@@ -92,20 +102,36 @@ type Database interface {
 	SentAll(ctx context.Context) (bool, error)
 	// ArmWatchdog pushes the in-server fence deadline d into the future.
 	ArmWatchdog(ctx context.Context, d time.Duration) error
-	// Compare compares a GTID position with ours (mine is our received position).
-	Compare(theirs, mine string) Cmp
+	// Compare orders another server's progress against ours. Executed states are compared
+	// per domain and originating server: what neither contains is Diverged, never Ahead.
+	Compare(theirs, mine Progress) Cmp
 	// SetSemiSync makes the primary's commits wait for a replica's acknowledgement (on) or
 	// not (off); used with adaptive semi-sync only.
 	SetSemiSync(ctx context.Context, on bool) error
 }
 
+// Progress is a server's GTID progress: what it executed (exact: MariaDB's binlog state, per
+// domain and originating server; MySQL's gtid_executed) and what its replica IO thread
+// received beyond that ("" when not a replica).
+type Progress struct {
+	Executed string
+	Received string
+}
+
+// Progress of a member, as published.
+func (m MemberRecord) Progress() Progress {
+	return Progress{Executed: m.Executed, Received: m.Received}
+}
+
 // DBState is one observation of the local server.
 type DBState struct {
 	Writable bool
-	Executed string // GTIDs applied
-	Received string // GTIDs applied or waiting in the relay log
+	Executed string // GTIDs applied (exact state)
+	Received string // GTIDs fetched by the IO thread (MariaDB: Gtid_IO_Pos), "" when not a replica
 	Empty    bool
-	Replica  *ReplicaStatus
+	// Acking: the replica side of semi-sync is on.
+	Acking  bool
+	Replica *ReplicaStatus
 	// SemiSync: the primary's commits wait for a replica's acknowledgement (read only when
 	// semi-sync is configured).
 	SemiSync bool

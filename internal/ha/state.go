@@ -37,6 +37,39 @@ type Member struct {
 	Cmp       Cmp  // its received GTID position compared with ours
 	WasLeader bool // it held the lock most recently (ties go to it: no needless failover)
 	Streaming bool // replicating from the lock holder (its IO thread can acknowledge commits)
+	// Live: a session holds its member key. A member whose session ended may still be
+	// running (cut off from Consul): it is never a candidate, but as a sync-set member it
+	// may hold acknowledged writes, so it still counts in the sync-set rule.
+	Live bool
+	// Acking: its replica side of semi-sync is on (it acknowledges the primary's commits).
+	Acking bool
+}
+
+// SyncSet is the primary's record, in Consul, of the members allowed to acknowledge its
+// commits (Patroni's synchronous mode for MariaDB semi-sync). A member turns its replica side
+// of semi-sync on only while it is in the record of the current lock holder; the primary adds
+// a member to the record before that, and drops one only once it no longer acknowledges (or,
+// failing that, after saying in its member key that it may hold writes no member has).
+// So every acknowledged write is on the primary and on a member of the record, or the primary
+// said it is alone: after the primary is lost, only a member of the record that is as advanced
+// as every other member may take over.
+type SyncSet struct {
+	Leader  string    `json:"leader"`  // the primary that wrote it
+	Members []string  `json:"members"` // sorted; empty: nobody acknowledges (the primary is alone)
+	Updated time.Time `json:"updated"`
+}
+
+// Has reports whether node is in the set.
+func (s *SyncSet) Has(node string) bool {
+	if s == nil {
+		return false
+	}
+	for _, m := range s.Members {
+		if m == node {
+			return true
+		}
+	}
+	return false
 }
 
 // ReplicaState is this node's replication, when it is configured.
@@ -79,6 +112,15 @@ type State struct {
 	// while another node could be promoted, and commits alone when none could.
 	SemiSyncAuto bool
 	PromotedAt   time.Time // when this node last opened writes as primary (zero: not primary)
+	// SemiSync: semi-synchronous replication is configured (adaptive or strict): the sync-set
+	// rules apply. Without it (asynchronous replication) there is no sync set.
+	SemiSync bool
+	// Acking: this node's replica side of semi-sync is on.
+	Acking bool
+	// Sync is the sync-set record (nil when there is none).
+	Sync *SyncSet
+	// LastLeader: with the lock free, the node that held it last ("" when unknown).
+	LastLeader string
 	// AloneLeader: the lock is free and its last holder said it may have acknowledged writes
 	// no replica has (dead or alive): only it may take the lock; another would lose them.
 	AloneLeader string

@@ -128,6 +128,8 @@ func (k *cluster) parse(kvs []consul.KV) ha.ClusterView {
 			}
 		case name == keyInitialized:
 			v.Initialized = true
+		case name == keySync:
+			v.Sync = parseSyncSet(kv.Value)
 		}
 	}
 	return v

@@ -42,8 +42,10 @@ func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
 			return ha.DBState{}, err
 		}
 	}
-	if st.Received == "" {
-		st.Received = g.Executed
+	if d.semiSync && !st.Writable {
+		if st.Acking, err = d.ReplicaAck(ctx); err != nil {
+			return ha.DBState{}, err
+		}
 	}
 	rs, err := d.ReplicaStatus(ctx)
 	if err != nil {
@@ -67,24 +69,8 @@ func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
 		msg := strings.ToLower(rs.LastIOError)
 		r.Errant, r.Purged = classify1236(rs.LastIOErrno, msg)
 		st.Replica = r
-		if rs.RetrievedGTID != "" {
-			st.Received = union(d.flavor, g.Executed, rs.RetrievedGTID)
-		}
 	}
 	return st, nil
-}
-
-// union of two positions; on a parse error the executed position alone is the safe answer.
-func union(f mysql.Flavor, executed, retrieved string) string {
-	e, err1 := mysql.ParseGTIDSet(f, executed)
-	r, err2 := mysql.ParseGTIDSet(f, retrieved)
-	if err1 != nil || err2 != nil {
-		return executed
-	}
-	if r.Contains(e) {
-		return r.String()
-	}
-	return e.String()
 }
 
 func (d *database) Fence(ctx context.Context) error {
@@ -95,18 +81,26 @@ func (d *database) Fence(ctx context.Context) error {
 	return err
 }
 
-func (d *database) Follow(ctx context.Context, host string, port int) error {
+func (d *database) Follow(ctx context.Context, host string, port int, ack bool) error {
 	err := d.ChangePrimary(ctx, mysql.Primary{Host: host, Port: port, User: d.users.ReplUser, Password: d.users.ReplPassword},
 		mysql.ChangePrimaryOptions{ConnectRetry: time.Second, HeartbeatPeriod: time.Second})
 	if err != nil {
 		return err
 	}
 	if d.semiSync {
-		if err := d.EnableSemiSync(ctx, false, d.semiTO); err != nil {
+		// Only a member of the primary's sync set acknowledges (ha.SyncSet).
+		if err := d.SetReplicaAck(ctx, ack); err != nil {
 			return err
 		}
 	}
 	return d.StartReplica(ctx)
+}
+
+func (d *database) SetAck(ctx context.Context, on bool) error {
+	if !d.semiSync {
+		return nil
+	}
+	return d.SetReplicaAck(ctx, on)
 }
 
 func (d *database) SentAll(ctx context.Context) (bool, error) {
@@ -153,22 +147,9 @@ func (d *database) SetSemiSync(ctx context.Context, on bool) error {
 	return d.DisableSemiSync(ctx)
 }
 
-func (d *database) Compare(theirs, mine string) ha.Cmp {
-	t, err1 := mysql.ParseGTIDSet(d.flavor, theirs)
-	m, err2 := mysql.ParseGTIDSet(d.flavor, mine)
-	if err1 != nil || err2 != nil {
-		return ha.Diverged
-	}
-	tc, mc := t.Contains(m), m.Contains(t)
-	switch {
-	case tc && mc:
-		return ha.Equal
-	case tc:
-		return ha.Ahead
-	case mc:
-		return ha.Behind
-	}
-	return ha.Diverged
+func (d *database) Compare(theirs, mine ha.Progress) ha.Cmp {
+	o := mysql.CompareProgress(d.flavor, mysql.Progress(theirs), mysql.Progress(mine))
+	return map[mysql.Order]ha.Cmp{mysql.Same: ha.Equal, mysql.Further: ha.Ahead, mysql.Behind: ha.Behind, mysql.Split: ha.Diverged}[o]
 }
 
 // osUser is the --user= of the server command, if any.

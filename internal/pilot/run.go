@@ -132,7 +132,7 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 		},
 		SessionTTL: cfg.HA.SessionTTL.D(), CheckTTL: cfg.HA.CheckTTL.D(), Interval: cfg.HA.HealthInterval.D(),
 		MaxLag: cfg.MySQL.MaxLag.D(), HandoverTimeout: cfg.HA.HandoverTimeout.D(),
-		OnQuarantine: n.onQuarantine, SemiSyncAuto: cfg.HA.SemiSync && !cfg.HA.SemiSyncStrict,
+		OnQuarantine: n.onQuarantine, SemiSync: cfg.HA.SemiSync, SemiSyncAuto: cfg.HA.SemiSync && !cfg.HA.SemiSyncStrict,
 	}, n.cluster, db, n.log, time.Now)
 
 	loopCtx, stopLoop := context.WithCancel(ctx)

@@ -1,0 +1,61 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// SetReplicaAck turns this server's replica side of semi-synchronous replication on (its IO
+// thread acknowledges each transaction it writes to the relay log) or off, and its primary
+// side off. A running IO thread is restarted, so the change holds from now on in both
+// directions: a replica told to stop acknowledging must not send one more acknowledgement.
+func (db *DB) SetReplicaAck(ctx context.Context, on bool) error {
+	src, rep := "rpl_semi_sync_master", "rpl_semi_sync_slave"
+	if db.flavor == MySQL {
+		src, rep = "rpl_semi_sync_source", "rpl_semi_sync_replica"
+	}
+	val := "OFF"
+	if on {
+		val = "ON"
+	}
+	err := db.withConn(ctx, adminOpts{superWritable: true}, func(c *sql.Conn, _ bool) error {
+		st, err := db.replicaStatus(ctx, c)
+		if err != nil {
+			return err
+		}
+		running := st != nil && st.IOState != "No" && st.IOState != ""
+		stmts := []string{"SET GLOBAL " + src + "_enabled = OFF", "SET GLOBAL " + rep + "_enabled = " + val}
+		if running {
+			stmts = append([]string{db.flavor.stopIOThreadSQL()}, append(stmts, db.flavor.startIOThreadSQL())...)
+		}
+		for _, s := range stmts {
+			if _, err := c.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mysql: replica semi-sync %s: %w", val, err)
+	}
+	return nil
+}
+
+// ReplicaAck reports whether the replica side of semi-sync is on (false when MySQL's plugin is
+// not loaded).
+func (db *DB) ReplicaAck(ctx context.Context) (bool, error) {
+	q := "SELECT @@GLOBAL.rpl_semi_sync_slave_enabled"
+	if db.flavor == MySQL {
+		q = "SELECT @@GLOBAL.rpl_semi_sync_replica_enabled"
+	}
+	var on bool
+	err := db.pool.QueryRowContext(ctx, q).Scan(&on)
+	if isErrno(err, 1193) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mysql: replica semi-sync state: %w", err)
+	}
+	return on, nil
+}

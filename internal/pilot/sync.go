@@ -1,0 +1,71 @@
+package pilot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/ha"
+)
+
+// keySync is the sync-set record (DESIGN.md section 2): the members the primary allows to
+// acknowledge its commits, written only while the writer holds the leader lock.
+const keySync = "sync"
+
+// SetSyncSet writes the sync set, only while session holds the leader lock (one Consul
+// transaction checks the lock and writes).
+func (k *cluster) SetSyncSet(ctx context.Context, session string, s ha.SyncSet) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	ok, err := k.c.PutIfHeld(ctx, k.o.Prefix+keySync, b, k.o.Prefix+keyLeader, session)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("the leader lock is not held by this node's session: sync set not written")
+	}
+	k.poke()
+	return nil
+}
+
+func parseSyncSet(b []byte) *ha.SyncSet {
+	var s ha.SyncSet
+	if json.Unmarshal(b, &s) != nil || s.Leader == "" {
+		return nil
+	}
+	return &s
+}
+
+// AcceptLoss is the operator's `mysqlpilot accept-loss`: with the leader lock free, it drops
+// what keeps the cluster from failing over to the live members, losing the writes that only
+// an unreachable node may hold: the sync-set record, and the member key of a last primary
+// that said it acknowledged writes alone. It returns what it removed.
+func (k *cluster) AcceptLoss(ctx context.Context) ([]string, error) {
+	v, err := k.View(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v.Leader != nil {
+		return nil, fmt.Errorf("%s holds the leader lock: nothing to accept (accept-loss is for a cluster waiting for a lost primary or sync-set member)", v.Leader.Node)
+	}
+	var removed []string
+	if v.Sync != nil {
+		if err := k.c.Delete(ctx, k.o.Prefix+keySync); err != nil {
+			return removed, err
+		}
+		removed = append(removed, fmt.Sprintf("the sync set of %s %v", v.Sync.Leader, v.Sync.Members))
+	}
+	for _, m := range v.Members {
+		if m.Alone && !m.Live {
+			if err := k.c.Delete(ctx, k.o.Prefix+keyMembers+m.Node); err != nil {
+				return removed, err
+			}
+			removed = append(removed, "the member key of "+m.Node+" (it acknowledged writes alone)")
+		}
+	}
+	k.poke()
+	return removed, nil
+}
