@@ -13,6 +13,13 @@ const minSessionTTL = 10 * time.Second
 
 // Validate checks the whole config and returns every problem found, one per line, each
 // naming the field and the fix.
+// Timing floors: below these a margin no longer covers a fence taking effect, a message
+// crossing Consul, or one cycle of the HA loop.
+const (
+	minMargin    = 500 * time.Millisecond
+	watchdogRoom = 2 * time.Second
+)
+
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(field, format string, args ...any) { errs = append(errs, fieldErr(field, format, args...)) }
@@ -89,11 +96,25 @@ func (c *Config) Validate() error {
 	if h.HealthInterval.Duration <= 0 || 2*h.HealthInterval.Duration > h.CheckTTL.Duration {
 		add("ha.healthInterval", "%s must be positive and at most half of ha.checkTTL (%s), so one late check does not fail the TTL", h.HealthInterval, h.CheckTTL)
 	}
-	if h.FenceMargin.Duration <= 0 || h.FenceMargin.Duration+h.HealthInterval.Duration >= h.CheckTTL.Duration {
-		add("ha.fenceMargin", "%s must be positive and leave ha.healthInterval (%s) room inside ha.checkTTL (%s)", h.FenceMargin, h.HealthInterval, h.CheckTTL)
+	switch {
+	case h.FenceMargin.Duration < minMargin:
+		add("ha.fenceMargin", "%s is too small: use at least %s (default 1.5s); the fence must take effect before another node can take the lock", h.FenceMargin, minMargin)
+	case h.FenceMargin.Duration+h.HealthInterval.Duration+watchdogRoom > h.CheckTTL.Duration:
+		// The primary re-arms its in-server watchdog every healthInterval, for what is left of
+		// checkTTL less the watchdog's 1s period and fenceMargin: with less room than one
+		// interval plus a cycle's own work, the watchdog fires between re-arms and the
+		// primary flaps.
+		add("ha.fenceMargin", "ha.fenceMargin (%s) + ha.healthInterval (%s) + %s (the watchdog's 1s period and 1s for a cycle's own work) must not exceed ha.checkTTL (%s): raise checkTTL or lower the others",
+			h.FenceMargin, h.HealthInterval, watchdogRoom, h.CheckTTL)
 	}
-	if h.LockDelay.Duration > time.Minute {
+	switch {
+	case h.LockDelay.Duration < minMargin:
+		add("ha.lockDelay", "%s is too small: use at least %s (default 1s); it keeps a new primary from taking the lock the instant the old one's session ends", h.LockDelay, minMargin)
+	case h.LockDelay.Duration > time.Minute:
 		add("ha.lockDelay", "%s is above Consul's maximum of 60s", h.LockDelay)
+	}
+	if h.CandidateWindow.Duration < minMargin {
+		add("ha.candidateWindow", "%s is too small: use at least %s (default 1s); candidates need it to hear each other's GTIDs", h.CandidateWindow, minMargin)
 	}
 	if h.SemiSyncStrict && !h.SemiSync {
 		add("ha.semiSyncStrict", "needs ha.semiSync: true (set both, or drop semiSyncStrict)")
