@@ -24,6 +24,10 @@ func Decide(s State, t Timing) Action {
 			return Fence{because("writable but %s holds the lock", s.Holder)}
 		case !fresh:
 			return Fence{because("lock renewal is late: fence deadline passed %s ago", s.Now.Sub(s.Deadline.Add(-t.FenceMargin)).Round(time.Millisecond))}
+		case s.WatchdogGone:
+			// Nothing would fence this server if the supervisor froze now. Promote
+			// reinstalls the watchdog before it opens writes again.
+			return Fence{because("the in-server watchdog is gone (event missing or disabled, or event_scheduler off)")}
 		}
 	}
 	if !s.MySQLUp {

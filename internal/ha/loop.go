@@ -191,7 +191,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 	o.view = view
 	now := l.now()
 	s := State{
-		Now: now, Node: l.cfg.Node, MySQLUp: up, Writable: o.db.Writable, Empty: o.db.Empty,
+		Now: now, Node: l.cfg.Node, MySQLUp: up, Writable: o.db.Writable, Empty: o.db.Empty, WatchdogGone: o.db.WatchdogGone,
 		Session: l.session, Deadline: l.deadline(), WasLeader: l.wasLeader,
 		Maintenance: view.Maintenance, Switchover: view.Switchover, Initialized: view.Initialized,
 		Benched: now.Before(l.benchedUntil), SemiSyncAuto: l.cfg.SemiSyncAuto, PromotedAt: l.promotedAt,

@@ -130,8 +130,11 @@ type DBState struct {
 	Received string // GTIDs fetched by the IO thread (MariaDB: Gtid_IO_Pos), "" when not a replica
 	Empty    bool
 	// Acking: the replica side of semi-sync is on.
-	Acking  bool
-	Replica *ReplicaStatus
+	Acking bool
+	// WatchdogGone: writable, and the in-server watchdog event is missing, disabled, or the
+	// event scheduler is off (read on writable servers only).
+	WatchdogGone bool
+	Replica      *ReplicaStatus
 	// SemiSync: the primary's commits wait for a replica's acknowledgement (read only when
 	// semi-sync is configured).
 	SemiSync bool

@@ -98,11 +98,13 @@ type State struct {
 	Node string // this node
 
 	// This node's server.
-	MySQLUp  bool          // answers SQL
-	Writable bool          // read_only is off
-	Replica  *ReplicaState // nil when not configured as a replica
-	Errant   bool          // has transactions the current primary lacks
-	Empty    bool          // no transactions at all (a fresh datadir)
+	MySQLUp  bool // answers SQL
+	Writable bool // read_only is off
+	// WatchdogGone: writable without the in-server watchdog that fences a frozen supervisor.
+	WatchdogGone bool
+	Replica      *ReplicaState // nil when not configured as a replica
+	Errant       bool          // has transactions the current primary lacks
+	Empty        bool          // no transactions at all (a fresh datadir)
 	// WasLeader: this node held the lock most recently (it wins ties, like a member's WasLeader).
 	WasLeader bool
 	// Benched: a promotion failed repeatedly here; no candidacy until the bench time is over.

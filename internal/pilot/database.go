@@ -25,6 +25,21 @@ type database struct {
 	semiAuto bool // adaptive semi-sync: the loop needs the primary's semi-sync state
 	semiTO   time.Duration
 	log      *slog.Logger
+	// watchdogGone: the last observation of a writable server found its watchdog gone;
+	// ArmWatchdog reinstalls it before the next promotion opens writes.
+	watchdogGone bool
+}
+
+// ArmWatchdog arms the in-server watchdog, reinstalling it first when it was found gone.
+func (d *database) ArmWatchdog(ctx context.Context, dur time.Duration) error {
+	if d.watchdogGone {
+		if err := d.InstallWatchdog(ctx); err != nil {
+			return err
+		}
+		d.log.Warn("the in-server watchdog was gone: reinstalled it")
+		d.watchdogGone = false
+	}
+	return d.DB.ArmWatchdog(ctx, dur)
 }
 
 func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
@@ -41,6 +56,14 @@ func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
 		if st.SemiSync, err = d.SemiSyncPrimary(ctx); err != nil {
 			return ha.DBState{}, err
 		}
+	}
+	if st.Writable {
+		w, err := d.WatchdogStatus(ctx)
+		if err != nil {
+			return ha.DBState{}, err
+		}
+		st.WatchdogGone = !w.Installed || !w.SchedulerOn
+		d.watchdogGone = st.WatchdogGone
 	}
 	if d.semiSync && !st.Writable {
 		if st.Acking, err = d.ReplicaAck(ctx); err != nil {
