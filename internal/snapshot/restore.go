@@ -1,6 +1,8 @@
 package snapshot
 
 import (
+	"golang.org/x/sys/unix"
+
 	"context"
 	"errors"
 	"fmt"
@@ -168,14 +170,20 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreResult, error) {
 			return fail(err)
 		}
 	}
-	movedAside, err := installDatadir(unpacked, o.Datadir, o.Now())
-	if err != nil {
+	// Owned by the server's user before it is in place: the swap is the last step.
+	if err := chownTree(unpacked, o.OSUser); err != nil {
 		return fail(err)
 	}
+	if st, err := os.Stat(o.Datadir); err == nil {
+		if err := os.Chmod(unpacked, st.Mode().Perm()); err != nil {
+			return fail(err)
+		}
+	}
+	movedAside, err := installDatadir(unpacked, o.Datadir, o.Now())
 	if movedAside != "" {
 		log.Warn("the previous datadir was moved aside, not deleted", "datadir", o.Datadir, "moved_to", movedAside)
 	}
-	if err := chownTree(o.Datadir, o.OSUser); err != nil {
+	if err != nil {
 		return fail(err)
 	}
 	log.Info("restore complete", "datadir", o.Datadir, "gtid", info.GTID, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
@@ -262,49 +270,85 @@ func streamDown(ctx context.Context, o RestoreOptions, dir string, log *slog.Log
 	return nil
 }
 
-// installDatadir moves the entries of src into datadir. A missing datadir is created; an
-// empty one is used as is; a non-empty one is renamed to "<datadir>.old-<time>" first, and
-// when that is impossible (a mount point) the restore fails without touching it.
+// installDatadir puts the prepared tree src in place of datadir, so that a crash at any
+// instant leaves either the old datadir or the whole new one, never a mix (a datadir that
+// holds mysql/ looks initialized to the next start):
+//
+//  1. every file and directory of src is synced to disk;
+//  2. src and datadir are swapped in one step (renameat2 RENAME_EXCHANGE; src must be in
+//     the same filesystem, as the default temporary directory beside the datadir is);
+//  3. the old datadir, now at src, is renamed to "<datadir>.old-<time>" (an empty one is
+//     removed). A crash between 2 and 3 leaves it in the temporary directory, never deleted.
+//
+// A missing datadir is a plain rename. Where the swap is impossible (a datadir that is a
+// mount point, a temporary directory on another filesystem), the restore fails without
+// touching the datadir: point snapshot.tempDir beside the datadir, or make the datadir a
+// directory inside the volume.
 func installDatadir(src, datadir string, now time.Time) (movedAside string, err error) {
 	if err := checkNotInUse(datadir); err != nil {
 		return "", err
 	}
-	entries, err := os.ReadDir(datadir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(datadir, 0o750); err != nil {
-			return "", fmt.Errorf("create datadir: %w", err)
-		}
-	case err != nil:
-		return "", fmt.Errorf("inspect datadir: %w", err)
-	case len(entries) > 0:
-		aside := datadir + ".old-" + now.UTC().Format(secondsLayout)
-		if err := os.Rename(datadir, aside); err != nil {
-			return "", fmt.Errorf("datadir is not empty and cannot be moved aside to %s (%w): move or empty it yourself; nothing was changed", aside, err)
-		}
-		movedAside = aside
-		st, _ := os.Stat(aside)
-		mode := fs.FileMode(0o750)
-		if st != nil {
-			mode = st.Mode().Perm()
-		}
-		if err := os.Mkdir(datadir, mode); err != nil {
-			return movedAside, fmt.Errorf("recreate datadir after moving the old one to %s: %w", aside, err)
-		}
+	if err := syncTree(src); err != nil {
+		return "", fmt.Errorf("sync the restored files: %w", err)
 	}
-	items, err := os.ReadDir(src)
+	parent := filepath.Dir(datadir)
+	if _, err := os.Stat(datadir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return "", fmt.Errorf("create the datadir's parent: %w", err)
+		}
+		if err := os.Rename(src, datadir); err != nil {
+			return "", fmt.Errorf("move the restored datadir into place: %w", err)
+		}
+		return "", syncDir(parent)
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, datadir, unix.RENAME_EXCHANGE); err != nil {
+		return "", fmt.Errorf("swap the restored datadir into place (%w): the temporary directory %s must be in the datadir's filesystem, and the datadir must not be a mount point; nothing was changed",
+			err, filepath.Dir(src))
+	}
+	if err := errors.Join(syncDir(parent), syncDir(filepath.Dir(src))); err != nil {
+		return "", fmt.Errorf("sync after swapping the datadir: %w", err)
+	}
+	// src now holds the previous datadir.
+	if entries, err := os.ReadDir(src); err == nil && len(entries) == 0 {
+		return "", os.Remove(src)
+	}
+	aside := datadir + ".old-" + now.UTC().Format(secondsLayout)
+	if err := os.Rename(src, aside); err != nil {
+		return src, fmt.Errorf("the restore is in place, but the previous datadir could not be moved from %s to %s (%w): move it yourself", src, aside, err)
+	}
+	return aside, syncDir(parent)
+}
+
+// syncTree fsyncs every file and directory below root (directories after their entries).
+func syncTree(root string) error {
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, p)
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Sync()
+	})
 	if err != nil {
-		return movedAside, err
+		return err
 	}
-	for _, e := range items {
-		if err := move(filepath.Join(src, e.Name()), filepath.Join(datadir, e.Name())); err != nil {
-			return movedAside, fmt.Errorf("move %s into the datadir: %w", e.Name(), err)
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := syncDir(dirs[i]); err != nil {
+			return err
 		}
 	}
-	if err := syncDir(datadir); err != nil {
-		return movedAside, fmt.Errorf("sync datadir: %w", err)
-	}
-	return movedAside, nil
+	return nil
 }
 
 // checkNotInUse refuses a datadir a running server holds: InnoDB keeps a write lock (fcntl)
@@ -328,62 +372,7 @@ func checkNotInUse(datadir string) error {
 	return nil
 }
 
-// move renames src to dst, or copies and removes it across filesystems.
-func move(src, dst string) error {
-	err := os.Rename(src, dst)
-	if !errors.Is(err, syscall.EXDEV) {
-		return err
-	}
-	if err := copyTree(src, dst); err != nil {
-		return err
-	}
-	return os.RemoveAll(src)
-}
-
-// copyTree copies a file or directory tree, keeping permissions, syncing files.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, info.Mode().Perm())
-		case info.Mode().IsRegular():
-			return copyFile(p, target, info.Mode().Perm())
-		default:
-			return fmt.Errorf("%s: not a regular file or directory", p)
-		}
-	})
-}
-
-func copyFile(src, dst string, mode fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
+// syncDir fsyncs a directory, so the renames in it survive a power loss.
 func syncDir(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
