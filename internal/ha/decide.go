@@ -92,7 +92,23 @@ func stayPrimary(s State, r reason) StayPrimary {
 		return StayPrimary{reason: r}
 	}
 	set, alone := syncSet(s)
-	return StayPrimary{reason: r, SemiSync: s.SemiSyncAuto && len(set) > 0, Sync: set, Alone: alone}
+	return StayPrimary{reason: r, SemiSync: s.SemiSyncAuto && waitForAck(s, set), Sync: set, Alone: alone}
+}
+
+// waitForAck: with adaptive semi-sync, commits wait for an acknowledgement while a member of
+// the set acknowledges (live, streaming, replica side on), and for SemiSyncGrace after the
+// promotion while members repoint. A member just added does not acknowledge yet: until it
+// does, commits go on alone (the primary is marked alone meanwhile) rather than stall.
+func waitForAck(s State, set []string) bool {
+	if len(set) > 0 && !s.PromotedAt.IsZero() && s.Now.Sub(s.PromotedAt) < SemiSyncGrace {
+		return true
+	}
+	for _, m := range s.Members {
+		if m.Live && m.Streaming && m.Acking && slices.Contains(set, m.Node) {
+			return true
+		}
+	}
+	return false
 }
 
 // SemiSyncGrace is how long after its promotion a primary keeps eligible members in its sync
@@ -273,26 +289,29 @@ func decideCandidate(s State, t Timing) Action {
 }
 
 // syncRule: after the last primary L is gone, a node may take the lock only if it is in L's
-// recorded sync set and every other member of it is live and not ahead of it; L itself may
-// always come back. Every write L acknowledged is on L and on a member of that set (or L said
-// it was alone, which the Alone rule covers), so such a node has them all.
+// recorded sync set, or is L itself, and every other member of the set is live and not ahead
+// of it. Every write L acknowledged is on L and on a member of that set (or L said it was
+// alone, which the Alone rule and the empty set cover: only L then), so such a node has them
+// all. L itself is held to the same rule: restarted, its crash recovery may have cut
+// acknowledged writes whose engine commit had not reached the disk (see
+// mysql.SemiSyncConfig.TruncateUnacknowledged); a member has them.
 //
 // A handover from L (a switchover record carrying L's final GTIDs, which the target waits
 // for) loses nothing and is exempt.
 func syncRule(s State) (why string, ok bool) {
 	l := s.LastLeader
-	if !s.SemiSync || s.Sync == nil || l == "" || s.Sync.Leader != l || l == s.Node {
+	if !s.SemiSync || s.Sync == nil || l == "" || s.Sync.Leader != l {
 		return "", true
 	}
 	if sw := s.Switchover; sw != nil && sw.From == l && sw.GTID != "" {
 		return "", true
 	}
-	accept := "to fail over anyway, losing what only they hold: mysqlpilot accept-loss"
-	if len(s.Sync.Members) == 0 {
+	switch {
+	case l == s.Node:
+	case len(s.Sync.Members) == 0:
 		return fmt.Sprintf("the last primary %s had an empty sync set (it acknowledged writes alone): waiting for it to come back; %s",
 			l, "to fail over anyway, losing what only it holds: mysqlpilot accept-loss"), false
-	}
-	if !s.Sync.Has(s.Node) {
+	case !s.Sync.Has(s.Node):
 		return fmt.Sprintf("not in the last primary %s's sync set (%s): waiting for one of them or %s to take over",
 			l, strings.Join(s.Sync.Members, ", "), l), false
 	}
@@ -303,8 +322,8 @@ func syncRule(s State) (why string, ok bool) {
 		m := member(s.Members, n)
 		switch {
 		case m == nil || !m.Live:
-			return fmt.Sprintf("sync-set member %s of the last primary %s is not live and may hold acknowledged writes: waiting for it or %s; %s",
-				n, l, l, accept), false
+			return fmt.Sprintf("sync-set member %s of the last primary %s is not live and may hold acknowledged writes: waiting for it; %s",
+				n, l, "to fail over anyway, losing what only it holds: mysqlpilot accept-loss"), false
 		case m.Cmp == Ahead:
 			return fmt.Sprintf("sync-set member %s is more advanced: waiting for it to take over", n), false
 		case m.Cmp == Diverged:

@@ -306,7 +306,8 @@ func TestNoWritableWithoutFreshLock(t *testing.T) {
 // replicates from it (streaming), or just after its promotion while eligible members repoint;
 // a primary with nobody replicating from it commits alone.
 func TestSemiSyncWanted(t *testing.T) {
-	streaming := Member{Node: "c", Role: RoleReplica, Eligible: true, Streaming: true, Live: true}
+	streaming := Member{Node: "c", Role: RoleReplica, Eligible: true, Streaming: true, Live: true, Acking: true}
+	notAckingYet := Member{Node: "c", Role: RoleReplica, Eligible: true, Streaming: true, Live: true}
 	repointing := Member{Node: "c", Role: RoleReplica, Eligible: true, Live: true}
 	broken := Member{Node: "d", Role: RoleReplica, Eligible: true, Live: true} // e.g. a wrong replication password
 	quarantined := Member{Node: "e", Role: RoleNone, Eligible: false, Live: true}
@@ -320,6 +321,7 @@ func TestSemiSyncWanted(t *testing.T) {
 		want bool
 	}{
 		{"a streaming replica: wait for its ack", auto(streaming), true},
+		{"a streaming replica, just added to the sync set, not acknowledging yet: commit alone until it does, never stall", auto(notAckingYet), false},
 		{"alone: commit alone", auto(), false},
 		{"only a quarantined member: commit alone", auto(quarantined), false},
 		{"an eligible replica that does not replicate (long after promotion): commit alone, never stall", auto(broken), false},
@@ -404,7 +406,7 @@ func TestSyncSetCandidacy(t *testing.T) {
 		// Partition {a, c} | {b, Consul}: c acknowledged a's last writes and cannot be seen.
 		{"partition: the other member's session ended: wait for it, say how to accept the loss",
 			lost(func(s *State) { s.Members[0].Live, s.Members[0].Eligible = false, false }),
-			"Wait: sync-set member c of the last primary a is not live and may hold acknowledged writes: waiting for it or a; to fail over anyway, losing what only they hold: mysqlpilot accept-loss"},
+			"Wait: sync-set member c of the last primary a is not live and may hold acknowledged writes: waiting for it; to fail over anyway, losing what only it holds: mysqlpilot accept-loss"},
 		{"the other member never published a key: wait for it", lost(func(s *State) { s.Members = nil }),
 			"Wait: sync-set member c of the last primary a is not live"},
 		{"the other member is more advanced: wait for it", lost(func(s *State) { s.Members[0].Cmp = Ahead }),
@@ -415,8 +417,17 @@ func TestSyncSetCandidacy(t *testing.T) {
 			"Wait: not in the last primary a's sync set (c, d): waiting for one of them or a to take over"},
 		{"an empty set (a acknowledged alone): wait for a", lost(func(s *State) { s.Sync.Members = []string{} }),
 			"Wait: the last primary a had an empty sync set (it acknowledged writes alone): waiting for it to come back"},
-		{"a itself comes back: it takes over", lost(func(s *State) { s.Node, s.Sync.Members = "a", []string{"c"} }),
+		{"a itself comes back, its members live and not ahead: it takes over", lost(func(s *State) { s.Node, s.Sync.Members = "a", []string{"c"} }),
 			"Acquire:"},
+		{"a itself comes back with an empty set (it acknowledged alone): it takes over", lost(func(s *State) { s.Node, s.Sync.Members = "a", []string{} }),
+			"Acquire:"},
+		// Restarted, a's crash recovery may have cut acknowledged writes that c holds.
+		{"a itself comes back while a member is not live: it waits for it too",
+			lost(func(s *State) { s.Node, s.Sync.Members, s.Members[0].Live = "a", []string{"c"}, false }),
+			"Wait: sync-set member c of the last primary a is not live"},
+		{"a itself comes back behind a member: it waits for the member",
+			lost(func(s *State) { s.Node, s.Sync.Members, s.Members[0].Cmp = "a", []string{"c"}, Ahead }),
+			"Wait: sync-set member c is more advanced"},
 		{"a's own handover, with its final GTIDs, to a node outside the set: the target takes over",
 			lost(func(s *State) {
 				s.Sync.Members = []string{"c"}
@@ -526,7 +537,7 @@ func TestSyncSetRecorded(t *testing.T) {
 	}{
 		{"streaming members are added, sorted", prim(nil, streaming("d", Equal), streaming("c", Behind)), []string{"c", "d"}, false, true},
 		{"a member not acknowledging yet is added (it acknowledges once recorded)",
-			prim([]string{}, Member{Node: "c", Eligible: true, Streaming: true, Live: true}), []string{"c"}, false, true},
+			prim([]string{}, Member{Node: "c", Eligible: true, Streaming: true, Live: true}), []string{"c"}, false, false},
 		{"a recorded member that acknowledges stays even when lagging", prim([]string{"d"}, lagging), []string{"d"}, false, true},
 		{"a dead member is dropped when another has everything", prim([]string{"c", "d"}, dead("c"), streaming("d", Equal)), []string{"d"}, false, true},
 		{"a dead member dropped with the rest lagging: alone first", prim([]string{"c", "d"}, dead("c"), lagging), []string{"d"}, true, true},

@@ -57,6 +57,15 @@ type SemiSyncConfig struct {
 	// to asynchronous replication. A very long timeout (hours) means no fallback: an isolated
 	// primary cannot acknowledge writes.
 	Timeout time.Duration
+	// TruncateUnacknowledged starts the server in the role of a semi-sync replica
+	// (init_rpl_role=SLAVE, replica side on), so that crash recovery rolls back and cuts from
+	// the binlog every transaction not committed in the engine, instead of committing it:
+	// a killed primary's writes that waited for an acknowledgement never come back as errant
+	// transactions (MDEV-21117). Set it only when every write the server acknowledged is on
+	// a replica too: MariaDB also cuts transactions that were acknowledged but whose engine
+	// commit had not reached the disk, so a primary that acknowledged writes alone must
+	// start without it.
+	TruncateUnacknowledged bool
 }
 
 // Defaults used when ServerConfig leaves a field empty.

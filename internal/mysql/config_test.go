@@ -57,6 +57,10 @@ func TestServerConfigGolden(t *testing.T) {
 			c.TmpDir = "/var/lib/mysql.tmp"
 			c.Extra = []string{"innodb_log_file_size = 16M", "skip-symbolic-links"}
 		}},
+		{"mariadb-semisync-truncate", func(c *ServerConfig) {
+			c.Flavor = MariaDB
+			c.SemiSync = &SemiSyncConfig{Timeout: time.Hour, TruncateUnacknowledged: true}
+		}},
 		{"mysql-semisync", func(c *ServerConfig) {
 			c.Flavor = MySQL
 			c.SemiSync = &SemiSyncConfig{Timeout: time.Hour}

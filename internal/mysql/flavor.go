@@ -480,16 +480,19 @@ func (f Flavor) serverOptions(c ServerConfig) [][2]string {
 		{"slave_net_timeout", "10"}, // see the MySQL branch
 	}
 	if c.SemiSync != nil {
+		replica := "OFF"
+		if c.SemiSync.TruncateUnacknowledged {
+			// See SemiSyncConfig.TruncateUnacknowledged. The loop turns the replica side
+			// off at once unless the node is a member of the primary's sync set.
+			replica = "ON"
+		}
 		o = append(o,
 			[2]string{"rpl_semi_sync_master_enabled", "OFF"},
-			// Every server starts in the role of a semi-sync replica, so that crash recovery
-			// after a primary was killed rolls back (truncates from its binlog) the
-			// transactions that were waiting for an acknowledgement, instead of committing
-			// them: nobody acknowledged them, and kept they would make the node errant and
-			// cost a re-seed (MDEV-21117). The loop turns the replica side off at once
-			// unless the node is a member of the primary's sync set.
-			[2]string{"rpl_semi_sync_slave_enabled", "ON"},
-			[2]string{"init_rpl_role", "SLAVE"},
+			[2]string{"rpl_semi_sync_slave_enabled", replica})
+		if c.SemiSync.TruncateUnacknowledged {
+			o = append(o, [2]string{"init_rpl_role", "SLAVE"})
+		}
+		o = append(o,
 			[2]string{"rpl_semi_sync_master_wait_point", "AFTER_SYNC"},
 			[2]string{"rpl_semi_sync_master_timeout", strconv.FormatInt(max(1, c.SemiSync.Timeout.Milliseconds()), 10)})
 	}

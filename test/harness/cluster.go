@@ -314,6 +314,7 @@ type Status struct {
 	Action   string `json:"action"`
 	Holder   string `json:"holder"`
 	Writable bool   `json:"writable"`
+	Alone    bool   `json:"alone"`
 	Error    string `json:"error"`
 }
 
