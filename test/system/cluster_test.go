@@ -30,6 +30,7 @@ type Status struct {
 	Holder   string `json:"holder"`
 	Session  bool   `json:"session"`
 	Writable bool   `json:"writable"`
+	Alone    bool   `json:"alone"`
 	Executed string `json:"gtid_executed"`
 	Error    string `json:"error"`
 	Replica  *struct {
