@@ -121,7 +121,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	if cfg.Log.Format == "json" {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(pilot.Redact(h, cfg.Secrets()))
+	return slog.New(config.Redact(h, cfg.Secrets()))
 }
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
