@@ -38,12 +38,3 @@ func TestReleasedLeaderKeyMeansFree(t *testing.T) {
 		t.Errorf("a leader key without a session is a free lock, got %+v", v.Leader)
 	}
 }
-
-func TestOSUser(t *testing.T) {
-	if got := osUser([]string{"mariadbd", "--user=mysql", "--x"}); got != "mysql" {
-		t.Errorf("osUser = %q", got)
-	}
-	if got := osUser([]string{"mariadbd"}); got != "" {
-		t.Errorf("osUser = %q", got)
-	}
-}

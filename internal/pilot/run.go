@@ -13,6 +13,7 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
+	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
 	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
@@ -24,7 +25,7 @@ type Node struct {
 	sup     *supervisor.Supervisor
 	consul  *consul.Client
 	cluster *cluster
-	db      *database
+	db      *mysql.Database
 	loop    *ha.Loop
 	mysqld  *supervisor.Process
 	metrics *metrics
@@ -109,7 +110,11 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	}
 	n.log.Info("node identity", "node", cfg.Node, "address", addr, "port", cfg.Service.Port, "server_id", serverID)
 
-	db, proc, err := startMySQL(ctx, n.sup, cfg, addr, serverID, n.log)
+	flavor, err := mysql.ParseFlavor(cfg.MySQL.Flavor)
+	if err != nil {
+		return 1, fmt.Errorf("config: mysql.flavor: %w", err)
+	}
+	db, proc, err := mysql.Start(ctx, n.sup, cfg, flavor, addr, serverID, n.log)
 	if err != nil {
 		return 1, err
 	}

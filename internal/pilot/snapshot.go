@@ -503,7 +503,7 @@ func (s *Snapshotter) Reseed(ctx context.Context) (*Bootstrap, error) {
 func (s *Snapshotter) restore(ctx context.Context, rec snapshot.Record) (snapshot.RestoreResult, error) {
 	m := s.cfg.MySQL
 	return snapshot.Restore(ctx, snapshot.RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: rec,
-		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: osUser(m.Exec), Log: s.log, State: true})
+		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: m.OSUser(), Log: s.log, State: true})
 }
 
 // Finish sets the restored server's GTID position from the backup's own metadata
@@ -870,7 +870,7 @@ func PointInTimeRestore(ctx context.Context, cfg *config.Config, req PITRRequest
 	}
 	var server, user string
 	if len(cfg.MySQL.Exec) > 0 {
-		server, user = cfg.MySQL.Exec[0], osUser(cfg.MySQL.Exec)
+		server, user = cfg.MySQL.Exec[0], cfg.MySQL.OSUser()
 	}
 	if user == "" && os.Geteuid() == 0 {
 		user = "root"

@@ -1,4 +1,4 @@
-package pilot
+package mysql
 
 import (
 	"context"
@@ -12,22 +12,21 @@ import (
 
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
-	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
 
-// database implements ha.Database over internal/mysql.
-type database struct {
-	*mysql.DB
-	flavor   mysql.Flavor
-	users    mysql.Users
+// Database is the server the HA loop drives: it implements ha.Database over DB.
+type Database struct {
+	*DB
+	flavor   Flavor
+	users    Users
 	semiSync bool
 	semiAuto bool // adaptive semi-sync: the loop needs the primary's semi-sync state
 	semiTO   time.Duration
 	log      *slog.Logger
 }
 
-func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
+func (d *Database) Observe(ctx context.Context) (ha.DBState, error) {
 	ro, err := d.ReadOnly(ctx)
 	if err != nil {
 		return ha.DBState{}, err
@@ -75,9 +74,9 @@ func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
 }
 
 // union of two positions; on a parse error the executed position alone is the safe answer.
-func union(f mysql.Flavor, executed, retrieved string) string {
-	e, err1 := mysql.ParseGTIDSet(f, executed)
-	r, err2 := mysql.ParseGTIDSet(f, retrieved)
+func union(f Flavor, executed, retrieved string) string {
+	e, err1 := ParseGTIDSet(f, executed)
+	r, err2 := ParseGTIDSet(f, retrieved)
 	if err1 != nil || err2 != nil {
 		return executed
 	}
@@ -87,7 +86,7 @@ func union(f mysql.Flavor, executed, retrieved string) string {
 	return e.String()
 }
 
-func (d *database) Fence(ctx context.Context) error {
+func (d *Database) Fence(ctx context.Context) error {
 	n, err := d.DB.Fence(ctx)
 	if err == nil && n > 0 {
 		d.log.Warn("fence killed client connections", "count", n)
@@ -95,9 +94,9 @@ func (d *database) Fence(ctx context.Context) error {
 	return err
 }
 
-func (d *database) Follow(ctx context.Context, host string, port int) error {
-	err := d.ChangePrimary(ctx, mysql.Primary{Host: host, Port: port, User: d.users.ReplUser, Password: d.users.ReplPassword},
-		mysql.ChangePrimaryOptions{ConnectRetry: time.Second, HeartbeatPeriod: time.Second})
+func (d *Database) Follow(ctx context.Context, host string, port int) error {
+	err := d.ChangePrimary(ctx, Primary{Host: host, Port: port, User: d.users.ReplUser, Password: d.users.ReplPassword},
+		ChangePrimaryOptions{ConnectRetry: time.Second, HeartbeatPeriod: time.Second})
 	if err != nil {
 		return err
 	}
@@ -109,18 +108,18 @@ func (d *database) Follow(ctx context.Context, host string, port int) error {
 	return d.StartReplica(ctx)
 }
 
-func (d *database) SentAll(ctx context.Context) (bool, error) {
+func (d *Database) SentAll(ctx context.Context) (bool, error) {
 	_, all, err := d.BinlogSentToAll(ctx)
 	return all, err
 }
 
-func (d *database) CatchUp(ctx context.Context) error {
+func (d *Database) CatchUp(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	return d.WaitRelayApplied(ctx)
 }
 
-func (d *database) Promote(ctx context.Context, bootstrap bool) error {
+func (d *Database) Promote(ctx context.Context, bootstrap bool) error {
 	rs, err := d.ReplicaStatus(ctx)
 	if err != nil {
 		return err
@@ -146,16 +145,16 @@ func (d *database) Promote(ctx context.Context, bootstrap bool) error {
 	return d.SetReadOnly(ctx, false)
 }
 
-func (d *database) SetSemiSync(ctx context.Context, on bool) error {
+func (d *Database) SetSemiSync(ctx context.Context, on bool) error {
 	if on {
 		return d.EnableSemiSync(ctx, true, d.semiTO)
 	}
 	return d.DisableSemiSync(ctx)
 }
 
-func (d *database) Compare(theirs, mine string) ha.Cmp {
-	t, err1 := mysql.ParseGTIDSet(d.flavor, theirs)
-	m, err2 := mysql.ParseGTIDSet(d.flavor, mine)
+func (d *Database) Compare(theirs, mine string) ha.Cmp {
+	t, err1 := ParseGTIDSet(d.flavor, theirs)
+	m, err2 := ParseGTIDSet(d.flavor, mine)
 	if err1 != nil || err2 != nil {
 		return ha.Diverged
 	}
@@ -171,26 +170,12 @@ func (d *database) Compare(theirs, mine string) ha.Cmp {
 	return ha.Diverged
 }
 
-// osUser is the --user= of the server command, if any.
-func osUser(exec []string) string {
-	for _, a := range exec[1:] {
-		if u, ok := strings.CutPrefix(a, "--user="); ok {
-			return u
-		}
-	}
-	return ""
-}
-
-// startMySQL prepares the datadir and option file, starts mysqld read-only under the
-// supervisor and returns a pooled connection once it answers.
-func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Config, addr string, serverID uint32, log *slog.Logger) (*database, *supervisor.Process, error) {
+// Start prepares the datadir and option file, starts mysqld read-only under the supervisor
+// and returns a pooled connection once it answers.
+func Start(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Config, flavor Flavor, addr string, serverID uint32, log *slog.Logger) (*Database, *supervisor.Process, error) {
 	m := cfg.MySQL
-	flavor, err := mysql.ParseFlavor(m.Flavor)
-	if err != nil {
-		return nil, nil, fmt.Errorf("config: mysql.flavor: %w", err)
-	}
-	user := osUser(m.Exec)
-	initialized, err := mysql.Initialized(m.Datadir)
+	user := m.OSUser()
+	initialized, err := Initialized(m.Datadir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("datadir %s: %w", m.Datadir, err)
 	}
@@ -200,7 +185,7 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 			return nil, nil, err
 		}
 	}
-	sc := mysql.ServerConfig{
+	sc := ServerConfig{
 		Flavor: flavor, Datadir: m.Datadir, Socket: m.Socket, Port: cfg.Service.Port,
 		ServerID: serverID, ReportHost: addr, TmpDir: tmpdir,
 	}
@@ -209,7 +194,7 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 		semiTO = 24 * time.Hour // no async fallback: an isolated primary cannot acknowledge
 	}
 	if cfg.HA.SemiSync {
-		sc.SemiSync = &mysql.SemiSyncConfig{Timeout: semiTO}
+		sc.SemiSync = &SemiSyncConfig{Timeout: semiTO}
 	}
 	for _, dir := range []string{filepath.Dir(m.ConfigFile), filepath.Dir(m.Socket), tmpdir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -219,7 +204,7 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 			chownTo(dir, user)
 		}
 	}
-	if err := mysql.WriteServerConfig(m.ConfigFile, sc); err != nil {
+	if err := WriteServerConfig(m.ConfigFile, sc); err != nil {
 		return nil, nil, err
 	}
 	argv := append([]string{"--defaults-file=" + m.ConfigFile}, m.Exec[1:]...)
@@ -227,7 +212,7 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 	if err != nil {
 		return nil, nil, fmt.Errorf("start mysqld: %w", err)
 	}
-	users := mysql.Users{
+	users := Users{
 		RootPassword: m.RootPassword, User: m.User, Password: m.Password, Database: m.Database,
 		ReplUser: m.ReplUser, ReplPassword: m.ReplPassword,
 	}
@@ -241,13 +226,13 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 		proc.Stop(context.Background(), 15, m.StopTimeout.D())
 		return nil, nil, err
 	}
-	return &database{DB: db, flavor: flavor, users: users, semiSync: cfg.HA.SemiSync,
+	return &Database{DB: db, flavor: flavor, users: users, semiSync: cfg.HA.SemiSync,
 		semiAuto: cfg.HA.SemiSync && !cfg.HA.SemiSyncStrict, semiTO: semiTO, log: log}, proc, nil
 }
 
 // connect waits for mysqld to answer (or to die) and logs in as root. A datadir initialized
 // just now has a root without a password: it gets the configured one locally (not binlogged).
-func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, users mysql.Users, fresh bool, proc *supervisor.Process, log *slog.Logger) (*mysql.DB, error) {
+func connect(ctx context.Context, flavor Flavor, m config.MySQLConfig, users Users, fresh bool, proc *supervisor.Process, log *slog.Logger) (*DB, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.StartTimeout.D())
 	defer cancel()
 	go func() {
@@ -257,8 +242,8 @@ func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, use
 		case <-ctx.Done():
 		}
 	}()
-	open := func(pw string) (*mysql.DB, error) {
-		db, err := mysql.Open(ctx, mysql.Conn{Flavor: flavor, Socket: m.Socket, User: "root", Password: pw, PasswordSource: "MYSQL_ROOT_PASSWORD", Logger: log})
+	open := func(pw string) (*DB, error) {
+		db, err := Open(ctx, Conn{Flavor: flavor, Socket: m.Socket, User: "root", Password: pw, PasswordSource: "MYSQL_ROOT_PASSWORD", Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -279,7 +264,7 @@ func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, use
 			return nil, fmt.Errorf("mysqld exited during start (%s): see its log above", proc.Status())
 		default:
 		}
-		if errors.Is(err, mysql.ErrAccessDenied) {
+		if errors.Is(err, ErrAccessDenied) {
 			return nil, fmt.Errorf("%w (the datadir %s was initialized with another root password; mysqlpilot will not touch its data)", err, m.Datadir)
 		}
 		return nil, err
@@ -297,15 +282,22 @@ func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, use
 	return db, nil
 }
 
+// chownTo hands dir to the named OS user when we can (we run as root in the container).
+func chownTo(dir, name string) {
+	if uid, gid, err := OSUserIDs(name); err == nil {
+		_ = os.Chown(dir, uid, gid)
+	}
+}
+
 // serverTmpdir is the server's own tmpdir, "<datadir>.tmp" beside the datadir (in the same
-// volume): never shared with another server on the host (see mysql.ServerConfig.TmpDir).
+// volume): never shared with another server on the host (see ServerConfig.TmpDir).
 func serverTmpdir(datadir string) string {
 	return strings.TrimRight(datadir, "/") + ".tmp"
 }
 
 // initDatadir initializes an empty datadir. The init tool has been seen to crash now and then
 // on a loaded machine; a failed attempt's files (and only those) are removed before the next.
-func initDatadir(ctx context.Context, run supervisor.Runner, flavor mysql.Flavor, datadir, tmpdir, user string, log *slog.Logger) error {
+func initDatadir(ctx context.Context, run supervisor.Runner, flavor Flavor, datadir, tmpdir, user string, log *slog.Logger) error {
 	const attempts = 3
 	before := map[string]bool{}
 	if ents, err := os.ReadDir(datadir); err == nil {
@@ -315,7 +307,7 @@ func initDatadir(ctx context.Context, run supervisor.Runner, flavor mysql.Flavor
 	}
 	for i := 1; ; i++ {
 		log.Info("empty datadir: initializing", "datadir", datadir, "attempt", i)
-		err := mysql.InitDatadir(ctx, run, flavor, datadir, mysql.InitOptions{OSUser: user, TmpDir: tmpdir})
+		err := InitDatadir(ctx, run, flavor, datadir, InitOptions{OSUser: user, TmpDir: tmpdir})
 		if err == nil || i == attempts || ctx.Err() != nil {
 			return err
 		}
