@@ -77,7 +77,7 @@ func (n *Node) serveControl(path string) (func(), error) {
 			return
 		}
 		if !ok {
-			writeJSON(w, http.StatusConflict, map[string]string{"error": "a switchover is already pending (" + keySwitchover + " exists); wait for it"})
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "a switchover is already pending (switchover exists); wait for it"})
 			return
 		}
 		writeJSON(w, http.StatusAccepted, sw)

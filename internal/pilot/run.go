@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mysqlpilot/mysqlpilot/internal/cluster"
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
@@ -24,7 +25,7 @@ type Node struct {
 	log     *slog.Logger
 	sup     *supervisor.Supervisor
 	consul  *consul.Client
-	cluster *cluster
+	cluster *cluster.Cluster
 	db      *mysql.Database
 	loop    *ha.Loop
 	mysqld  *supervisor.Process
@@ -91,7 +92,7 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	if err := n.waitConsul(ctx, signals); err != nil {
 		return 1, err
 	}
-	n.cluster = newCluster(c, ClusterOptions{
+	n.cluster = cluster.New(c, cluster.Options{
 		Prefix: cfg.Consul.Prefix, Service: cfg.Service.Name, Node: cfg.Node, Address: addr,
 		Port: cfg.Service.Port, Tags: cfg.Service.Tags, SessionTTL: cfg.HA.SessionTTL.D(),
 		CheckTTL: cfg.HA.CheckTTL.D(), LockDelay: cfg.HA.LockDelay.D(),

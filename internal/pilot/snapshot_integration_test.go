@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mysqlpilot/mysqlpilot/internal/cluster"
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
@@ -170,7 +171,7 @@ func TestSnapshot_BackupPublishesBootstrapsAndPrunes(t *testing.T) {
 	}
 
 	// Another node holds the backup lock: this one refuses.
-	other := newConsulCatalog(f.consul, f.cfg.Consul.Prefix, "node9", discard())
+	other := cluster.NewCatalog(f.consul, f.cfg.Consul.Prefix, "node9", discard())
 	unlock, err := other.Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -337,11 +338,11 @@ func TestSnapshot_SchedulerIntervalRotationAndBinlogArchive(t *testing.T) {
 
 	count := func() int { recs, _ := f.s.Catalog().List(ctx); return len(recs) }
 	waitFor(t, 30*time.Second, "the first scheduled snapshot", func() bool { return count() == 1 })
-	waitFor(t, 30*time.Second, "binlogs/last", func() bool { return f.key(t, keyBinlogsLast) != nil })
+	waitFor(t, 30*time.Second, "binlogs/last", func() bool { return f.key(t, "binlogs/last") != nil })
 	// Several archive flushes go by: no rotation snapshot.
 	var p snapshot.BinlogProgress
 	waitFor(t, 30*time.Second, "three archive runs", func() bool {
-		kv := f.key(t, keyBinlogsLast)
+		kv := f.key(t, "binlogs/last")
 		if kv == nil || json.Unmarshal(kv.Value, &p) != nil {
 			return false
 		}
@@ -387,7 +388,7 @@ func TestPITR_PointInTimeRestoreFromConfig(t *testing.T) {
 	if _, err := f.s.ArchiveNow(ctx, f.p.db); err != nil {
 		t.Fatal(err)
 	}
-	if f.key(t, keyBinlogsLast) == nil {
+	if f.key(t, "binlogs/last") == nil {
 		t.Fatal("binlogs/last not recorded")
 	}
 

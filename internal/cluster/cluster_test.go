@@ -1,4 +1,4 @@
-package pilot
+package cluster
 
 import (
 	"log/slog"
@@ -9,7 +9,7 @@ import (
 )
 
 func TestParseClusterKeys(t *testing.T) {
-	k := newCluster(nil, ClusterOptions{Prefix: "service/mysql/"}, slog.New(slog.DiscardHandler))
+	k := New(nil, Options{Prefix: "service/mysql/"}, slog.New(slog.DiscardHandler))
 	v := k.parse([]consul.KV{
 		{Key: "service/mysql/leader", Value: []byte(`{"node":"n2","address":"10.0.0.2","port":3306}`), Session: "s2"},
 		{Key: "service/mysql/members/n1", Value: []byte(`{"node":"n1","role":"replica","eligible":true}`), Session: "s1"},
@@ -32,7 +32,7 @@ func TestParseClusterKeys(t *testing.T) {
 }
 
 func TestReleasedLeaderKeyMeansFree(t *testing.T) {
-	k := newCluster(nil, ClusterOptions{Prefix: "p/"}, slog.New(slog.DiscardHandler))
+	k := New(nil, Options{Prefix: "p/"}, slog.New(slog.DiscardHandler))
 	v := k.parse([]consul.KV{{Key: "p/leader", Value: []byte(`{"node":"n1"}`)}})
 	if v.Leader != nil {
 		t.Errorf("a leader key without a session is a free lock, got %+v", v.Leader)

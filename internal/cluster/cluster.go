@@ -1,6 +1,8 @@
-// Package pilot wires mysqlpilot together: config, supervisor, Consul, mysqld, the HA loop,
-// the control socket and metrics. Its adapters are the thin I/O layer under internal/ha.
-package pilot
+// Package cluster holds every Consul key and record of the product (DESIGN.md section 2): the
+// leader lock, the members, the switchover and maintenance flags, the server-id counter
+// (Cluster, the port ha.Cluster) and the snapshot catalog, binlog progress, backup lock and
+// snapshot request (Catalog, the port snapshot.Catalog). Nothing else in mysqlpilot names a key.
+package cluster
 
 import (
 	"context"
@@ -26,8 +28,8 @@ const (
 	keyServerIDs   = "server-ids/"
 )
 
-// ClusterOptions configure the Consul adapter.
-type ClusterOptions struct {
+// Options configure a Cluster.
+type Options struct {
 	Prefix     string // key prefix, ending in "/"
 	Service    string // read service name, e.g. "mysql"; the primary also registers "<service>-primary"
 	Node       string
@@ -39,10 +41,10 @@ type ClusterOptions struct {
 	LockDelay  time.Duration
 }
 
-// cluster implements ha.Cluster over internal/consul.
-type cluster struct {
+// Cluster implements ha.Cluster over internal/consul.
+type Cluster struct {
 	c    *consul.Client
-	o    ClusterOptions
+	o    Options
 	log  *slog.Logger
 	wake chan struct{}
 
@@ -55,24 +57,25 @@ type cluster struct {
 	held     []byte // the leader record this node acquired the lock with
 }
 
-func newCluster(c *consul.Client, o ClusterOptions, log *slog.Logger) *cluster {
-	return &cluster{c: c, o: o, log: log, wake: make(chan struct{}, 1)}
+// New returns the Cluster of node o.Node under o.Prefix.
+func New(c *consul.Client, o Options, log *slog.Logger) *Cluster {
+	return &Cluster{c: c, o: o, log: log, wake: make(chan struct{}, 1)}
 }
 
-func (k *cluster) aliveID() string   { return "mysqlpilot-" + k.o.Node }
-func (k *cluster) readID() string    { return k.o.Service + "-" + k.o.Node }
-func (k *cluster) primaryID() string { return k.o.Service + "-primary-" + k.o.Node }
+func (k *Cluster) aliveID() string   { return "mysqlpilot-" + k.o.Node }
+func (k *Cluster) readID() string    { return k.o.Service + "-" + k.o.Node }
+func (k *Cluster) primaryID() string { return k.o.Service + "-primary-" + k.o.Node }
 
 // Wake fires when the cluster's keys change.
-func (k *cluster) Wake() <-chan struct{} { return k.wake }
+func (k *Cluster) Wake() <-chan struct{} { return k.wake }
 
 // Watch wakes the loop (a blocking query on the prefix) whenever the cluster's keys change,
 // until ctx ends.
-func (k *cluster) Watch(ctx context.Context) {
+func (k *Cluster) Watch(ctx context.Context) {
 	k.c.WatchPrefix(ctx, k.o.Prefix, func([]consul.KV) { k.poke() })
 }
 
-func (k *cluster) poke() {
+func (k *Cluster) poke() {
 	select {
 	case k.wake <- struct{}{}:
 	default:
@@ -82,7 +85,7 @@ func (k *cluster) poke() {
 // View reads the cluster's keys now: one consistent read a cycle, so a decision never rests on
 // a watch result that went stale while Consul was away. On error it returns the last good
 // view with the error; the fence deadline, not this view, guards the primary.
-func (k *cluster) View(ctx context.Context) (ha.ClusterView, error) {
+func (k *Cluster) View(ctx context.Context) (ha.ClusterView, error) {
 	kvs, _, err := k.c.List(ctx, k.o.Prefix)
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -93,7 +96,7 @@ func (k *cluster) View(ctx context.Context) (ha.ClusterView, error) {
 	return k.view, nil
 }
 
-func (k *cluster) parse(kvs []consul.KV) ha.ClusterView {
+func (k *Cluster) parse(kvs []consul.KV) ha.ClusterView {
 	var v ha.ClusterView
 	for _, kv := range kvs {
 		name := strings.TrimPrefix(kv.Key, k.o.Prefix)
@@ -133,12 +136,12 @@ func (k *cluster) parse(kvs []consul.KV) ha.ClusterView {
 	return v
 }
 
-func (k *cluster) sessionName() string { return "mysqlpilot " + k.o.Node }
+func (k *Cluster) sessionName() string { return "mysqlpilot " + k.o.Node }
 
 // DestroyStaleSessions ends the sessions a previous process of this node left behind: a
 // restarted node passes the same alive check, which would keep them (and a lock they hold)
 // alive until their TTL.
-func (k *cluster) DestroyStaleSessions(ctx context.Context) error {
+func (k *Cluster) DestroyStaleSessions(ctx context.Context) error {
 	ids, err := k.c.SessionsNamed(ctx, k.sessionName())
 	if err != nil {
 		return err
@@ -152,7 +155,7 @@ func (k *cluster) DestroyStaleSessions(ctx context.Context) error {
 	return nil
 }
 
-func (k *cluster) CreateSession(ctx context.Context) (string, error) {
+func (k *Cluster) CreateSession(ctx context.Context) (string, error) {
 	if err := k.ensureAlive(ctx); err != nil {
 		return "", err
 	}
@@ -167,7 +170,7 @@ func (k *cluster) CreateSession(ctx context.Context) (string, error) {
 	})
 }
 
-func (k *cluster) RenewSession(ctx context.Context, id string) error {
+func (k *Cluster) RenewSession(ctx context.Context, id string) error {
 	err := k.c.RenewSession(ctx, id)
 	if errors.Is(err, consul.ErrSessionGone) {
 		return fmt.Errorf("%w: %w", ha.ErrSessionGone, err)
@@ -175,12 +178,12 @@ func (k *cluster) RenewSession(ctx context.Context, id string) error {
 	return err
 }
 
-func (k *cluster) DestroySession(ctx context.Context, id string) error {
+func (k *Cluster) DestroySession(ctx context.Context, id string) error {
 	return k.c.DestroySession(ctx, id)
 }
 
 // ensureAlive registers the alive service (the check sessions are bound to) once.
-func (k *cluster) ensureAlive(ctx context.Context) error {
+func (k *Cluster) ensureAlive(ctx context.Context) error {
 	k.mu.Lock()
 	done := k.aliveReg
 	k.mu.Unlock()
@@ -207,14 +210,14 @@ func ttlStatus(ok bool) string {
 	return "critical"
 }
 
-func (k *cluster) SetAlive(ctx context.Context, ok bool, note string) error {
+func (k *Cluster) SetAlive(ctx context.Context, ok bool, note string) error {
 	if err := k.ensureAlive(ctx); err != nil {
 		return err
 	}
 	return k.c.UpdateTTL(ctx, k.aliveID(), ttlStatus(ok), note)
 }
 
-func (k *cluster) SetHealth(ctx context.Context, role ha.Role, ok bool, note string) error {
+func (k *Cluster) SetHealth(ctx context.Context, role ha.Role, ok bool, note string) error {
 	k.mu.Lock()
 	needReg := !k.regRole || k.role != role
 	primary := k.primary
@@ -242,7 +245,7 @@ func (k *cluster) SetHealth(ctx context.Context, role ha.Role, ok bool, note str
 	return err
 }
 
-func (k *cluster) SetPrimary(ctx context.Context, on bool) error {
+func (k *Cluster) SetPrimary(ctx context.Context, on bool) error {
 	k.mu.Lock()
 	was := k.primary
 	k.mu.Unlock()
@@ -270,9 +273,9 @@ func (k *cluster) SetPrimary(ctx context.Context, on bool) error {
 
 // primaryKnown: false until SetPrimary ran once, so a restarted node clears a stale
 // registration left by its previous life.
-func (k *cluster) primaryKnown() bool { return k.regRole }
+func (k *Cluster) primaryKnown() bool { return k.regRole }
 
-func (k *cluster) Acquire(ctx context.Context, session string, rec ha.LeaderRecord) (bool, error) {
+func (k *Cluster) Acquire(ctx context.Context, session string, rec ha.LeaderRecord) (bool, error) {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return false, err
@@ -292,7 +295,7 @@ func (k *cluster) Acquire(ctx context.Context, session string, rec ha.LeaderReco
 
 // Release frees the lock and leaves this node's record in the key, as a session that ends
 // does: the next candidates see who held it last (ClusterView.LastLeader).
-func (k *cluster) Release(ctx context.Context, session string) error {
+func (k *Cluster) Release(ctx context.Context, session string) error {
 	k.mu.Lock()
 	held := k.held
 	k.mu.Unlock()
@@ -304,7 +307,7 @@ func (k *cluster) Release(ctx context.Context, session string) error {
 	return nil
 }
 
-func (k *cluster) PublishMember(ctx context.Context, session string, m ha.MemberRecord) error {
+func (k *Cluster) PublishMember(ctx context.Context, session string, m ha.MemberRecord) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -319,7 +322,7 @@ func (k *cluster) PublishMember(ctx context.Context, session string, m ha.Member
 	return nil
 }
 
-func (k *cluster) SetSwitchover(ctx context.Context, sw *ha.Switchover) error {
+func (k *Cluster) SetSwitchover(ctx context.Context, sw *ha.Switchover) error {
 	key := k.o.Prefix + keySwitchover
 	var err error
 	if sw == nil {
@@ -338,7 +341,7 @@ func (k *cluster) SetSwitchover(ctx context.Context, sw *ha.Switchover) error {
 }
 
 // RequestSwitchover records an operator's request, unless one is already pending.
-func (k *cluster) RequestSwitchover(ctx context.Context, sw *ha.Switchover) (bool, error) {
+func (k *Cluster) RequestSwitchover(ctx context.Context, sw *ha.Switchover) (bool, error) {
 	b, err := json.Marshal(sw)
 	if err != nil {
 		return false, err
@@ -350,13 +353,13 @@ func (k *cluster) RequestSwitchover(ctx context.Context, sw *ha.Switchover) (boo
 	return ok, err
 }
 
-func (k *cluster) MarkInitialized(ctx context.Context) error {
+func (k *Cluster) MarkInitialized(ctx context.Context) error {
 	b, _ := json.Marshal(map[string]any{"node": k.o.Node, "at": time.Now().UTC()})
 	return k.c.Put(ctx, k.o.Prefix+keyInitialized, b)
 }
 
 // SetMaintenance turns maintenance mode on or off (operator CLI).
-func (k *cluster) SetMaintenance(ctx context.Context, on bool) error {
+func (k *Cluster) SetMaintenance(ctx context.Context, on bool) error {
 	if on {
 		return k.c.Put(ctx, k.o.Prefix+keyMaintenance, []byte(`{"by":"operator"}`))
 	}
@@ -364,7 +367,7 @@ func (k *cluster) SetMaintenance(ctx context.Context, on bool) error {
 }
 
 // Deregister removes every service this node registered (graceful stop).
-func (k *cluster) Deregister(ctx context.Context) error {
+func (k *Cluster) Deregister(ctx context.Context) error {
 	return errors.Join(
 		k.c.Deregister(ctx, k.primaryID()),
 		k.c.Deregister(ctx, k.readID()),
@@ -377,7 +380,7 @@ func (k *cluster) Deregister(ctx context.Context) error {
 // new one: a datadir restored from a snapshot must not keep the server_id it wrote under
 // before, because a server skips replicated events that carry its own server_id, and the
 // transactions this node wrote after the snapshot would never come back to it.
-func (k *cluster) ServerID(ctx context.Context, fresh bool) (uint32, error) {
+func (k *Cluster) ServerID(ctx context.Context, fresh bool) (uint32, error) {
 	key := k.o.Prefix + keyServerIDs + k.o.Node
 	if kv, _, err := k.c.Get(ctx, key); err != nil {
 		return 0, err
