@@ -1,10 +1,11 @@
-package pilot
+// Package control is the node's control socket: an HTTP API on a unix socket (status,
+// switchover, maintenance, backup) served by the node (Serve) and used by the CLI (Client).
+package control
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,35 +14,31 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
 )
 
-// serve starts the control socket and the metrics endpoint; the returned func stops both.
-func (n *Node) serve(ctx context.Context) func() {
-	var stops []func()
-	if p := n.cfg.Control.Socket; p != "" {
-		if stop, err := n.serveControl(p); err != nil {
-			n.log.Warn("control socket disabled", "path", p, "err", err)
-		} else {
-			stops = append(stops, stop)
-		}
-	}
-	if l := n.cfg.Metrics.Listen; l != "" {
-		srv := &http.Server{Addr: l, Handler: n.metricsHandler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
-		ln, err := net.Listen("tcp", l)
-		if err != nil {
-			n.log.Warn("metrics endpoint disabled", "listen", l, "err", err)
-		} else {
-			go func() { _ = srv.Serve(ln) }()
-			stops = append(stops, func() { _ = srv.Close() })
-		}
-	}
-	return func() {
-		for _, s := range stops {
-			s()
-		}
-	}
+// Loop is the HA loop as the control socket reads it.
+type Loop interface {
+	Status() ha.Status
 }
 
-// serveControl listens on a unix socket (mode 0600: only root in the container may steer).
-func (n *Node) serveControl(path string) (func(), error) {
+// Cluster is what the control socket reads and changes in Consul (internal/cluster).
+type Cluster interface {
+	View(ctx context.Context) (ha.ClusterView, error)
+	RequestSwitchover(ctx context.Context, sw *ha.Switchover) (bool, error)
+	SetMaintenance(ctx context.Context, on bool) error
+}
+
+// Node is what the control socket steers.
+type Node struct {
+	Loop    Loop
+	Cluster Cluster
+	// Backup takes a snapshot of the local server now, named id; nil when snapshot.backend
+	// is "none". It runs under the node's lifetime, not a request's.
+	Backup BackupFunc
+	Log    *slog.Logger
+}
+
+// Serve listens on a unix socket at path (mode 0600: only root in the container may steer)
+// and serves n's API until the returned stop func is called.
+func Serve(path string, n Node) (stop func(), err error) {
 	_ = os.Remove(path)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -53,10 +50,10 @@ func (n *Node) serveControl(path string) (func(), error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.loop.Status())
+		writeJSON(w, http.StatusOK, n.Loop.Status())
 	})
 	mux.HandleFunc("POST /switchover", func(w http.ResponseWriter, r *http.Request) {
-		view, err := n.cluster.View(r.Context())
+		view, err := n.Cluster.View(r.Context())
 		if err != nil || view.Leader == nil {
 			writeJSON(w, http.StatusConflict, map[string]string{"error": "no primary holds the lock: nothing to switch over"})
 			return
@@ -71,7 +68,7 @@ func (n *Node) serveControl(path string) (func(), error) {
 			return
 		}
 		sw := &ha.Switchover{From: view.Leader.Node, To: to}
-		ok, err := n.cluster.RequestSwitchover(r.Context(), sw)
+		ok, err := n.Cluster.RequestSwitchover(r.Context(), sw)
 		if err != nil {
 			writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 			return
@@ -84,14 +81,14 @@ func (n *Node) serveControl(path string) (func(), error) {
 	})
 	mux.HandleFunc("POST /maintenance", func(w http.ResponseWriter, r *http.Request) {
 		on := r.URL.Query().Get("on") == "true"
-		if err := n.cluster.SetMaintenance(r.Context(), on); err != nil {
+		if err := n.Cluster.SetMaintenance(r.Context(), on); err != nil {
 			writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]bool{"maintenance": on})
 	})
-	if n.snap != nil {
-		mux.Handle("POST /backup", n.snap.BackupHandler(n.ctx, n.db.DB))
+	if n.Backup != nil {
+		mux.Handle("POST /backup", BackupHandler(n.Backup, n.Log))
 	} else {
 		mux.HandleFunc("POST /backup", func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusConflict, map[string]string{"error": "snapshot.backend is \"none\": no backups on this node"})
@@ -119,49 +116,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-// ControlClient talks to a node's control socket (the CLI side).
-type ControlClient struct {
-	http *http.Client
-}
-
-// NewControlClient dials the socket at path.
-func NewControlClient(path string) *ControlClient {
-	return &ControlClient{http: &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		}},
-	}}
-}
-
-// Do sends a request and decodes the JSON answer into out; a non-2xx answer is an error
-// carrying the server's message.
-func (c *ControlClient) Do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://mysqlpilot"+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var ne *net.OpError
-		if errors.As(err, &ne) {
-			return fmt.Errorf("control socket: %w (is mysqlpilot running in this container?)", ne)
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		return fmt.Errorf("%s", e.Error)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }

@@ -1,6 +1,6 @@
 //go:build integration
 
-package pilot
+package snapshot_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/internal/cluster"
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
+	"github.com/mysqlpilot/mysqlpilot/internal/control"
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
 	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
@@ -86,7 +87,7 @@ type snapFixture struct {
 	consulAddr string
 	p          *snapNode
 	cfg        *config.Config
-	s          *Snapshotter
+	s          *snapshot.Snapshotter
 }
 
 func newSnapFixture(t *testing.T) *snapFixture {
@@ -122,6 +123,14 @@ func newSnapFixture(t *testing.T) *snapFixture {
 	cfg.Consul.Address = h.HTTPAddr()
 	return &snapFixture{consul: c, consulAddr: h.HTTPAddr(), p: p, cfg: cfg, s: s}
 }
+
+// newSnapshotter is the node's snapshotter over the Consul catalog, as the node wires it.
+func newSnapshotter(cfg *config.Config, c *consul.Client, runner supervisor.Runner, log *slog.Logger) (*snapshot.Snapshotter, error) {
+	cat := cluster.NewCatalog(c, cfg.Consul.Prefix, cfg.Node, log.With("component", "snapshot"))
+	return snapshot.NewSnapshotter(cfg, mysql.MariaDB, cat, runner, log)
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(snapTestWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -210,7 +219,7 @@ func TestSnapshot_BackupPublishesBootstrapsAndPrunes(t *testing.T) {
 	}
 	// The datadir says it was restored, not yet finished: a node stopped here finishes it
 	// at its next start instead of replicating from nothing.
-	if u, err := unfinishedBootstrap(cfg2.MySQL.Datadir); err != nil || u == nil || u.Record.ID != rec1.ID || u.Result.GTID != rec1.GTID {
+	if u, err := snapshot.UnfinishedBootstrap(cfg2.MySQL.Datadir); err != nil || u == nil || u.Record.ID != rec1.ID || u.Result.GTID != rec1.GTID {
 		t.Fatalf("unfinished bootstrap of the restored datadir = %+v, %v", u, err)
 	}
 	r.srv.Start()
@@ -218,7 +227,7 @@ func TestSnapshot_BackupPublishesBootstrapsAndPrunes(t *testing.T) {
 	if err := b.Finish(ctx, r.db, cfg2.MySQL.Datadir); err != nil {
 		t.Fatal(err)
 	}
-	if u, err := unfinishedBootstrap(cfg2.MySQL.Datadir); err != nil || u != nil {
+	if u, err := snapshot.UnfinishedBootstrap(cfg2.MySQL.Datadir); err != nil || u != nil {
 		t.Fatalf("unfinished bootstrap after Finish = %+v, %v", u, err)
 	}
 	if st, err := snapshot.ReadRestoreState(cfg2.MySQL.Datadir); err != nil || st == nil || st.Snapshot != rec1.ID || !st.Finished {
@@ -285,14 +294,14 @@ func TestSnapshot_BackupPublishesBootstrapsAndPrunes(t *testing.T) {
 // TestBackup_ControlHandler serves POST /backup as the control socket does.
 func TestBackup_ControlHandler(t *testing.T) {
 	f := newSnapFixture(t)
-	srv := httptest.NewServer(f.s.BackupHandler(snapCtx(t), f.p.db))
+	srv := httptest.NewServer(control.BackupHandler(func(id string) (snapshot.Record, error) { return f.s.BackupNow(snapCtx(t), f.p.db, id) }, discard()))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/backup", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var br BackupResponse
+	var br control.BackupResponse
 	if err := json.NewDecoder(resp.Body).Decode(&br); err != nil || resp.StatusCode != http.StatusOK || br.Record == nil || br.Status != "complete" {
 		t.Fatalf("POST /backup: %d %+v %v", resp.StatusCode, br, err)
 	}
@@ -308,9 +317,9 @@ func TestBackup_ControlHandler(t *testing.T) {
 		t.Errorf("GET /backup = %d", g.StatusCode)
 	}
 	// While this node backs up, a second request is refused with 409.
-	f.s.busy.Lock()
+	f.s.Busy().Lock()
 	resp2, err := http.Post(srv.URL+"/backup?wait=false", "", nil)
-	f.s.busy.Unlock()
+	f.s.Busy().Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,8 +406,8 @@ func TestPITR_PointInTimeRestoreFromConfig(t *testing.T) {
 	r.db = nil
 	r.srv.Stop()
 	cfg := *f.cfg
-	res, err := PointInTimeRestore(ctx, &cfg, PITRRequest{Until: target, Datadir: r.srv.Datadir(),
-		TempDir: filepath.Join(t.TempDir(), "pitr"), FromConsul: true}, supervisor.ExecRunner{}, testLog(t))
+	res, err := snapshot.PointInTimeRestore(ctx, &cfg, mysql.MariaDB, snapshot.PITRRequest{Until: target, Datadir: r.srv.Datadir(),
+		TempDir: filepath.Join(t.TempDir(), "pitr")}, cluster.NewCatalog(f.consul, cfg.Consul.Prefix, cfg.Node, testLog(t)), supervisor.ExecRunner{}, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
