@@ -159,7 +159,8 @@ func (k *Cluster) CreateSession(ctx context.Context) (string, error) {
 	if err := k.ensureAlive(ctx); err != nil {
 		return "", err
 	}
-	return k.c.CreateSession(ctx, consul.SessionOptions{
+	// The loop renews this lease itself (RenewSession): it fences on its own deadline.
+	lease, err := consul.NewLease(ctx, k.c, consul.SessionOptions{
 		Name: k.sessionName(), TTL: k.o.SessionTTL, LockDelay: k.o.LockDelay,
 		Behavior: "release", ServiceChecks: []string{k.aliveID()},
 		// Not Consul's default serfHealth: it can end the session before the deadline the
@@ -168,6 +169,10 @@ func (k *Cluster) CreateSession(ctx context.Context) (string, error) {
 		// deadline, so the fence always comes first.
 		NodeChecks: []string{},
 	})
+	if err != nil {
+		return "", err
+	}
+	return lease.ID, nil
 }
 
 func (k *Cluster) RenewSession(ctx context.Context, id string) error {

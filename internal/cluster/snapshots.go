@@ -23,23 +23,19 @@ const (
 	keyRequest     = "snapshot-request"
 )
 
-// backupLockTTL is the TTL of the session holding the backup lock, renewed every third of it
+// backupLockTTL is the TTL of the lease holding the backup lock, renewed every third of it
 // while the backup runs; a node that dies mid-backup frees the lock within twice this.
 const backupLockTTL = 15 * time.Second
 
 // KV is what Catalog needs of Consul; *consul.Client implements it.
 type KV interface {
+	consul.Sessions
 	Get(ctx context.Context, key string) (*consul.KV, uint64, error)
 	List(ctx context.Context, prefix string) ([]consul.KV, uint64, error)
 	Put(ctx context.Context, key string, value []byte) error
 	CAS(ctx context.Context, key string, value []byte, modifyIndex uint64) (bool, error)
 	Delete(ctx context.Context, key string) error
 	DeleteCAS(ctx context.Context, key string, modifyIndex uint64) (bool, error)
-	Acquire(ctx context.Context, key, session string, value []byte) (bool, error)
-	Release(ctx context.Context, key, session string, value []byte) (bool, error)
-	CreateSession(ctx context.Context, o consul.SessionOptions) (string, error)
-	RenewSession(ctx context.Context, id string) error
-	DestroySession(ctx context.Context, id string) error
 }
 
 var _ KV = (*consul.Client)(nil)
@@ -225,11 +221,11 @@ type lockValue struct {
 	Started time.Time `json:"started"`
 }
 
-// Lock takes <prefix>backup-lock with a session of its own (TTL backupLockTTL, renewed until
+// Lock takes <prefix>backup-lock with a lease of its own (TTL backupLockTTL, renewed until
 // unlock; no lock delay; bound to the node's serfHealth, so a dead node frees it).
 func (c *Catalog) Lock(ctx context.Context) (func(), error) {
 	key := c.prefix + keyBackupLock
-	sid, err := c.kv.CreateSession(ctx, consul.SessionOptions{Name: "mysqlpilot backup " + c.node, TTL: backupLockTTL,
+	lease, err := consul.NewLease(ctx, c.kv, consul.SessionOptions{Name: "mysqlpilot backup " + c.node, TTL: backupLockTTL,
 		Behavior: consul.BehaviorRelease})
 	if err != nil {
 		return nil, fmt.Errorf("snapshot catalog: backup lock: %w", err)
@@ -237,12 +233,12 @@ func (c *Catalog) Lock(ctx context.Context) (func(), error) {
 	destroy := func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := c.kv.DestroySession(dctx, sid); err != nil {
-			c.log.Warn("could not destroy the backup lock's session; it expires by itself", "session", sid, "err", err)
+		if err := lease.Destroy(dctx); err != nil {
+			c.log.Warn("could not destroy the backup lock's session; it expires by itself", "session", lease.ID, "err", err)
 		}
 	}
 	val, _ := json.Marshal(lockValue{Node: c.node, Started: c.now().UTC()})
-	ok, err := c.kv.Acquire(ctx, key, sid, val)
+	ok, err := lease.Acquire(ctx, key, val)
 	if err != nil || !ok {
 		destroy()
 		if err != nil {
@@ -257,33 +253,18 @@ func (c *Catalog) Lock(ctx context.Context) (func(), error) {
 		}
 		return nil, fmt.Errorf("snapshot catalog: %s is held by %s: %w", key, holder, snapshot.ErrLocked)
 	}
-	renewCtx, stopRenew := context.WithCancel(context.WithoutCancel(ctx))
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(backupLockTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-renewCtx.Done():
-				return
-			case <-t.C:
-				if err := c.kv.RenewSession(renewCtx, sid); err != nil {
-					if errors.Is(err, consul.ErrSessionGone) {
-						c.log.Warn("backup lock lost: another backup may start", "err", err)
-						return
-					}
-					c.log.Warn("could not renew the backup lock's session", "err", err)
-				}
-			}
+	stopRenew := lease.KeepAlive(func(err error) {
+		if errors.Is(err, consul.ErrSessionGone) {
+			c.log.Warn("backup lock lost: another backup may start", "err", err)
+			return
 		}
-	}()
+		c.log.Warn("could not renew the backup lock's session", "err", err)
+	})
 	return sync.OnceFunc(func() {
 		stopRenew()
-		<-renewed
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if _, err := c.kv.Release(rctx, key, sid, nil); err != nil {
+		if _, err := lease.Release(rctx, key, nil); err != nil {
 			c.log.Warn("could not release the backup lock; it goes with its session", "err", err)
 		}
 		destroy()

@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/consul"
 )
 
 // minSessionTTL is Consul's floor for a session TTL.
-const minSessionTTL = 10 * time.Second
+const minSessionTTL = consul.MinSessionTTL
 
 // Validate checks the whole config and returns every problem found, one per line, each
 // naming the field and the fix.
@@ -80,7 +82,7 @@ func (c *Config) Validate() error {
 	switch {
 	case h.SessionTTL.Duration < minSessionTTL:
 		add("ha.sessionTTL", "%s is below Consul's minimum of 10s", h.SessionTTL)
-	case h.SessionTTL.Duration > 24*time.Hour:
+	case h.SessionTTL.Duration > consul.MaxSessionTTL:
 		add("ha.sessionTTL", "%s is above Consul's maximum of 24h", h.SessionTTL)
 	}
 	if h.CheckTTL.Duration < 2*time.Second {
@@ -92,7 +94,7 @@ func (c *Config) Validate() error {
 	if h.FenceMargin.Duration <= 0 || h.FenceMargin.Duration+h.HealthInterval.Duration >= h.CheckTTL.Duration {
 		add("ha.fenceMargin", "%s must be positive and leave ha.healthInterval (%s) room inside ha.checkTTL (%s)", h.FenceMargin, h.HealthInterval, h.CheckTTL)
 	}
-	if h.LockDelay.Duration > time.Minute {
+	if h.LockDelay.Duration > consul.MaxLockDelay {
 		add("ha.lockDelay", "%s is above Consul's maximum of 60s", h.LockDelay)
 	}
 	if h.SemiSyncStrict && !h.SemiSync {
