@@ -109,7 +109,7 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	}
 	n.log.Info("node identity", "node", cfg.Node, "address", addr, "port", cfg.Service.Port, "server_id", serverID)
 
-	db, proc, err := mysql.Start(ctx, n.sup, cfg, n.flavor, addr, serverID, n.log)
+	db, proc, err := n.startMySQL(ctx, addr, serverID)
 	if err != nil {
 		return 1, err
 	}
@@ -128,6 +128,21 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	stopServers := n.serve()
 	defer stopServers()
 	return n.wait(ctx, signals, proc, loopDone, stopLoop)
+}
+
+// startMySQL starts mysqld read-only on the datadir with this node's identity.
+func (n *node) startMySQL(ctx context.Context, addr string, serverID uint32) (*mysql.Database, *supervisor.Process, error) {
+	m, h := n.cfg.MySQL, n.cfg.HA
+	return mysql.Start(ctx, n.sup, mysql.StartOptions{
+		Flavor: n.flavor, Exec: m.Exec, OSUser: m.OSUser(), Datadir: m.Datadir, Socket: m.Socket,
+		ConfigFile: m.ConfigFile, Port: n.cfg.Service.Port, ServerID: serverID, ReportHost: addr,
+		Users: mysql.Users{
+			RootPassword: m.RootPassword, User: m.User, Password: m.Password, Database: m.Database,
+			ReplUser: m.ReplUser, ReplPassword: m.ReplPassword,
+		},
+		SemiSync: h.SemiSync, SemiSyncAuto: h.SemiSync && !h.SemiSyncStrict, SemiSyncTimeout: h.SemiSyncTimeout.D(),
+		StartTimeout: m.StartTimeout.D(), StopTimeout: m.StopTimeout.D(),
+	}, n.log)
 }
 
 // startLoop starts the HA loop, the Consul watch that wakes it and, with a snapshot backend,

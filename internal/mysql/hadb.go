@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
@@ -170,11 +169,31 @@ func (d *Database) Compare(theirs, mine string) ha.Cmp {
 	return ha.Diverged
 }
 
+// StartOptions say how the node runs its server (the mysql and ha sections of the config).
+type StartOptions struct {
+	Flavor     Flavor
+	Exec       []string // the server command: the binary and its arguments (mysql.exec)
+	OSUser     string   // the command's --user=, who owns the datadir ("" for none)
+	Datadir    string
+	Socket     string
+	ConfigFile string // the option file Start writes
+	Port       int
+	ServerID   uint32
+	ReportHost string // the address replicas and Consul know this node by
+	Users      Users  // root's password and the accounts a fresh datadir gets
+
+	SemiSync        bool          // semi-synchronous replication (ha.semiSync)
+	SemiSyncAuto    bool          // adaptive semi-sync: the loop reads the primary's state
+	SemiSyncTimeout time.Duration // 0: no async fallback
+
+	StartTimeout time.Duration // for the server to answer
+	StopTimeout  time.Duration // for it to stop when start-up fails
+}
+
 // Start prepares the datadir and option file, starts mysqld read-only under the supervisor
 // and returns a pooled connection once it answers.
-func Start(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Config, flavor Flavor, addr string, serverID uint32, log *slog.Logger) (*Database, *supervisor.Process, error) {
-	m := cfg.MySQL
-	user := m.OSUser()
+func Start(ctx context.Context, sup *supervisor.Supervisor, m StartOptions, log *slog.Logger) (*Database, *supervisor.Process, error) {
+	flavor, user, users := m.Flavor, m.OSUser, m.Users
 	initialized, err := Initialized(m.Datadir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("datadir %s: %w", m.Datadir, err)
@@ -186,14 +205,14 @@ func Start(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Config, 
 		}
 	}
 	sc := ServerConfig{
-		Flavor: flavor, Datadir: m.Datadir, Socket: m.Socket, Port: cfg.Service.Port,
-		ServerID: serverID, ReportHost: addr, TmpDir: tmpdir,
+		Flavor: flavor, Datadir: m.Datadir, Socket: m.Socket, Port: m.Port,
+		ServerID: m.ServerID, ReportHost: m.ReportHost, TmpDir: tmpdir,
 	}
-	semiTO := cfg.HA.SemiSyncTimeout.D()
+	semiTO := m.SemiSyncTimeout
 	if semiTO == 0 {
 		semiTO = 24 * time.Hour // no async fallback: an isolated primary cannot acknowledge
 	}
-	if cfg.HA.SemiSync {
+	if m.SemiSync {
 		sc.SemiSync = &SemiSyncConfig{Timeout: semiTO}
 	}
 	for _, dir := range []string{filepath.Dir(m.ConfigFile), filepath.Dir(m.Socket), tmpdir} {
@@ -212,28 +231,24 @@ func Start(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Config, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("start mysqld: %w", err)
 	}
-	users := Users{
-		RootPassword: m.RootPassword, User: m.User, Password: m.Password, Database: m.Database,
-		ReplUser: m.ReplUser, ReplPassword: m.ReplPassword,
-	}
 	db, err := connect(ctx, flavor, m, users, !initialized, proc, log)
 	if err != nil {
-		proc.Stop(context.Background(), 15, m.StopTimeout.D())
+		proc.Stop(context.Background(), 15, m.StopTimeout)
 		return nil, nil, err
 	}
 	if err := db.InstallWatchdog(ctx); err != nil {
 		db.Close()
-		proc.Stop(context.Background(), 15, m.StopTimeout.D())
+		proc.Stop(context.Background(), 15, m.StopTimeout)
 		return nil, nil, err
 	}
-	return &Database{DB: db, flavor: flavor, users: users, semiSync: cfg.HA.SemiSync,
-		semiAuto: cfg.HA.SemiSync && !cfg.HA.SemiSyncStrict, semiTO: semiTO, log: log}, proc, nil
+	return &Database{DB: db, flavor: flavor, users: users, semiSync: m.SemiSync,
+		semiAuto: m.SemiSyncAuto, semiTO: semiTO, log: log}, proc, nil
 }
 
 // connect waits for mysqld to answer (or to die) and logs in as root. A datadir initialized
 // just now has a root without a password: it gets the configured one locally (not binlogged).
-func connect(ctx context.Context, flavor Flavor, m config.MySQLConfig, users Users, fresh bool, proc *supervisor.Process, log *slog.Logger) (*DB, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.StartTimeout.D())
+func connect(ctx context.Context, flavor Flavor, m StartOptions, users Users, fresh bool, proc *supervisor.Process, log *slog.Logger) (*DB, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.StartTimeout)
 	defer cancel()
 	go func() {
 		select {
@@ -253,7 +268,7 @@ func connect(ctx context.Context, flavor Flavor, m config.MySQLConfig, users Use
 		}
 		return db, nil
 	}
-	password := m.RootPassword
+	password := users.RootPassword
 	if fresh {
 		password = ""
 	}
@@ -275,7 +290,7 @@ func connect(ctx context.Context, flavor Flavor, m config.MySQLConfig, users Use
 			return nil, err
 		}
 		db.Close()
-		if db, err = open(m.RootPassword); err != nil {
+		if db, err = open(users.RootPassword); err != nil {
 			return nil, err
 		}
 	}
