@@ -38,6 +38,10 @@ type node struct {
 	snap    *snapshot.Snapshotter // nil when snapshot.backend is "none"
 	reseed  chan string           // the loop asks for a re-seed (errant transactions)
 
+	// restoredFrom is the snapshot this datadir was restored from ("" for none): read once
+	// from its restore state at start, set again when this process finishes a restore.
+	restoredFrom string
+
 	lastReseedCheck time.Time // owned by run's select loop
 }
 
@@ -121,6 +125,7 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 		if err := n.finishRestore(finish, stopMySQL); err != nil {
 			return 1, err
 		}
+		n.restoredFrom = boot.Record.ID
 	}
 
 	loopDone, stopLoop := n.startLoop(ctx, addr, serverID)
@@ -364,10 +369,10 @@ func (n *node) reseedPossible(ctx context.Context, why string) bool {
 		return false
 	}
 	after, wait := "", ""
-	switch st, serr := snapshot.ReadRestoreState(n.cfg.MySQL.Datadir); {
+	switch {
 	case rec == nil:
 		wait = "there is no snapshot to re-seed from yet"
-	case serr == nil && st != nil && st.Snapshot == rec.ID:
+	case n.restoredFrom == rec.ID:
 		after = rec.ID
 		wait = "this datadir was restored from the latest snapshot " + rec.ID + " already"
 	default:
@@ -408,6 +413,11 @@ func (n *node) prepareDatadir(ctx context.Context) (*snapshot.Bootstrap, error) 
 		return nil, err
 	}
 	n.snap = snap
+	// The datadir's restore state, read once: what to finish, and which snapshot it came from.
+	st, stErr := snapshot.ReadRestoreState(n.cfg.MySQL.Datadir)
+	if stErr == nil && st != nil {
+		n.restoredFrom = st.Snapshot
+	}
 	if snap != nil && fileExists(n.reseedMarker()) {
 		boot, err := snap.Reseed(ctx)
 		if errors.Is(err, snapshot.ErrNoSnapshot) {
@@ -424,11 +434,12 @@ func (n *node) prepareDatadir(ctx context.Context) (*snapshot.Bootstrap, error) 
 		_ = os.Remove(n.reseedMarker())
 		return boot, nil
 	}
-	if boot, err := snapshot.UnfinishedBootstrap(n.cfg.MySQL.Datadir); err != nil || boot != nil {
-		if boot != nil {
-			n.log.Warn("the datadir was restored but its GTID position never set: setting it now", "snapshot", boot.Record.ID, "gtid", boot.Result.GTID)
-		}
-		return boot, err
+	if stErr != nil {
+		return nil, stErr
+	}
+	if boot := snapshot.PendingBootstrap(st); boot != nil {
+		n.log.Warn("the datadir was restored but its GTID position never set: setting it now", "snapshot", boot.Record.ID, "gtid", boot.Result.GTID)
+		return boot, nil
 	}
 	if snap == nil {
 		return nil, nil

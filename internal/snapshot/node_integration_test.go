@@ -130,6 +130,16 @@ func newSnapshotter(cfg *config.Config, c *consul.Client, runner supervisor.Runn
 	return snapshot.NewSnapshotter(cfg, mysql.MariaDB, cat, runner, log)
 }
 
+// unfinishedBootstrap is the Bootstrap the node would finish at its next start, read from the
+// datadir's restore state as the node reads it.
+func unfinishedBootstrap(datadir string) (*snapshot.Bootstrap, error) {
+	st, err := snapshot.ReadRestoreState(datadir)
+	if err != nil {
+		return nil, err
+	}
+	return snapshot.PendingBootstrap(st), nil
+}
+
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func testLog(t *testing.T) *slog.Logger {
@@ -219,7 +229,7 @@ func TestSnapshot_BackupPublishesBootstrapsAndPrunes(t *testing.T) {
 	}
 	// The datadir says it was restored, not yet finished: a node stopped here finishes it
 	// at its next start instead of replicating from nothing.
-	if u, err := snapshot.UnfinishedBootstrap(cfg2.MySQL.Datadir); err != nil || u == nil || u.Record.ID != rec1.ID || u.Result.GTID != rec1.GTID {
+	if u, err := unfinishedBootstrap(cfg2.MySQL.Datadir); err != nil || u == nil || u.Record.ID != rec1.ID || u.Result.GTID != rec1.GTID {
 		t.Fatalf("unfinished bootstrap of the restored datadir = %+v, %v", u, err)
 	}
 	r.srv.Start()
@@ -227,7 +237,7 @@ func TestSnapshot_BackupPublishesBootstrapsAndPrunes(t *testing.T) {
 	if err := b.Finish(ctx, r.db, cfg2.MySQL.Datadir); err != nil {
 		t.Fatal(err)
 	}
-	if u, err := snapshot.UnfinishedBootstrap(cfg2.MySQL.Datadir); err != nil || u != nil {
+	if u, err := unfinishedBootstrap(cfg2.MySQL.Datadir); err != nil || u != nil {
 		t.Fatalf("unfinished bootstrap after Finish = %+v, %v", u, err)
 	}
 	if st, err := snapshot.ReadRestoreState(cfg2.MySQL.Datadir); err != nil || st == nil || st.Snapshot != rec1.ID || !st.Finished {

@@ -194,8 +194,8 @@ func (b *Bootstrap) Finish(ctx context.Context, db *mysql.DB, datadir string) er
 		}
 	}
 	st := RestoreState{Snapshot: b.Record.ID, GTID: b.Result.GTID, Restored: time.Now().UTC()}
-	if prev, err := ReadRestoreState(datadir); err == nil && prev != nil {
-		st = *prev
+	if b.Result.State != nil {
+		st = *b.Result.State // as the restore recorded it
 	}
 	st.Finished = true
 	if err := WriteRestoreState(datadir, st); err != nil {
@@ -222,14 +222,14 @@ func pastSnapshot(f mysql.Flavor, executed, snapshotGTID string) (bool, error) {
 	return !s.Contains(e), nil
 }
 
-// UnfinishedBootstrap returns the Bootstrap of a restore whose GTID position was never set
-// (the node stopped between the restore and Finish), or nil.
-func UnfinishedBootstrap(datadir string) (*Bootstrap, error) {
-	st, err := ReadRestoreState(datadir)
-	if err != nil || st == nil || st.Finished {
-		return nil, err
+// PendingBootstrap returns the Bootstrap of a restore whose GTID position was never set (the
+// node stopped between the restore and Finish), or nil; st is the datadir's restore state as
+// ReadRestoreState returned it (nil for a datadir never restored).
+func PendingBootstrap(st *RestoreState) *Bootstrap {
+	if st == nil || st.Finished {
+		return nil
 	}
-	return &Bootstrap{Record: Record{ID: st.Snapshot, GTID: st.GTID}, Result: RestoreResult{GTID: st.GTID}}, nil
+	return &Bootstrap{Record: Record{ID: st.Snapshot, GTID: st.GTID}, Result: RestoreResult{GTID: st.GTID, State: st}}
 }
 
 // PITRRequest is what the operator asks of `mysqlpilot restore`.
