@@ -55,13 +55,20 @@ const exitReseed = 75
 // runNode is `mysqlpilot run`: it starts mysqld read-only, joins the cluster and runs the HA loop
 // until a stop signal or mysqld's exit, then hands over and returns the exit code.
 //
-// The steps, in order:
-//  1. Reach Consul (retrying, with a clear log line while it is unreachable).
-//  2. Allocate this node's server_id, write the option file, initialize an empty datadir.
-//  3. Start mysqld (always read-only) under the supervisor and wait until it answers.
-//  4. Start the Consul watch, the HA loop, the control socket and the metrics endpoint.
-//  5. On SIGTERM/SIGINT: stop the loop, hand over if primary, leave Consul, stop mysqld.
-//     On mysqld's own exit: leave Consul (releasing the lock) and exit with its code.
+// The steps, in order (each a method below):
+//  1. startJobs: extra jobs (a local Consul agent, say) start first and stop last.
+//  2. waitConsul: reach Consul (retrying, with a clear log line while it is unreachable);
+//     joinCluster: end the sessions this node's previous process left.
+//  3. prepareDatadir: re-seed, finish an interrupted restore, or seed an empty datadir from
+//     the latest snapshot; then allocate this node's server_id.
+//  4. startMySQL: write the option file, initialize an empty datadir, start mysqld (always
+//     read-only) under the supervisor and wait until it answers; finishRestore: set a
+//     restored datadir's GTID position.
+//  5. startLoop: the Consul watch, the HA loop and the backup scheduler; serve: the control
+//     socket and the metrics endpoint.
+//  6. wait: on SIGTERM/SIGINT stop the loop, hand over if primary, leave Consul, stop mysqld;
+//     on a re-seed request the same, then exit 75; on mysqld's own exit leave Consul
+//     (releasing the lock) and exit with its code.
 func runNode(ctx context.Context, cfg *config.Config, log *slog.Logger, sup *supervisor.Supervisor, signals <-chan syscall.Signal) int {
 	n := &node{cfg: cfg, log: log, sup: sup, reseed: make(chan string, 1)}
 	code, err := n.run(ctx, signals)
