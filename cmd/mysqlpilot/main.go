@@ -19,8 +19,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
+	"github.com/mysqlpilot/mysqlpilot/internal/control"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
-	"github.com/mysqlpilot/mysqlpilot/internal/pilot"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
 
@@ -121,7 +121,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	if cfg.Log.Format == "json" {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(pilot.Redact(h, cfg.Secrets()))
+	return slog.New(config.Redact(h, cfg.Secrets()))
 }
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
@@ -142,7 +142,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	signals := supervisor.Signals(sigCtx) // before any child starts
 	sup := supervisor.New(log)
 	defer sup.Close()
-	return pilot.Run(ctx, cfg, log, sup, signals)
+	return runNode(ctx, cfg, log, sup, signals)
 }
 
 func cmdConfig(args []string, stdout, stderr io.Writer) int {
@@ -180,7 +180,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var st ha.Status
-	if err := pilot.NewControlClient(*sock).Do(ctx, "GET", "/status", &st); err != nil {
+	if err := control.NewClient(*sock, control.DefaultTimeout).Do(ctx, "GET", "/status", &st); err != nil {
 		if !*quiet {
 			fmt.Fprintln(stderr, "mysqlpilot status:", err)
 		}
@@ -248,7 +248,7 @@ func cmdSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *to != "" {
 		q = "?to=" + *to
 	}
-	if err := pilot.NewControlClient(*sock).Do(ctx, "POST", "/switchover"+q, &sw); err != nil {
+	if err := control.NewClient(*sock, control.DefaultTimeout).Do(ctx, "POST", "/switchover"+q, &sw); err != nil {
 		fmt.Fprintln(stderr, "mysqlpilot switchover:", err)
 		return 1
 	}
@@ -269,7 +269,7 @@ func cmdMaintenance(ctx context.Context, args []string, stdout, stderr io.Writer
 		fs.Usage()
 		return 2
 	}
-	if err := pilot.NewControlClient(*sock).Do(ctx, "POST", "/maintenance?on="+fmt.Sprint(fs.Arg(0) == "on"), nil); err != nil {
+	if err := control.NewClient(*sock, control.DefaultTimeout).Do(ctx, "POST", "/maintenance?on="+fmt.Sprint(fs.Arg(0) == "on"), nil); err != nil {
 		fmt.Fprintln(stderr, "mysqlpilot maintenance:", err)
 		return 1
 	}

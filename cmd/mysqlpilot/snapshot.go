@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -14,8 +12,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mysqlpilot/mysqlpilot/internal/cluster"
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
-	"github.com/mysqlpilot/mysqlpilot/internal/pilot"
+	"github.com/mysqlpilot/mysqlpilot/internal/control"
+	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
 
@@ -37,8 +38,9 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *noWait {
 		path += "?wait=false"
 	}
-	var resp pilot.BackupResponse
-	if err := controlPost(ctx, *sock, path, &resp); err != nil {
+	var resp control.BackupResponse
+	// No overall timeout: a backup may take hours; ctx bounds it.
+	if err := control.NewClient(*sock, 0).Do(ctx, http.MethodPost, path, &resp); err != nil {
 		fmt.Fprintln(stderr, "mysqlpilot backup:", err)
 		return 1
 	}
@@ -54,39 +56,6 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stdout, "snapshot %s complete: %s (%d bytes, %s), gtid %s\n", r.ID, r.Path, r.Size, r.Compress, r.GTID)
 	}
 	return 0
-}
-
-// controlPost sends POST path to the control socket and decodes the JSON answer into out. It
-// has no overall timeout (a backup may take hours); ctx bounds it.
-func controlPost(ctx context.Context, sock, path string, out any) error {
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://mysqlpilot"+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		var ne *net.OpError
-		if errors.As(err, &ne) {
-			return fmt.Errorf("control socket %s: %w (is mysqlpilot running in this container?)", sock, ne)
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		if e.Error == "" {
-			e.Error = resp.Status
-		}
-		return errors.New(e.Error)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // cmdRestore is `mysqlpilot restore`: a point-in-time restore into a new datadir, run
@@ -110,8 +79,8 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fs.Usage()
 		return 2
 	}
-	req := pilot.PITRRequest{UntilGTID: *toGTID, Datadir: *datadir, TempDir: *tempDir,
-		AllowIncomplete: *allowIncomplete, FromConsul: *fromConsul}
+	req := snapshot.PITRRequest{UntilGTID: *toGTID, Datadir: *datadir, TempDir: *tempDir,
+		AllowIncomplete: *allowIncomplete}
 	if *toTime != "" {
 		t, err := parseTime(*toTime)
 		if err != nil {
@@ -128,8 +97,22 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	log := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	flavor, err := mysql.ParseFlavor(cfg.MySQL.Flavor)
+	if err != nil {
+		fmt.Fprintln(stderr, "mysqlpilot restore: config: mysql.flavor:", err)
+		return 1
+	}
+	var cat snapshot.Catalog // nil: the store's manifests
+	if *fromConsul {
+		c, err := newConsul(cfg, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "mysqlpilot restore: consul:", err)
+			return 1
+		}
+		cat = cluster.NewCatalog(c, cfg.Consul.Prefix, cfg.Node, log)
+	}
 	// A standalone command: no supervisor reaps here, so os/exec runs the tools.
-	res, err := pilot.PointInTimeRestore(ctx, cfg, req, supervisor.ExecRunner{}, log)
+	res, err := snapshot.PointInTimeRestore(ctx, cfg, flavor, req, cat, supervisor.ExecRunner{}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "mysqlpilot restore:", err)
 		return 1

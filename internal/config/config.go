@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -81,6 +82,17 @@ type MySQLConfig struct {
 	StopTimeout Duration `json:"stopTimeout"`
 	// StartTimeout bounds crash recovery at start before the node reports an error; default 10m.
 	StartTimeout Duration `json:"startTimeout"`
+}
+
+// OSUser is the --user= of the server command (mysql.exec), or "" when it has none: the one
+// place that reads it, for the datadir's owner, the restore and the point-in-time restore.
+func (m MySQLConfig) OSUser() string {
+	for _, a := range m.Exec[min(1, len(m.Exec)):] {
+		if u, ok := strings.CutPrefix(a, "--user="); ok {
+			return u
+		}
+	}
+	return ""
 }
 
 // HAConfig holds the timings and switches of the HA loop (DESIGN.md section 4).

@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/consul"
 )
 
 // minSessionTTL is Consul's floor for a session TTL.
-const minSessionTTL = 10 * time.Second
+const minSessionTTL = consul.MinSessionTTL
 
 // Validate checks the whole config and returns every problem found, one per line, each
 // naming the field and the fix.
@@ -87,7 +89,7 @@ func (c *Config) Validate() error {
 	switch {
 	case h.SessionTTL.Duration < minSessionTTL:
 		add("ha.sessionTTL", "%s is below Consul's minimum of 10s", h.SessionTTL)
-	case h.SessionTTL.Duration > 24*time.Hour:
+	case h.SessionTTL.Duration > consul.MaxSessionTTL:
 		add("ha.sessionTTL", "%s is above Consul's maximum of 24h", h.SessionTTL)
 	}
 	if h.CheckTTL.Duration < 2*time.Second {
@@ -110,7 +112,7 @@ func (c *Config) Validate() error {
 	switch {
 	case h.LockDelay.Duration < minMargin:
 		add("ha.lockDelay", "%s is too small: use at least %s (default 1s); it keeps a new primary from taking the lock the instant the old one's session ends", h.LockDelay, minMargin)
-	case h.LockDelay.Duration > time.Minute:
+	case h.LockDelay.Duration > consul.MaxLockDelay:
 		add("ha.lockDelay", "%s is above Consul's maximum of 60s", h.LockDelay)
 	}
 	if h.CandidateWindow.Duration < minMargin {

@@ -1,5 +1,5 @@
 // Package consul is mysqlpilot's thin adapter over the Consul HTTP API: service registration
-// with a TTL check, sessions, KV with locks, and blocking-query watches.
+// with a TTL check, sessions and leases (Lease), KV with locks, and blocking-query watches.
 //
 // It makes no HA decision. Its types are its own (no consul/api type appears in its API), so
 // that internal/ha can declare the few methods it needs as a small interface and fake them in

@@ -41,22 +41,12 @@ func fromPairs(ps api.KVPairs) []KV {
 	return out
 }
 
-// Get reads a key. It returns nil, without error, when the key is absent, and the query's index
-// either way (a starting point for GetBlocking).
+// Get reads a key. It returns nil, without error, when the key is absent, and the query's
+// index either way.
 func (c *Client) Get(ctx context.Context, key string) (*KV, uint64, error) {
-	return c.GetBlocking(ctx, key, 0, 0)
-}
-
-// GetBlocking is Get as a blocking query: with waitIndex > 0 it returns once the key's index
-// passes waitIndex, or after maxWait (Consul's default of 5m when zero; at most 10m) with the
-// same index. Cancelling ctx aborts it.
-func (c *Client) GetBlocking(ctx context.Context, key string, waitIndex uint64, maxWait time.Duration) (*KV, uint64, error) {
-	ctx, cancel := c.reqCtx(ctx, blockingWait(waitIndex, maxWait))
+	ctx, cancel := c.reqCtx(ctx, 0)
 	defer cancel()
-	q := c.query(ctx)
-	q.WaitIndex = waitIndex
-	q.WaitTime = maxWait
-	p, meta, err := c.api.KV().Get(key, q)
+	p, meta, err := c.api.KV().Get(key, c.query(ctx))
 	if err != nil {
 		return nil, 0, fmt.Errorf("consul: get %s: %w", key, err)
 	}
@@ -68,7 +58,9 @@ func (c *Client) List(ctx context.Context, prefix string) ([]KV, uint64, error) 
 	return c.ListBlocking(ctx, prefix, 0, 0)
 }
 
-// ListBlocking is List as a blocking query, with the same rules as GetBlocking.
+// ListBlocking is List as a blocking query: with waitIndex > 0 it returns once the prefix's
+// index passes waitIndex, or after maxWait (Consul's default of 5m when zero; at most 10m)
+// with the same index. Cancelling ctx aborts it.
 func (c *Client) ListBlocking(ctx context.Context, prefix string, waitIndex uint64, maxWait time.Duration) ([]KV, uint64, error) {
 	ctx, cancel := c.reqCtx(ctx, blockingWait(waitIndex, maxWait))
 	defer cancel()

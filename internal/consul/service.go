@@ -178,19 +178,9 @@ func (c *Client) Deregister(ctx context.Context, id string) error {
 // Service returns the healthy-or-not instances of a service, optionally only those with tag
 // and only those passing every check, sorted by node then ID, and the query's index.
 func (c *Client) Service(ctx context.Context, name, tag string, passingOnly bool) ([]ServiceEntry, uint64, error) {
-	return c.ServiceBlocking(ctx, name, tag, passingOnly, 0, 0)
-}
-
-// ServiceBlocking is Service as a blocking query: with waitIndex > 0 it returns once the
-// service's index passes waitIndex, or after maxWait (Consul's default of 5m when zero; at
-// most 10m) with the same index. Cancelling ctx aborts it.
-func (c *Client) ServiceBlocking(ctx context.Context, name, tag string, passingOnly bool, waitIndex uint64, maxWait time.Duration) ([]ServiceEntry, uint64, error) {
-	ctx, cancel := c.reqCtx(ctx, blockingWait(waitIndex, maxWait))
+	ctx, cancel := c.reqCtx(ctx, 0)
 	defer cancel()
-	q := c.query(ctx)
-	q.WaitIndex = waitIndex
-	q.WaitTime = maxWait
-	entries, meta, err := c.api.Health().Service(name, tag, passingOnly, q)
+	entries, meta, err := c.api.Health().Service(name, tag, passingOnly, c.query(ctx))
 	if err != nil {
 		return nil, 0, fmt.Errorf("consul: health of service %s: %w", name, err)
 	}

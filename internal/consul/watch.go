@@ -28,7 +28,7 @@ type FetchFunc func(ctx context.Context, waitIndex uint64) (newIndex uint64, err
 //     index is kept; so is a read that returns at once with an unchanged index (a misbehaving
 //     endpoint would otherwise make this a busy loop).
 //
-// fetch decides what a change is and reports it (see WatchKey); Watch only keeps the index.
+// fetch decides what a change is and reports it (see WatchPrefix); Watch only keeps the index.
 // log receives retries and recoveries.
 func Watch(ctx context.Context, fetch FetchFunc, log *slog.Logger) {
 	w := watcher{
@@ -108,23 +108,9 @@ func nextIndex(prev, got uint64) uint64 {
 	return got
 }
 
-// WatchKey calls onChange with the key's value (nil when absent) after the first read and
-// whenever the key's index changes, until ctx ends. A change reaches onChange within one round
-// trip. onChange runs in the watch goroutine: while it runs, changes are coalesced.
-func (c *Client) WatchKey(ctx context.Context, key string, onChange func(*KV)) {
-	Watch(ctx, func(ctx context.Context, waitIndex uint64) (uint64, error) {
-		kv, index, err := c.GetBlocking(ctx, key, waitIndex, DefaultWatchWait)
-		if err != nil {
-			return 0, err
-		}
-		if waitIndex == 0 || index != waitIndex {
-			onChange(kv)
-		}
-		return index, nil
-	}, c.log.With("watch", "key "+key))
-}
-
-// WatchPrefix is WatchKey for every key under prefix.
+// WatchPrefix calls onChange with every key under prefix after the first read and whenever
+// the prefix's index changes, until ctx ends. A change reaches onChange within one round trip.
+// onChange runs in the watch goroutine: while it runs, changes are coalesced.
 func (c *Client) WatchPrefix(ctx context.Context, prefix string, onChange func([]KV)) {
 	Watch(ctx, func(ctx context.Context, waitIndex uint64) (uint64, error) {
 		kvs, index, err := c.ListBlocking(ctx, prefix, waitIndex, DefaultWatchWait)
@@ -136,19 +122,4 @@ func (c *Client) WatchPrefix(ctx context.Context, prefix string, onChange func([
 		}
 		return index, nil
 	}, c.log.With("watch", "prefix "+prefix))
-}
-
-// WatchService is WatchKey for the instances of a service (see ServiceBlocking for name, tag
-// and passingOnly). A check changing state changes the index.
-func (c *Client) WatchService(ctx context.Context, name, tag string, passingOnly bool, onChange func([]ServiceEntry)) {
-	Watch(ctx, func(ctx context.Context, waitIndex uint64) (uint64, error) {
-		entries, index, err := c.ServiceBlocking(ctx, name, tag, passingOnly, waitIndex, DefaultWatchWait)
-		if err != nil {
-			return 0, err
-		}
-		if waitIndex == 0 || index != waitIndex {
-			onChange(entries)
-		}
-		return index, nil
-	}, c.log.With("watch", "service "+name, "tag", tag))
 }

@@ -21,15 +21,16 @@ const (
 	MySQL   Flavor = "mysql"
 )
 
-// ParseFlavor accepts "mariadb" or "mysql" (any case; "percona" is taken as "mysql").
+// ParseFlavor accepts "mariadb" or "mysql" (any case), as mysql.flavor's validation does:
+// Percona Server is "mysql". The node parses mysql.flavor once, at start.
 func ParseFlavor(s string) (Flavor, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "mariadb":
 		return MariaDB, nil
-	case "mysql", "percona":
+	case "mysql":
 		return MySQL, nil
 	}
-	return "", fmt.Errorf("mysql: unknown flavor %q (want mariadb or mysql)", s)
+	return "", fmt.Errorf("mysql: unknown flavor %q (want mariadb, or mysql for MySQL and Percona Server)", s)
 }
 
 // Validate reports a flavor that is neither MariaDB nor MySQL.

@@ -8,13 +8,16 @@ import (
 )
 
 func TestParseFlavor(t *testing.T) {
-	for in, want := range map[string]Flavor{"mariadb": MariaDB, "MariaDB": MariaDB, " mysql ": MySQL, "percona": MySQL} {
+	for in, want := range map[string]Flavor{"mariadb": MariaDB, "MariaDB": MariaDB, " mysql ": MySQL} {
 		if got, err := ParseFlavor(in); err != nil || got != want {
 			t.Errorf("ParseFlavor(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := ParseFlavor("postgres"); err == nil {
-		t.Error("ParseFlavor(postgres) succeeded")
+	// Percona Server is flavor "mysql", as mysql.flavor's validation says.
+	for _, in := range []string{"postgres", "percona"} {
+		if _, err := ParseFlavor(in); err == nil {
+			t.Errorf("ParseFlavor(%s) succeeded", in)
+		}
 	}
 	if err := Flavor("").Validate(); err == nil {
 		t.Error("empty flavor validates")

@@ -20,7 +20,7 @@ var ErrLocked = errors.New("another backup is running")
 var ErrNoSnapshot = errors.New("no snapshot")
 
 // Catalog is where complete snapshots are recorded (Consul in production: DESIGN.md section 2;
-// internal/pilot implements it). Records are published only after Backup returned them.
+// internal/cluster implements it). Records are published only after Backup returned them.
 type Catalog interface {
 	// Publish records rec as snapshots/<id> and, unless a newer one is there, as
 	// snapshots/latest.

@@ -64,6 +64,8 @@ type RestoreResult struct {
 	BinlogPos  uint64
 	// MovedAside is where the previous, non-empty datadir went; "" when there was none.
 	MovedAside string
+	// State is the restore state written into the datadir (RestoreOptions.State), or nil.
+	State *RestoreState
 }
 
 func (o *RestoreOptions) fill() error {
@@ -165,10 +167,13 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreResult, error) {
 	if err := sameGTID(o.Flavor, info.GTID, rec.GTID); err != nil {
 		return fail(err)
 	}
+	var state *RestoreState
 	if o.State {
-		if err := WriteRestoreState(unpacked, RestoreState{Snapshot: rec.ID, GTID: info.GTID, Restored: o.Now().UTC()}); err != nil {
+		st := RestoreState{Snapshot: rec.ID, GTID: info.GTID, Restored: o.Now().UTC()}
+		if err := WriteRestoreState(unpacked, st); err != nil {
 			return fail(err)
 		}
+		state = &st
 	}
 	// Owned by the server's user before it is in place: the swap is the last step.
 	if err := chownTree(unpacked, o.OSUser); err != nil {
@@ -187,7 +192,7 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreResult, error) {
 		return fail(err)
 	}
 	log.Info("restore complete", "datadir", o.Datadir, "gtid", info.GTID, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
-	return RestoreResult{GTID: info.GTID, BinlogFile: info.File, BinlogPos: info.Pos, MovedAside: movedAside}, nil
+	return RestoreResult{GTID: info.GTID, BinlogFile: info.File, BinlogPos: info.Pos, MovedAside: movedAside, State: state}, nil
 }
 
 // sameGTID checks the position in the backup against the record's.

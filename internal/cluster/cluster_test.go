@@ -1,42 +1,15 @@
-package pilot
+package cluster
 
 import (
-	"bytes"
-	"errors"
 	"log/slog"
-	"strings"
 	"testing"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
 )
 
-func TestRedactHidesSecretsEverywhere(t *testing.T) {
-	var buf bytes.Buffer
-	log := slog.New(Redact(slog.NewTextHandler(&buf, nil), []string{"s3cr3t-pw", "tok-123"}))
-	log.Info("connect with s3cr3t-pw failed", "err", errors.New("dsn root:s3cr3t-pw@unix"), "token", "tok-123")
-	log.With("dsn", "x:s3cr3t-pw").WithGroup("g").Warn("w", "k", "tok-123")
-	out := buf.String()
-	for _, s := range []string{"s3cr3t-pw", "tok-123"} {
-		if strings.Contains(out, s) {
-			t.Errorf("log contains %q:\n%s", s, out)
-		}
-	}
-	if strings.Count(out, "<redacted>") != 5 {
-		t.Errorf("want 5 redactions:\n%s", out)
-	}
-}
-
-func TestRedactIgnoresTooShortSecrets(t *testing.T) {
-	var buf bytes.Buffer
-	slog.New(Redact(slog.NewTextHandler(&buf, nil), []string{"a"})).Info("a cat")
-	if !strings.Contains(buf.String(), "a cat") {
-		t.Errorf("a one-letter secret mangled the log: %s", buf.String())
-	}
-}
-
 func TestParseClusterKeys(t *testing.T) {
-	k := newCluster(nil, ClusterOptions{Prefix: "service/mysql/"}, slog.New(slog.DiscardHandler))
+	k := New(nil, Options{Prefix: "service/mysql/"}, slog.New(slog.DiscardHandler))
 	v := k.parse([]consul.KV{
 		{Key: "service/mysql/leader", Value: []byte(`{"node":"n2","address":"10.0.0.2","port":3306}`), Session: "s2"},
 		{Key: "service/mysql/members/n1", Value: []byte(`{"node":"n1","role":"replica","eligible":true}`), Session: "s1"},
@@ -59,18 +32,9 @@ func TestParseClusterKeys(t *testing.T) {
 }
 
 func TestReleasedLeaderKeyMeansFree(t *testing.T) {
-	k := newCluster(nil, ClusterOptions{Prefix: "p/"}, slog.New(slog.DiscardHandler))
+	k := New(nil, Options{Prefix: "p/"}, slog.New(slog.DiscardHandler))
 	v := k.parse([]consul.KV{{Key: "p/leader", Value: []byte(`{"node":"n1"}`)}})
 	if v.Leader != nil {
 		t.Errorf("a leader key without a session is a free lock, got %+v", v.Leader)
-	}
-}
-
-func TestOSUser(t *testing.T) {
-	if got := osUser([]string{"mariadbd", "--user=mysql", "--x"}); got != "mysql" {
-		t.Errorf("osUser = %q", got)
-	}
-	if got := osUser([]string{"mariadbd"}); got != "" {
-		t.Errorf("osUser = %q", got)
 	}
 }

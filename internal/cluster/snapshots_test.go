@@ -1,4 +1,4 @@
-package pilot
+package cluster
 
 import (
 	"context"
@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
 	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
 )
 
-// fakeKV is an in-memory Consul KV with sessions and locks, enough for consulCatalog.
+// fakeKV is an in-memory Consul KV with sessions and locks, enough for Catalog.
 type fakeKV struct {
 	mu       sync.Mutex
 	kvs      map[string]consul.KV
@@ -191,7 +190,7 @@ func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func TestConsulCatalog_KeyLayout(t *testing.T) {
 	ctx := context.Background()
 	kv := newFakeKV()
-	cat := newConsulCatalog(kv, "service/mysql/", "node1", discard())
+	cat := NewCatalog(kv, "service/mysql/", "node1", discard())
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	r1, r2 := testRecord(t0), testRecord(t0.Add(time.Hour))
 	if err := cat.Publish(ctx, r2); err != nil {
@@ -252,7 +251,7 @@ func TestConsulCatalog_KeyLayout(t *testing.T) {
 func TestConsulCatalog_PublishRetriesARacedLatest(t *testing.T) {
 	ctx := context.Background()
 	kv := newFakeKV()
-	cat := newConsulCatalog(kv, "p/", "n", discard())
+	cat := NewCatalog(kv, "p/", "n", discard())
 	if err := cat.Publish(ctx, testRecord(time.Now().Add(-time.Hour))); err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +271,7 @@ func TestConsulCatalog_PublishRetriesARacedLatest(t *testing.T) {
 
 func TestConsulCatalog_PublishRefusesAnIncompleteRecord(t *testing.T) {
 	kv := newFakeKV()
-	cat := newConsulCatalog(kv, "p/", "n", discard())
+	cat := NewCatalog(kv, "p/", "n", discard())
 	r := testRecord(time.Now())
 	r.SHA256 = ""
 	if err := cat.Publish(context.Background(), r); err == nil {
@@ -286,8 +285,8 @@ func TestConsulCatalog_PublishRefusesAnIncompleteRecord(t *testing.T) {
 func TestConsulCatalog_BackupLock(t *testing.T) {
 	ctx := context.Background()
 	kv := newFakeKV()
-	a := newConsulCatalog(kv, "p/", "node-a", discard())
-	b := newConsulCatalog(kv, "p/", "node-b", discard())
+	a := NewCatalog(kv, "p/", "node-a", discard())
+	b := NewCatalog(kv, "p/", "node-b", discard())
 	unlock, err := a.Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -324,44 +323,12 @@ func TestConsulCatalog_BackupLock(t *testing.T) {
 	unlockB()
 }
 
-func TestNewSnapshotStore(t *testing.T) {
-	cfg := config.Default()
-	cfg.Snapshot.Backend = "local"
-	cfg.Storage.Local.Dir = t.TempDir()
-	st, backend, err := NewSnapshotStore(cfg)
-	if err != nil || st == nil || backend != "local" {
-		t.Fatalf("local: %v, %s, %v", st, backend, err)
-	}
-	cfg.Snapshot.Backend = "none"
-	if st, _, err := NewSnapshotStore(cfg); err != nil || st != nil {
-		t.Fatalf("none: %v, %v", st, err)
-	}
-	cfg.Snapshot.Backend = "tape"
-	if _, _, err := NewSnapshotStore(cfg); err == nil || !strings.Contains(err.Error(), "snapshot.backend") {
-		t.Fatalf("unknown backend: %v", err)
-	}
-	cfg.Snapshot.Backend = "s3"
-	cfg.Storage.S3 = config.S3Storage{Endpoint: "127.0.0.1:9", Bucket: "b", AccessKey: "k", SecretKey: "very-secret", PartSize: 16}
-	st, _, err = NewSnapshotStore(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(st.String(), "very-secret") {
-		t.Errorf("store name holds the secret: %s", st)
-	}
-	cfg.Snapshot.Backend = "none"
-	s, err := newSnapshotterWith(cfg, newFakeKV(), nil, discard())
-	if err != nil || s != nil {
-		t.Fatalf("snapshotter for backend none = %v, %v; want nil, nil", s, err)
-	}
-}
-
 // A node that must re-seed and has only the snapshot it came from asks for a newer one; the
 // request stays until a newer snapshot is published, and List never mistakes it for one.
 func TestConsulCatalog_SnapshotRequest(t *testing.T) {
 	ctx := context.Background()
 	kv := newFakeKV()
-	cat := newConsulCatalog(kv, "service/mysql/", "node1", discard())
+	cat := NewCatalog(kv, "service/mysql/", "node1", discard())
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	old := testRecord(t0)
 	if err := cat.Publish(ctx, old); err != nil {

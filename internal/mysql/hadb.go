@@ -1,4 +1,4 @@
-package pilot
+package mysql
 
 import (
 	"context"
@@ -10,17 +10,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
-	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
 
-// database implements ha.Database over internal/mysql.
-type database struct {
-	*mysql.DB
-	flavor   mysql.Flavor
-	users    mysql.Users
+// Database is the server the HA loop drives: it implements ha.Database over DB.
+type Database struct {
+	*DB
+	flavor   Flavor
+	users    Users
 	semiSync bool
 	semiAuto bool // adaptive semi-sync: the loop needs the primary's semi-sync state
 	semiTO   time.Duration
@@ -31,7 +29,7 @@ type database struct {
 }
 
 // ArmWatchdog arms the in-server watchdog, reinstalling it first when it was found gone.
-func (d *database) ArmWatchdog(ctx context.Context, dur time.Duration) error {
+func (d *Database) ArmWatchdog(ctx context.Context, dur time.Duration) error {
 	if d.watchdogGone {
 		if err := d.InstallWatchdog(ctx); err != nil {
 			return err
@@ -42,7 +40,7 @@ func (d *database) ArmWatchdog(ctx context.Context, dur time.Duration) error {
 	return d.DB.ArmWatchdog(ctx, dur)
 }
 
-func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
+func (d *Database) Observe(ctx context.Context) (ha.DBState, error) {
 	ro, err := d.ReadOnly(ctx)
 	if err != nil {
 		return ha.DBState{}, err
@@ -96,7 +94,7 @@ func (d *database) Observe(ctx context.Context) (ha.DBState, error) {
 	return st, nil
 }
 
-func (d *database) Fence(ctx context.Context) error {
+func (d *Database) Fence(ctx context.Context) error {
 	n, err := d.DB.Fence(ctx)
 	if err == nil && n > 0 {
 		d.log.Warn("fence killed client connections", "count", n)
@@ -104,9 +102,9 @@ func (d *database) Fence(ctx context.Context) error {
 	return err
 }
 
-func (d *database) Follow(ctx context.Context, host string, port int, ack bool) error {
-	err := d.ChangePrimary(ctx, mysql.Primary{Host: host, Port: port, User: d.users.ReplUser, Password: d.users.ReplPassword},
-		mysql.ChangePrimaryOptions{ConnectRetry: time.Second, HeartbeatPeriod: time.Second})
+func (d *Database) Follow(ctx context.Context, host string, port int, ack bool) error {
+	err := d.ChangePrimary(ctx, Primary{Host: host, Port: port, User: d.users.ReplUser, Password: d.users.ReplPassword},
+		ChangePrimaryOptions{ConnectRetry: time.Second, HeartbeatPeriod: time.Second})
 	if err != nil {
 		return err
 	}
@@ -119,25 +117,25 @@ func (d *database) Follow(ctx context.Context, host string, port int, ack bool) 
 	return d.StartReplica(ctx)
 }
 
-func (d *database) SetAck(ctx context.Context, on bool) error {
+func (d *Database) SetAck(ctx context.Context, on bool) error {
 	if !d.semiSync {
 		return nil
 	}
 	return d.SetReplicaAck(ctx, on)
 }
 
-func (d *database) SentAll(ctx context.Context) (bool, error) {
+func (d *Database) SentAll(ctx context.Context) (bool, error) {
 	_, all, err := d.BinlogSentToAll(ctx)
 	return all, err
 }
 
-func (d *database) CatchUp(ctx context.Context) error {
+func (d *Database) CatchUp(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	return d.WaitRelayApplied(ctx)
 }
 
-func (d *database) Promote(ctx context.Context, bootstrap bool) error {
+func (d *Database) Promote(ctx context.Context, bootstrap bool) error {
 	rs, err := d.ReplicaStatus(ctx)
 	if err != nil {
 		return err
@@ -163,38 +161,44 @@ func (d *database) Promote(ctx context.Context, bootstrap bool) error {
 	return d.SetReadOnly(ctx, false)
 }
 
-func (d *database) SetSemiSync(ctx context.Context, on bool) error {
+func (d *Database) SetSemiSync(ctx context.Context, on bool) error {
 	if on {
 		return d.EnableSemiSync(ctx, true, d.semiTO)
 	}
 	return d.DisableSemiSync(ctx)
 }
 
-func (d *database) Compare(theirs, mine ha.Progress) ha.Cmp {
-	o := mysql.CompareProgress(d.flavor, mysql.Progress(theirs), mysql.Progress(mine))
-	return map[mysql.Order]ha.Cmp{mysql.Same: ha.Equal, mysql.Further: ha.Ahead, mysql.Behind: ha.Behind, mysql.Split: ha.Diverged}[o]
+func (d *Database) Compare(theirs, mine ha.Progress) ha.Cmp {
+	o := CompareProgress(d.flavor, Progress(theirs), Progress(mine))
+	return map[Order]ha.Cmp{Same: ha.Equal, Further: ha.Ahead, Behind: ha.Behind, Split: ha.Diverged}[o]
 }
 
-// osUser is the --user= of the server command, if any.
-func osUser(exec []string) string {
-	for _, a := range exec[1:] {
-		if u, ok := strings.CutPrefix(a, "--user="); ok {
-			return u
-		}
-	}
-	return ""
+// StartOptions say how the node runs its server (the mysql and ha sections of the config).
+type StartOptions struct {
+	Flavor     Flavor
+	Exec       []string // the server command: the binary and its arguments (mysql.exec)
+	OSUser     string   // the command's --user=, who owns the datadir ("" for none)
+	Datadir    string
+	Socket     string
+	ConfigFile string // the option file Start writes
+	Port       int
+	ServerID   uint32
+	ReportHost string // the address replicas and Consul know this node by
+	Users      Users  // root's password and the accounts a fresh datadir gets
+
+	SemiSync        bool          // semi-synchronous replication (ha.semiSync)
+	SemiSyncAuto    bool          // adaptive semi-sync: the loop reads the primary's state
+	SemiSyncTimeout time.Duration // 0: no async fallback
+
+	StartTimeout time.Duration // for the server to answer
+	StopTimeout  time.Duration // for it to stop when start-up fails
 }
 
-// startMySQL prepares the datadir and option file, starts mysqld read-only under the
-// supervisor and returns a pooled connection once it answers.
-func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Config, addr string, serverID uint32, log *slog.Logger) (*database, *supervisor.Process, error) {
-	m := cfg.MySQL
-	flavor, err := mysql.ParseFlavor(m.Flavor)
-	if err != nil {
-		return nil, nil, fmt.Errorf("config: mysql.flavor: %w", err)
-	}
-	user := osUser(m.Exec)
-	initialized, err := mysql.Initialized(m.Datadir)
+// Start prepares the datadir and option file, starts mysqld read-only under the supervisor
+// and returns a pooled connection once it answers.
+func Start(ctx context.Context, sup *supervisor.Supervisor, m StartOptions, log *slog.Logger) (*Database, *supervisor.Process, error) {
+	flavor, user, users := m.Flavor, m.OSUser, m.Users
+	initialized, err := Initialized(m.Datadir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("datadir %s: %w", m.Datadir, err)
 	}
@@ -204,16 +208,16 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 			return nil, nil, err
 		}
 	}
-	sc := mysql.ServerConfig{
-		Flavor: flavor, Datadir: m.Datadir, Socket: m.Socket, Port: cfg.Service.Port,
-		ServerID: serverID, ReportHost: addr, TmpDir: tmpdir,
+	sc := ServerConfig{
+		Flavor: flavor, Datadir: m.Datadir, Socket: m.Socket, Port: m.Port,
+		ServerID: m.ServerID, ReportHost: m.ReportHost, TmpDir: tmpdir,
 	}
-	semiTO := cfg.HA.SemiSyncTimeout.D()
+	semiTO := m.SemiSyncTimeout
 	if semiTO == 0 {
 		semiTO = 24 * time.Hour // no async fallback: an isolated primary cannot acknowledge
 	}
-	if cfg.HA.SemiSync {
-		sc.SemiSync = &mysql.SemiSyncConfig{Timeout: semiTO}
+	if m.SemiSync {
+		sc.SemiSync = &SemiSyncConfig{Timeout: semiTO}
 	}
 	for _, dir := range []string{filepath.Dir(m.ConfigFile), filepath.Dir(m.Socket), tmpdir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -223,7 +227,7 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 			chownTo(dir, user)
 		}
 	}
-	if err := mysql.WriteServerConfig(m.ConfigFile, sc); err != nil {
+	if err := WriteServerConfig(m.ConfigFile, sc); err != nil {
 		return nil, nil, err
 	}
 	argv := append([]string{"--defaults-file=" + m.ConfigFile}, m.Exec[1:]...)
@@ -231,28 +235,24 @@ func startMySQL(ctx context.Context, sup *supervisor.Supervisor, cfg *config.Con
 	if err != nil {
 		return nil, nil, fmt.Errorf("start mysqld: %w", err)
 	}
-	users := mysql.Users{
-		RootPassword: m.RootPassword, User: m.User, Password: m.Password, Database: m.Database,
-		ReplUser: m.ReplUser, ReplPassword: m.ReplPassword,
-	}
 	db, err := connect(ctx, flavor, m, users, !initialized, proc, log)
 	if err != nil {
-		proc.Stop(context.Background(), 15, m.StopTimeout.D())
+		proc.Stop(context.Background(), 15, m.StopTimeout)
 		return nil, nil, err
 	}
 	if err := db.InstallWatchdog(ctx); err != nil {
 		db.Close()
-		proc.Stop(context.Background(), 15, m.StopTimeout.D())
+		proc.Stop(context.Background(), 15, m.StopTimeout)
 		return nil, nil, err
 	}
-	return &database{DB: db, flavor: flavor, users: users, semiSync: cfg.HA.SemiSync,
-		semiAuto: cfg.HA.SemiSync && !cfg.HA.SemiSyncStrict, semiTO: semiTO, log: log}, proc, nil
+	return &Database{DB: db, flavor: flavor, users: users, semiSync: m.SemiSync,
+		semiAuto: m.SemiSyncAuto, semiTO: semiTO, log: log}, proc, nil
 }
 
 // connect waits for mysqld to answer (or to die) and logs in as root. A datadir initialized
 // just now has a root without a password: it gets the configured one locally (not binlogged).
-func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, users mysql.Users, fresh bool, proc *supervisor.Process, log *slog.Logger) (*mysql.DB, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.StartTimeout.D())
+func connect(ctx context.Context, flavor Flavor, m StartOptions, users Users, fresh bool, proc *supervisor.Process, log *slog.Logger) (*DB, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.StartTimeout)
 	defer cancel()
 	go func() {
 		select {
@@ -261,8 +261,8 @@ func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, use
 		case <-ctx.Done():
 		}
 	}()
-	open := func(pw string) (*mysql.DB, error) {
-		db, err := mysql.Open(ctx, mysql.Conn{Flavor: flavor, Socket: m.Socket, User: "root", Password: pw, PasswordSource: "MYSQL_ROOT_PASSWORD", Logger: log})
+	open := func(pw string) (*DB, error) {
+		db, err := Open(ctx, Conn{Flavor: flavor, Socket: m.Socket, User: "root", Password: pw, PasswordSource: "MYSQL_ROOT_PASSWORD", Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -272,7 +272,7 @@ func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, use
 		}
 		return db, nil
 	}
-	password := m.RootPassword
+	password := users.RootPassword
 	if fresh {
 		password = ""
 	}
@@ -283,7 +283,7 @@ func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, use
 			return nil, fmt.Errorf("mysqld exited during start (%s): see its log above", proc.Status())
 		default:
 		}
-		if errors.Is(err, mysql.ErrAccessDenied) {
+		if errors.Is(err, ErrAccessDenied) {
 			return nil, fmt.Errorf("%w (the datadir %s was initialized with another root password; mysqlpilot will not touch its data)", err, m.Datadir)
 		}
 		return nil, err
@@ -294,22 +294,29 @@ func connect(ctx context.Context, flavor mysql.Flavor, m config.MySQLConfig, use
 			return nil, err
 		}
 		db.Close()
-		if db, err = open(m.RootPassword); err != nil {
+		if db, err = open(users.RootPassword); err != nil {
 			return nil, err
 		}
 	}
 	return db, nil
 }
 
+// chownTo hands dir to the named OS user when we can (we run as root in the container).
+func chownTo(dir, name string) {
+	if uid, gid, err := OSUserIDs(name); err == nil {
+		_ = os.Chown(dir, uid, gid)
+	}
+}
+
 // serverTmpdir is the server's own tmpdir, "<datadir>.tmp" beside the datadir (in the same
-// volume): never shared with another server on the host (see mysql.ServerConfig.TmpDir).
+// volume): never shared with another server on the host (see ServerConfig.TmpDir).
 func serverTmpdir(datadir string) string {
 	return strings.TrimRight(datadir, "/") + ".tmp"
 }
 
 // initDatadir initializes an empty datadir. The init tool has been seen to crash now and then
 // on a loaded machine; a failed attempt's files (and only those) are removed before the next.
-func initDatadir(ctx context.Context, run supervisor.Runner, flavor mysql.Flavor, datadir, tmpdir, user string, log *slog.Logger) error {
+func initDatadir(ctx context.Context, run supervisor.Runner, flavor Flavor, datadir, tmpdir, user string, log *slog.Logger) error {
 	const attempts = 3
 	before := map[string]bool{}
 	if ents, err := os.ReadDir(datadir); err == nil {
@@ -319,7 +326,7 @@ func initDatadir(ctx context.Context, run supervisor.Runner, flavor mysql.Flavor
 	}
 	for i := 1; ; i++ {
 		log.Info("empty datadir: initializing", "datadir", datadir, "attempt", i)
-		err := mysql.InitDatadir(ctx, run, flavor, datadir, mysql.InitOptions{OSUser: user, TmpDir: tmpdir})
+		err := InitDatadir(ctx, run, flavor, datadir, InitOptions{OSUser: user, TmpDir: tmpdir})
 		if err == nil || i == attempts || ctx.Err() != nil {
 			return err
 		}

@@ -1,36 +1,46 @@
-package pilot
+package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/mysqlpilot/mysqlpilot/internal/cluster"
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
+	"github.com/mysqlpilot/mysqlpilot/internal/control"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
+	"github.com/mysqlpilot/mysqlpilot/internal/metrics"
+	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
 	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
 
-// Node is one running mysqlpilot: its adapters and its loop.
-type Node struct {
+// node is one running mysqlpilot: its adapters and its loop.
+type node struct {
 	cfg     *config.Config
+	flavor  mysql.Flavor
 	log     *slog.Logger
 	sup     *supervisor.Supervisor
 	consul  *consul.Client
-	cluster *cluster
-	db      *database
-	loop    *ha.Loop
+	cluster *cluster.Cluster
+	db      *mysql.Database
+	loop    *ha.Loop // nil until startLoop
 	mysqld  *supervisor.Process
-	metrics *metrics
-	ctx     context.Context // the node's lifetime
-	snap    *Snapshotter    // nil when snapshot.backend is "none"
-	reseed  chan string     // the loop asks for a re-seed (errant transactions)
+	ctx     context.Context       // the node's lifetime
+	snap    *snapshot.Snapshotter // nil when snapshot.backend is "none"
+	reseed  chan string           // the loop asks for a re-seed (errant transactions)
+
+	// restoredFrom is the snapshot this datadir was restored from ("" for none): read once
+	// from its restore state at start, set again when this process finishes a restore.
+	restoredFrom string
 
 	lastReseedCheck time.Time // owned by run's select loop
 }
@@ -42,18 +52,25 @@ const reseedRecheck = 10 * time.Second
 // and the next start restores the latest snapshot (the old datadir is kept aside).
 const exitReseed = 75
 
-// Run is `mysqlpilot run`: it starts mysqld read-only, joins the cluster and runs the HA loop
+// runNode is `mysqlpilot run`: it starts mysqld read-only, joins the cluster and runs the HA loop
 // until a stop signal or mysqld's exit, then hands over and returns the exit code.
 //
-// The steps, in order:
-//  1. Reach Consul (retrying, with a clear log line while it is unreachable).
-//  2. Allocate this node's server_id, write the option file, initialize an empty datadir.
-//  3. Start mysqld (always read-only) under the supervisor and wait until it answers.
-//  4. Start the Consul watch, the HA loop, the control socket and the metrics endpoint.
-//  5. On SIGTERM/SIGINT: stop the loop, hand over if primary, leave Consul, stop mysqld.
-//     On mysqld's own exit: leave Consul (releasing the lock) and exit with its code.
-func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sup *supervisor.Supervisor, signals <-chan syscall.Signal) int {
-	n := &Node{cfg: cfg, log: log, sup: sup, metrics: newMetrics(), reseed: make(chan string, 1)}
+// The steps, in order (each a method below):
+//  1. startJobs: extra jobs (a local Consul agent, say) start first and stop last.
+//  2. waitConsul: reach Consul (retrying, with a clear log line while it is unreachable);
+//     joinCluster: end the sessions this node's previous process left.
+//  3. prepareDatadir: re-seed, finish an interrupted restore, or seed an empty datadir from
+//     the latest snapshot; then allocate this node's server_id.
+//  4. startMySQL: write the option file, initialize an empty datadir, start mysqld (always
+//     read-only) under the supervisor and wait until it answers; finishRestore: set a
+//     restored datadir's GTID position.
+//  5. startLoop: the Consul watch, the HA loop and the backup scheduler; serve: the control
+//     socket and the metrics endpoint.
+//  6. wait: on SIGTERM/SIGINT stop the loop, hand over if primary, leave Consul, stop mysqld;
+//     on a re-seed request the same, then exit 75; on mysqld's own exit leave Consul
+//     (releasing the lock) and exit with its code.
+func runNode(ctx context.Context, cfg *config.Config, log *slog.Logger, sup *supervisor.Supervisor, signals <-chan syscall.Signal) int {
+	n := &node{cfg: cfg, log: log, sup: sup, reseed: make(chan string, 1)}
 	code, err := n.run(ctx, signals)
 	if err != nil {
 		log.Error("mysqlpilot stopped", "err", err)
@@ -64,7 +81,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sup *supervi
 	return code
 }
 
-func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, error) {
+func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n.ctx = ctx
@@ -74,15 +91,16 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	stopJobs := n.startJobs()
 	defer stopJobs()
 
+	flavor, err := mysql.ParseFlavor(cfg.MySQL.Flavor)
+	if err != nil {
+		return 2, fmt.Errorf("config: mysql.flavor: %w", err)
+	}
+	n.flavor = flavor
 	addr, err := consul.ResolveAddress(cfg.Service.Interfaces)
 	if err != nil {
 		return 2, fmt.Errorf("config: service.interfaces: %w", err)
 	}
-	c, err := consul.New(consul.Options{
-		Address: cfg.Consul.Address, Token: cfg.Consul.Token, Scheme: cfg.Consul.Scheme,
-		CAFile: cfg.Consul.CAFile, CertFile: cfg.Consul.CertFile, KeyFile: cfg.Consul.KeyFile,
-		InsecureSkipVerify: cfg.Consul.InsecureSkipVerify, Datacenter: cfg.Consul.Datacenter,
-	}, n.log)
+	c, err := newConsul(cfg, n.log)
 	if err != nil {
 		return 2, err
 	}
@@ -90,15 +108,8 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	if err := n.waitConsul(ctx, signals); err != nil {
 		return 1, err
 	}
-	n.cluster = newCluster(c, ClusterOptions{
-		Prefix: cfg.Consul.Prefix, Service: cfg.Service.Name, Node: cfg.Node, Address: addr,
-		Port: cfg.Service.Port, Tags: cfg.Service.Tags, SessionTTL: cfg.HA.SessionTTL.D(),
-		CheckTTL: cfg.HA.CheckTTL.D(), LockDelay: cfg.HA.LockDelay.D(),
-	}, n.log)
-	if err := n.cluster.DestroyStaleSessions(ctx); err != nil {
-		n.log.Warn("could not clean up sessions of a previous run", "err", err)
-	}
-	boot, err := n.prepareDatadir(ctx, c)
+	n.joinCluster(ctx, addr)
+	boot, err := n.prepareDatadir(ctx)
 	if err != nil {
 		return 1, err
 	}
@@ -109,21 +120,48 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	}
 	n.log.Info("node identity", "node", cfg.Node, "address", addr, "port", cfg.Service.Port, "server_id", serverID)
 
-	db, proc, err := startMySQL(ctx, n.sup, cfg, addr, serverID, n.log)
+	db, proc, err := n.startMySQL(ctx, addr, serverID)
 	if err != nil {
 		return 1, err
 	}
 	n.db, n.mysqld = db, proc
 	defer db.Close()
 	if boot != nil {
-		if err := boot.Finish(ctx, db.DB, cfg.MySQL.Datadir); err != nil {
-			n.leave()
-			proc.Stop(context.Background(), syscall.SIGTERM, cfg.MySQL.StopTimeout.D())
+		finish := func() error { return boot.Finish(ctx, db.DB, cfg.MySQL.Datadir) }
+		stopMySQL := func() { proc.Stop(context.Background(), syscall.SIGTERM, cfg.MySQL.StopTimeout.D()) }
+		if err := n.finishRestore(finish, stopMySQL); err != nil {
 			return 1, err
 		}
-		_ = os.Remove(n.reseedMarker())
+		n.restoredFrom = boot.Record.ID
 	}
 
+	loopDone, stopLoop := n.startLoop(ctx, addr, serverID)
+	defer stopLoop()
+	stopServers := n.serve()
+	defer stopServers()
+	return n.wait(ctx, signals, proc, loopDone, stopLoop)
+}
+
+// startMySQL starts mysqld read-only on the datadir with this node's identity.
+func (n *node) startMySQL(ctx context.Context, addr string, serverID uint32) (*mysql.Database, *supervisor.Process, error) {
+	m, h := n.cfg.MySQL, n.cfg.HA
+	return mysql.Start(ctx, n.sup, mysql.StartOptions{
+		Flavor: n.flavor, Exec: m.Exec, OSUser: m.OSUser(), Datadir: m.Datadir, Socket: m.Socket,
+		ConfigFile: m.ConfigFile, Port: n.cfg.Service.Port, ServerID: serverID, ReportHost: addr,
+		Users: mysql.Users{
+			RootPassword: m.RootPassword, User: m.User, Password: m.Password, Database: m.Database,
+			ReplUser: m.ReplUser, ReplPassword: m.ReplPassword,
+		},
+		SemiSync: h.SemiSync, SemiSyncAuto: h.SemiSync && !h.SemiSyncStrict, SemiSyncTimeout: h.SemiSyncTimeout.D(),
+		StartTimeout: m.StartTimeout.D(), StopTimeout: m.StopTimeout.D(),
+	}, n.log)
+}
+
+// startLoop starts the HA loop, the Consul watch that wakes it and, with a snapshot backend,
+// the backup scheduler. stopLoop stops the loop and the scheduler (not the watch, which serves
+// the handover); loopDone closes when the loop has returned.
+func (n *node) startLoop(ctx context.Context, addr string, serverID uint32) (loopDone <-chan struct{}, stopLoop context.CancelFunc) {
+	cfg, db := n.cfg, n.db
 	n.loop = ha.New(ha.Config{
 		Node: cfg.Node, Address: addr, Port: cfg.Service.Port, ServerID: serverID,
 		Timing: ha.Timing{
@@ -136,23 +174,24 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	}, n.cluster, db, n.log, time.Now)
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
-	loopDone := make(chan struct{})
+	done := make(chan struct{})
 	go n.cluster.Watch(ctx) // also serves the handover after the loop stops
 	wake := n.cluster.Wake()
 	if !cfg.HA.Watch {
 		wake = nil // poll on the interval only
 	}
-	go func() { defer close(loopDone); n.loop.Run(loopCtx, wake) }()
+	go func() { defer close(done); n.loop.Run(loopCtx, wake) }()
 	if n.snap != nil {
 		go n.snap.NewScheduler(db.DB).Run(loopCtx, func() bool {
 			st := n.loop.Status()
 			return st.Role == ha.RolePrimary && st.Writable
 		})
 	}
-	stopServers := n.serve(ctx)
-	defer stopServers()
+	return done, stopLoop
+}
 
-	// Wait for a stop signal or mysqld's exit.
+// wait runs until a stop signal, a re-seed or mysqld's exit, and returns the exit code.
+func (n *node) wait(ctx context.Context, signals <-chan syscall.Signal, proc *supervisor.Process, loopDone <-chan struct{}, stopLoop context.CancelFunc) (int, error) {
 	var exitStatus *supervisor.ExitStatus
 	for exitStatus == nil {
 		select {
@@ -202,7 +241,7 @@ func (n *Node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 }
 
 // stop is the graceful stop sequence: handover (if primary), leave Consul, stop mysqld.
-func (n *Node) stop(proc *supervisor.Process, sigCode int) (int, error) {
+func (n *node) stop(proc *supervisor.Process, sigCode int) (int, error) {
 	n.leave()
 	st := proc.Stop(context.Background(), syscall.SIGTERM, n.cfg.MySQL.StopTimeout.D())
 	n.log.Info("mysqld stopped", "status", st.String())
@@ -215,21 +254,91 @@ func (n *Node) stop(proc *supervisor.Process, sigCode int) (int, error) {
 	return st.ExitCode(), nil
 }
 
-// leave hands over (when primary), destroys the session and deregisters, bounded in time.
-func (n *Node) leave() {
+// finishRestore sets a restored datadir's GTID position (finish: Bootstrap.Finish) once mysqld
+// answers, before the HA loop exists. On failure the node leaves Consul (with no loop, there
+// is nothing to hand over) and stops mysqld (stopMySQL), and the error is the exit's reason.
+func (n *node) finishRestore(finish func() error, stopMySQL func()) error {
+	if err := finish(); err != nil {
+		n.leave()
+		stopMySQL()
+		return err
+	}
+	_ = os.Remove(n.reseedMarker())
+	return nil
+}
+
+// leave hands over (when primary: only a running loop can be), destroys the session and
+// deregisters, bounded in time.
+func (n *node) leave() {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HA.HandoverTimeout.D()+5*time.Second)
 	defer cancel()
-	if err := n.loop.Stop(ctx); err != nil {
-		n.log.Warn("handover incomplete", "err", err)
+	if n.loop != nil {
+		if err := n.loop.Stop(ctx); err != nil {
+			n.log.Warn("handover incomplete", "err", err)
+		}
 	}
 	if err := n.cluster.Deregister(ctx); err != nil {
 		n.log.Warn("deregister", "err", err)
 	}
 }
 
+// newConsul is the Consul client of the consul section.
+func newConsul(cfg *config.Config, log *slog.Logger) (*consul.Client, error) {
+	return consul.New(consul.Options{
+		Address: cfg.Consul.Address, Token: cfg.Consul.Token, Scheme: cfg.Consul.Scheme,
+		CAFile: cfg.Consul.CAFile, CertFile: cfg.Consul.CertFile, KeyFile: cfg.Consul.KeyFile,
+		InsecureSkipVerify: cfg.Consul.InsecureSkipVerify, Datacenter: cfg.Consul.Datacenter,
+	}, log)
+}
+
+// joinCluster builds this node's view of the cluster's keys and ends the sessions its previous
+// process left behind.
+func (n *node) joinCluster(ctx context.Context, addr string) {
+	cfg := n.cfg
+	n.cluster = cluster.New(n.consul, cluster.Options{
+		Prefix: cfg.Consul.Prefix, Service: cfg.Service.Name, Node: cfg.Node, Address: addr,
+		Port: cfg.Service.Port, Tags: cfg.Service.Tags, SessionTTL: cfg.HA.SessionTTL.D(),
+		CheckTTL: cfg.HA.CheckTTL.D(), LockDelay: cfg.HA.LockDelay.D(),
+	}, n.log)
+	if err := n.cluster.DestroyStaleSessions(ctx); err != nil {
+		n.log.Warn("could not clean up sessions of a previous run", "err", err)
+	}
+}
+
+// serve starts the control socket and the metrics endpoint; the returned func stops both.
+func (n *node) serve() func() {
+	var stops []func()
+	if p := n.cfg.Control.Socket; p != "" {
+		cn := control.Node{Loop: n.loop, Cluster: n.cluster, Log: n.log}
+		if n.snap != nil {
+			cn.Backup = func(id string) (snapshot.Record, error) { return n.snap.BackupNow(n.ctx, n.db.DB, id) }
+		}
+		if stop, err := control.Serve(p, cn); err != nil {
+			n.log.Warn("control socket disabled", "path", p, "err", err)
+		} else {
+			stops = append(stops, stop)
+		}
+	}
+	if l := n.cfg.Metrics.Listen; l != "" {
+		srv := &http.Server{Addr: l, Handler: metrics.Handler(n.loop.Status, n.sup.Stats), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+		ln, err := net.Listen("tcp", l)
+		if err != nil {
+			n.log.Warn("metrics endpoint disabled", "listen", l, "err", err)
+		} else {
+			go func() { _ = srv.Serve(ln) }()
+			stops = append(stops, func() { _ = srv.Close() })
+		}
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+}
+
 // waitConsul blocks until Consul answers, logging plainly while it does not; a stop signal
 // while waiting ends the wait.
-func (n *Node) waitConsul(ctx context.Context, signals <-chan syscall.Signal) error {
+func (n *node) waitConsul(ctx context.Context, signals <-chan syscall.Signal) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)
@@ -251,7 +360,7 @@ func (n *Node) waitConsul(ctx context.Context, signals <-chan syscall.Signal) er
 }
 
 // reseedMarker is the file that asks the next start to re-seed from a snapshot.
-func (n *Node) reseedMarker() string {
+func (n *node) reseedMarker() string {
 	return strings.TrimRight(n.cfg.MySQL.Datadir, "/") + ".reseed"
 }
 
@@ -259,7 +368,7 @@ func (n *Node) reseedMarker() string {
 // not restored from already (re-seeding twice from one snapshot would loop: it cannot cure
 // what it caused). When not, it asks the primary for a fresh snapshot and the node stays
 // quarantined (read-only, out of service) until one is published.
-func (n *Node) reseedPossible(ctx context.Context, why string) bool {
+func (n *node) reseedPossible(ctx context.Context, why string) bool {
 	cat := n.snap.Catalog()
 	rec, err := cat.Latest(ctx)
 	if err != nil {
@@ -267,10 +376,10 @@ func (n *Node) reseedPossible(ctx context.Context, why string) bool {
 		return false
 	}
 	after, wait := "", ""
-	switch st, serr := snapshot.ReadRestoreState(n.cfg.MySQL.Datadir); {
+	switch {
 	case rec == nil:
 		wait = "there is no snapshot to re-seed from yet"
-	case serr == nil && st != nil && st.Snapshot == rec.ID:
+	case n.restoredFrom == rec.ID:
 		after = rec.ID
 		wait = "this datadir was restored from the latest snapshot " + rec.ID + " already"
 	default:
@@ -290,7 +399,7 @@ func (n *Node) reseedPossible(ctx context.Context, why string) bool {
 
 // onQuarantine is the loop's hook: with a snapshot backend, a node with errant transactions
 // re-seeds itself instead of staying out of service.
-func (n *Node) onQuarantine(why string) {
+func (n *node) onQuarantine(why string) {
 	if n.snap == nil {
 		return
 	}
@@ -303,12 +412,19 @@ func (n *Node) onQuarantine(why string) {
 // prepareDatadir restores a snapshot into the datadir before mysqld starts: for a node asked
 // to re-seed (the old datadir is moved aside), or an empty datadir when the cluster has a
 // snapshot (scale-out). It returns nil when mysqld should start on the datadir as it is.
-func (n *Node) prepareDatadir(ctx context.Context, c *consul.Client) (*Bootstrap, error) {
-	snap, err := newSnapshotter(n.cfg, c, n.sup, n.log)
+func (n *node) prepareDatadir(ctx context.Context) (*snapshot.Bootstrap, error) {
+	log := n.log.With("component", "snapshot")
+	cat := cluster.NewCatalog(n.consul, n.cfg.Consul.Prefix, n.cfg.Node, log)
+	snap, err := snapshot.NewSnapshotter(n.cfg, n.flavor, cat, n.sup, n.log)
 	if err != nil {
 		return nil, err
 	}
 	n.snap = snap
+	// The datadir's restore state, read once: what to finish, and which snapshot it came from.
+	st, stErr := snapshot.ReadRestoreState(n.cfg.MySQL.Datadir)
+	if stErr == nil && st != nil {
+		n.restoredFrom = st.Snapshot
+	}
 	if snap != nil && fileExists(n.reseedMarker()) {
 		boot, err := snap.Reseed(ctx)
 		if errors.Is(err, snapshot.ErrNoSnapshot) {
@@ -325,11 +441,12 @@ func (n *Node) prepareDatadir(ctx context.Context, c *consul.Client) (*Bootstrap
 		_ = os.Remove(n.reseedMarker())
 		return boot, nil
 	}
-	if boot, err := unfinishedBootstrap(n.cfg.MySQL.Datadir); err != nil || boot != nil {
-		if boot != nil {
-			n.log.Warn("the datadir was restored but its GTID position never set: setting it now", "snapshot", boot.Record.ID, "gtid", boot.Result.GTID)
-		}
-		return boot, err
+	if stErr != nil {
+		return nil, stErr
+	}
+	if boot := snapshot.PendingBootstrap(st); boot != nil {
+		n.log.Warn("the datadir was restored but its GTID position never set: setting it now", "snapshot", boot.Record.ID, "gtid", boot.Result.GTID)
+		return boot, nil
 	}
 	if snap == nil {
 		return nil, nil
@@ -339,7 +456,7 @@ func (n *Node) prepareDatadir(ctx context.Context, c *consul.Client) (*Bootstrap
 
 // startJobs runs the config's jobs under the supervisor; the returned func stops them and
 // waits until they are gone.
-func (n *Node) startJobs() func() {
+func (n *node) startJobs() func() {
 	if len(n.cfg.Jobs) == 0 {
 		return func() {}
 	}

@@ -1,4 +1,4 @@
-package pilot
+package mysql
 
 import (
 	"strings"

@@ -1,6 +1,6 @@
 //go:build integration
 
-package pilot
+package snapshot_test
 
 import (
 	"context"
@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mysqlpilot/mysqlpilot/internal/cluster"
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
+	"github.com/mysqlpilot/mysqlpilot/internal/control"
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
 	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
@@ -85,7 +87,7 @@ type snapFixture struct {
 	consulAddr string
 	p          *snapNode
 	cfg        *config.Config
-	s          *Snapshotter
+	s          *snapshot.Snapshotter
 }
 
 func newSnapFixture(t *testing.T) *snapFixture {
@@ -121,6 +123,24 @@ func newSnapFixture(t *testing.T) *snapFixture {
 	cfg.Consul.Address = h.HTTPAddr()
 	return &snapFixture{consul: c, consulAddr: h.HTTPAddr(), p: p, cfg: cfg, s: s}
 }
+
+// newSnapshotter is the node's snapshotter over the Consul catalog, as the node wires it.
+func newSnapshotter(cfg *config.Config, c *consul.Client, runner supervisor.Runner, log *slog.Logger) (*snapshot.Snapshotter, error) {
+	cat := cluster.NewCatalog(c, cfg.Consul.Prefix, cfg.Node, log.With("component", "snapshot"))
+	return snapshot.NewSnapshotter(cfg, mysql.MariaDB, cat, runner, log)
+}
+
+// unfinishedBootstrap is the Bootstrap the node would finish at its next start, read from the
+// datadir's restore state as the node reads it.
+func unfinishedBootstrap(datadir string) (*snapshot.Bootstrap, error) {
+	st, err := snapshot.ReadRestoreState(datadir)
+	if err != nil {
+		return nil, err
+	}
+	return snapshot.PendingBootstrap(st), nil
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(snapTestWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -170,7 +190,7 @@ func TestSnapshot_BackupPublishesBootstrapsAndPrunes(t *testing.T) {
 	}
 
 	// Another node holds the backup lock: this one refuses.
-	other := newConsulCatalog(f.consul, f.cfg.Consul.Prefix, "node9", discard())
+	other := cluster.NewCatalog(f.consul, f.cfg.Consul.Prefix, "node9", discard())
 	unlock, err := other.Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -284,14 +304,14 @@ func TestSnapshot_BackupPublishesBootstrapsAndPrunes(t *testing.T) {
 // TestBackup_ControlHandler serves POST /backup as the control socket does.
 func TestBackup_ControlHandler(t *testing.T) {
 	f := newSnapFixture(t)
-	srv := httptest.NewServer(f.s.BackupHandler(snapCtx(t), f.p.db))
+	srv := httptest.NewServer(control.BackupHandler(func(id string) (snapshot.Record, error) { return f.s.BackupNow(snapCtx(t), f.p.db, id) }, discard()))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/backup", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var br BackupResponse
+	var br control.BackupResponse
 	if err := json.NewDecoder(resp.Body).Decode(&br); err != nil || resp.StatusCode != http.StatusOK || br.Record == nil || br.Status != "complete" {
 		t.Fatalf("POST /backup: %d %+v %v", resp.StatusCode, br, err)
 	}
@@ -307,9 +327,9 @@ func TestBackup_ControlHandler(t *testing.T) {
 		t.Errorf("GET /backup = %d", g.StatusCode)
 	}
 	// While this node backs up, a second request is refused with 409.
-	f.s.busy.Lock()
+	f.s.Busy().Lock()
 	resp2, err := http.Post(srv.URL+"/backup?wait=false", "", nil)
-	f.s.busy.Unlock()
+	f.s.Busy().Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,11 +357,11 @@ func TestSnapshot_SchedulerIntervalRotationAndBinlogArchive(t *testing.T) {
 
 	count := func() int { recs, _ := f.s.Catalog().List(ctx); return len(recs) }
 	waitFor(t, 30*time.Second, "the first scheduled snapshot", func() bool { return count() == 1 })
-	waitFor(t, 30*time.Second, "binlogs/last", func() bool { return f.key(t, keyBinlogsLast) != nil })
+	waitFor(t, 30*time.Second, "binlogs/last", func() bool { return f.key(t, "binlogs/last") != nil })
 	// Several archive flushes go by: no rotation snapshot.
 	var p snapshot.BinlogProgress
 	waitFor(t, 30*time.Second, "three archive runs", func() bool {
-		kv := f.key(t, keyBinlogsLast)
+		kv := f.key(t, "binlogs/last")
 		if kv == nil || json.Unmarshal(kv.Value, &p) != nil {
 			return false
 		}
@@ -387,7 +407,7 @@ func TestPITR_PointInTimeRestoreFromConfig(t *testing.T) {
 	if _, err := f.s.ArchiveNow(ctx, f.p.db); err != nil {
 		t.Fatal(err)
 	}
-	if f.key(t, keyBinlogsLast) == nil {
+	if f.key(t, "binlogs/last") == nil {
 		t.Fatal("binlogs/last not recorded")
 	}
 
@@ -396,8 +416,8 @@ func TestPITR_PointInTimeRestoreFromConfig(t *testing.T) {
 	r.db = nil
 	r.srv.Stop()
 	cfg := *f.cfg
-	res, err := PointInTimeRestore(ctx, &cfg, PITRRequest{Until: target, Datadir: r.srv.Datadir(),
-		TempDir: filepath.Join(t.TempDir(), "pitr"), FromConsul: true}, supervisor.ExecRunner{}, testLog(t))
+	res, err := snapshot.PointInTimeRestore(ctx, &cfg, mysql.MariaDB, snapshot.PITRRequest{Until: target, Datadir: r.srv.Datadir(),
+		TempDir: filepath.Join(t.TempDir(), "pitr")}, cluster.NewCatalog(f.consul, cfg.Consul.Prefix, cfg.Node, testLog(t)), supervisor.ExecRunner{}, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package pilot
+package cluster
 
 import (
 	"context"
@@ -15,7 +15,7 @@ const keySync = "sync"
 
 // SetSyncSet writes the sync set, only while session holds the leader lock (one Consul
 // transaction checks the lock and writes).
-func (k *cluster) SetSyncSet(ctx context.Context, session string, s ha.SyncSet) error {
+func (k *Cluster) SetSyncSet(ctx context.Context, session string, s ha.SyncSet) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -43,7 +43,7 @@ func parseSyncSet(b []byte) *ha.SyncSet {
 // what keeps the cluster from failing over to the live members, losing the writes that only
 // an unreachable node may hold: the sync-set record, and the member key of a last primary
 // that said it acknowledged writes alone. It returns what it removed.
-func (k *cluster) AcceptLoss(ctx context.Context) ([]string, error) {
+func (k *Cluster) AcceptLoss(ctx context.Context) ([]string, error) {
 	v, err := k.View(ctx)
 	if err != nil {
 		return nil, err

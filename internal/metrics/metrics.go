@@ -1,26 +1,20 @@
-package pilot
+// Package metrics renders a node's state in Prometheus' text format (metrics.listen).
+package metrics
 
 import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"sync/atomic"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
+	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
 
-// metrics holds counters the node updates; the handler renders them with the loop's status
-// and the supervisor's stats in Prometheus' text format.
-type metrics struct {
-	cycles atomic.Uint64
-}
-
-func newMetrics() *metrics { return &metrics{} }
-
-func (n *Node) metricsHandler() http.Handler {
+// Handler renders the loop's status and the supervisor's stats, read at each scrape.
+func Handler(status func() ha.Status, stats func() supervisor.Stats) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		st := n.loop.Status()
+		st := status()
 		b2f := func(b bool) int {
 			if b {
 				return 1
@@ -42,7 +36,7 @@ func (n *Node) metricsHandler() http.Handler {
 		if st.Replica != nil && st.Replica.Lag >= 0 {
 			gauge("mysqlpilot_replication_lag_seconds", "Replication lag.", st.Replica.Lag.Seconds(), "")
 		}
-		ss := n.sup.Stats()
+		ss := stats()
 		counter("mysqlpilot_processes_started_total", "Child processes started.", ss.Started)
 		counter("mysqlpilot_orphans_reaped_total", "Orphaned descendants reaped.", ss.OrphansReaped)
 		var m runtime.MemStats
