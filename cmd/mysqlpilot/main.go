@@ -38,6 +38,8 @@ Usage:
   mysqlpilot status [--cluster] [--json]    this node's state (exit 0 when healthy)
   mysqlpilot switchover [--to NODE]         hand the primary role over without stopping
   mysqlpilot maintenance on|off             pause or resume automatic failover
+  mysqlpilot accept-loss --yes              fail over without a lost primary or sync-set member,
+                                            losing the writes only it may hold
   mysqlpilot backup [--no-wait] [--json]    take a snapshot now (on the primary)
   mysqlpilot restore --to-time T|--to-gtid G --datadir D
                                             point-in-time restore from snapshots + archived binlogs
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdSwitchover(ctx, rest, stdout, stderr)
 	case "maintenance":
 		return cmdMaintenance(ctx, rest, stdout, stderr)
+	case "accept-loss":
+		return cmdAcceptLoss(ctx, rest, stdout, stderr)
 	case "config":
 		return cmdConfig(rest, stdout, stderr)
 	case "backup":
@@ -274,6 +278,39 @@ func cmdMaintenance(ctx context.Context, args []string, stdout, stderr io.Writer
 		return 1
 	}
 	fmt.Fprintf(stdout, "maintenance %s: automatic failover is %s\n", fs.Arg(0), map[bool]string{true: "paused", false: "active"}[fs.Arg(0) == "on"])
+	return 0
+}
+
+// cmdAcceptLoss is the operator's way out when the cluster waits for a node that will not come
+// back: a last primary that acknowledged writes alone, or a member of its sync set. It drops
+// the sync-set record and that primary's member key, and the live members hold a normal
+// election: writes that only the lost node held are gone.
+func cmdAcceptLoss(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, sock := controlFlags("accept-loss", "accept-loss --yes", stderr)
+	yes := fs.Bool("yes", false, "confirm: writes only the lost node holds are given up")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if !*yes || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "mysqlpilot accept-loss: the cluster fails over without the node it waits for (see `mysqlpilot status`), "+
+			"and the writes only that node may hold are lost; run it again with --yes to do so")
+		return 2
+	}
+	var res struct {
+		Dropped []string `json:"dropped"`
+	}
+	if err := control.NewClient(*sock, control.DefaultTimeout).Do(ctx, "POST", "/accept-loss", &res); err != nil {
+		fmt.Fprintln(stderr, "mysqlpilot accept-loss:", err)
+		return 1
+	}
+	if len(res.Dropped) == 0 {
+		fmt.Fprintln(stdout, "nothing to drop: the cluster waits for no lost node")
+		return 0
+	}
+	for _, d := range res.Dropped {
+		fmt.Fprintln(stdout, "dropped", d)
+	}
+	fmt.Fprintln(stdout, "the live members now elect the most advanced of them")
 	return 0
 }
 

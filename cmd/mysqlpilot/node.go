@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,6 +44,13 @@ type node struct {
 	restoredFrom string
 
 	lastReseedCheck time.Time // owned by run's select loop
+
+	// truncate: this start's crash recovery drops transactions not committed in the engine
+	// (see mysql.SemiSyncConfig.TruncateUnacknowledged).
+	truncate bool
+	// unacked is set (once) when the fence killed mysqld to drop commits that waited for an
+	// acknowledgement: its exit is then a restart, not a failure.
+	unacked atomic.Bool
 }
 
 // reseedRecheck is how often a quarantined node looks again for a snapshot to re-seed from.
@@ -51,6 +59,11 @@ const reseedRecheck = 10 * time.Second
 // exitReseed is the exit code after a node decided to re-seed itself: the container restarts
 // and the next start restores the latest snapshot (the old datadir is kept aside).
 const exitReseed = 75
+
+// exitRestart is the exit code after the fence killed mysqld because commits waited for an
+// acknowledgement that did not come: the container restarts, and mysqld's crash recovery
+// drops those commits (nobody acknowledged them), so the node rejoins without a re-seed.
+const exitRestart = 76
 
 // runNode is `mysqlpilot run`: it starts mysqld read-only, joins the cluster and runs the HA loop
 // until a stop signal or mysqld's exit, then hands over and returns the exit code.
@@ -119,6 +132,7 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 		return 1, fmt.Errorf("allocate server_id: %w", err)
 	}
 	n.log.Info("node identity", "node", cfg.Node, "address", addr, "port", cfg.Service.Port, "server_id", serverID)
+	n.truncate = boot == nil && n.mayTruncate(ctx)
 
 	db, proc, err := n.startMySQL(ctx, addr, serverID)
 	if err != nil {
@@ -126,6 +140,10 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	}
 	n.db, n.mysqld = db, proc
 	defer db.Close()
+	_ = os.Remove(n.unackedMarker()) // this start's recovery did what it asked
+	if cfg.HA.SemiSync && n.flavor == mysql.MariaDB {
+		db.OnUnacknowledged = n.killForUnacknowledged
+	}
 	if boot != nil {
 		finish := func() error { return boot.Finish(ctx, db.DB, cfg.MySQL.Datadir) }
 		stopMySQL := func() { proc.Stop(context.Background(), syscall.SIGTERM, cfg.MySQL.StopTimeout.D()) }
@@ -153,7 +171,8 @@ func (n *node) startMySQL(ctx context.Context, addr string, serverID uint32) (*m
 			ReplUser: m.ReplUser, ReplPassword: m.ReplPassword,
 		},
 		SemiSync: h.SemiSync, SemiSyncAuto: h.SemiSync && !h.SemiSyncStrict, SemiSyncTimeout: h.SemiSyncTimeout.D(),
-		StartTimeout: m.StartTimeout.D(), StopTimeout: m.StopTimeout.D(),
+		TruncateUnacknowledged: n.truncate,
+		StartTimeout:           m.StartTimeout.D(), StopTimeout: m.StopTimeout.D(),
 	}, n.log)
 }
 
@@ -233,11 +252,74 @@ func (n *node) wait(ctx context.Context, signals <-chan syscall.Signal, proc *su
 			exitStatus = &st
 		}
 	}
-	n.log.Error("mysqld exited", "status", exitStatus.String())
 	stopLoop()
 	<-loopDone
 	n.leave()
+	if n.unacked.Load() {
+		n.log.Warn("mysqld was killed to drop commits nobody acknowledged: exiting for a restart, whose crash recovery drops them",
+			"status", exitStatus.String(), "exit_code", exitRestart)
+		return exitRestart, nil
+	}
+	n.log.Error("mysqld exited", "status", exitStatus.String())
 	return exitStatus.ExitCode(), nil
+}
+
+// mayTruncate says whether this start's crash recovery may drop transactions not committed in
+// the engine, the tail a primary wrote to its binlog while it waited for acknowledgements:
+// only with semi-sync on MariaDB, on a node that was primary (its member key says so, or its
+// fence killed mysqld for that reason: the marker file), and only when its last word in Consul
+// says it did not acknowledge writes alone (then it holds the only copy of some, and MariaDB
+// would also drop acknowledged ones whose engine commit had not reached the disk). A replica
+// keeps everything (it originates nothing; what it received is its primary's), and so does a
+// node with no member key (new, or dropped by accept-loss).
+func (n *node) mayTruncate(ctx context.Context) bool {
+	if !n.cfg.HA.SemiSync || n.flavor != mysql.MariaDB {
+		return false
+	}
+	v, err := n.cluster.View(ctx)
+	if err != nil {
+		n.log.Warn("cannot read this node's member key: its crash recovery keeps every transaction", "err", err)
+		return false
+	}
+	_, markErr := os.Stat(n.unackedMarker())
+	for _, m := range v.Members {
+		if m.Node == n.cfg.Node {
+			ok := !m.Alone && (m.Role == ha.RolePrimary || markErr == nil)
+			if ok {
+				n.log.Info("this node was primary: its crash recovery drops the transactions nobody acknowledged")
+			}
+			return ok
+		}
+	}
+	return false
+}
+
+// unackedMarker is the file that tells the next start its mysqld was killed to drop
+// unacknowledged commits.
+func (n *node) unackedMarker() string {
+	return strings.TrimRight(n.cfg.MySQL.Datadir, "/") + ".unacknowledged"
+}
+
+// killForUnacknowledged is the fence's way out when commits wait for an acknowledgement that
+// does not come: kill mysqld, so that the restart's crash recovery drops them. Not on a node
+// that acknowledged writes alone (its restart keeps every transaction: killing would only
+// cost the restart), nor twice.
+func (n *node) killForUnacknowledged(waiting int) bool {
+	if n.loop == nil || n.loop.Status().Alone || n.unacked.Swap(true) {
+		return false
+	}
+	n.log.Error("fence: commits wait for an acknowledgement that does not come: killing mysqld so that its crash recovery drops them (they were never acknowledged)",
+		"waiting", waiting)
+	if err := os.WriteFile(n.unackedMarker(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+		n.log.Error("cannot record why mysqld is killed: not killing it", "err", err)
+		n.unacked.Store(false)
+		return false
+	}
+	if err := n.mysqld.Signal(syscall.SIGKILL); err != nil {
+		n.log.Error("could not kill mysqld", "err", err)
+		return false
+	}
+	return true
 }
 
 // stop is the graceful stop sequence: handover (if primary), leave Consul, stop mysqld.

@@ -30,6 +30,8 @@ type KV interface {
 	CAS(ctx context.Context, key string, value []byte, modifyIndex uint64) (bool, error)
 	Delete(ctx context.Context, key string) error
 	DeleteCAS(ctx context.Context, key string, modifyIndex uint64) (bool, error)
+	PutIfHeld(ctx context.Context, key string, value []byte, lockKey, session string) (bool, error)
+	CASIfHeld(ctx context.Context, key string, value []byte, modifyIndex uint64, lockKey, session string) (bool, error)
 }
 
 var _ KV = (*consul.Client)(nil)

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
@@ -19,8 +20,16 @@ func (c *Catalog) Publish(ctx context.Context, rec snapshot.Record) error {
 	if err != nil {
 		return err
 	}
-	if err := c.kv.Put(ctx, c.prefix+keySnapshots+rec.ID, b); err != nil {
+	// Only the primary publishes, checked in the same transaction as each write: a deposed
+	// primary's snapshot (which may hold transactions nobody acknowledged) or one taken on a
+	// quarantined node must never become what new replicas and re-seeds restore.
+	session, err := c.leaderSession(ctx)
+	if err != nil {
 		return fmt.Errorf("snapshot catalog: publish %s: %w", rec.ID, err)
+	}
+	lock := c.prefix + keyLeader
+	if ok, err := c.kv.PutIfHeld(ctx, c.prefix+keySnapshots+rec.ID, b, lock, session); err != nil || !ok {
+		return fmt.Errorf("snapshot catalog: publish %s: %w", rec.ID, errors.Join(err, notPrimary(c.node, ok)))
 	}
 	for range casRetries {
 		kv, _, err := c.kv.Get(ctx, c.prefix+keyLatest)
@@ -35,7 +44,7 @@ func (c *Catalog) Publish(ctx context.Context, rec snapshot.Record) error {
 			}
 			idx = kv.ModifyIndex
 		}
-		ok, err := c.kv.CAS(ctx, c.prefix+keyLatest, b, idx)
+		ok, err := c.kv.CASIfHeld(ctx, c.prefix+keyLatest, b, idx, lock, session)
 		if err != nil {
 			return fmt.Errorf("snapshot catalog: publish %s as latest: %w", rec.ID, err)
 		}
@@ -44,6 +53,34 @@ func (c *Catalog) Publish(ctx context.Context, rec snapshot.Record) error {
 		}
 	}
 	return fmt.Errorf("snapshot catalog: publish %s as latest: %s kept changing", rec.ID, c.prefix+keyLatest)
+}
+
+// ErrNotPrimary is returned by Publish on a node that does not hold the leader lock.
+var ErrNotPrimary = errors.New("only the primary (the leader lock's holder) publishes snapshots")
+
+func notPrimary(node string, held bool) error {
+	if held {
+		return nil
+	}
+	return fmt.Errorf("%w: %s does not hold the lock any more", ErrNotPrimary, node)
+}
+
+// leaderSession returns the session holding the leader lock, when its record names this node.
+func (c *Catalog) leaderSession(ctx context.Context) (string, error) {
+	kv, _, err := c.kv.Get(ctx, c.prefix+keyLeader)
+	if err != nil {
+		return "", err
+	}
+	if kv == nil || kv.Session == "" {
+		return "", fmt.Errorf("%w: the lock is free", ErrNotPrimary)
+	}
+	var rec struct {
+		Node string `json:"node"`
+	}
+	if json.Unmarshal(kv.Value, &rec) != nil || rec.Node != c.node {
+		return "", fmt.Errorf("%w: %s holds it, not %s", ErrNotPrimary, rec.Node, c.node)
+	}
+	return kv.Session, nil
 }
 
 func (c *Catalog) Latest(ctx context.Context) (*snapshot.Record, error) {

@@ -105,6 +105,38 @@ func (f *fakeKV) DeleteCAS(_ context.Context, key string, idx uint64) (bool, err
 	return true, nil
 }
 
+func (f *fakeKV) PutIfHeld(_ context.Context, key string, value []byte, lockKey, session string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if session == "" || f.kvs[lockKey].Session != session {
+		return false, nil
+	}
+	f.setLocked(key, value, f.kvs[key].Session)
+	return true, nil
+}
+
+func (f *fakeKV) CASIfHeld(ctx context.Context, key string, value []byte, idx uint64, lockKey, session string) (bool, error) {
+	f.mu.Lock()
+	held := session != "" && f.kvs[lockKey].Session == session
+	f.mu.Unlock()
+	if !held {
+		return false, fmt.Errorf("cas %s: %w %s", key, consul.ErrNotHeld, lockKey)
+	}
+	return f.CAS(ctx, key, value, idx)
+}
+
+// leadBy makes node the holder of the leader lock, as the primary is when it publishes.
+func (f *fakeKV) leadBy(t *testing.T, prefix, node string) {
+	t.Helper()
+	id, err := f.CreateSession(context.Background(), consul.SessionOptions{Name: "leader " + node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := f.Acquire(context.Background(), prefix+"leader", id, []byte(`{"node":"`+node+`"}`)); err != nil || !ok {
+		t.Fatalf("acquire leader: %v %v", ok, err)
+	}
+}
+
 func (f *fakeKV) Acquire(_ context.Context, key, session string, value []byte) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -190,6 +222,7 @@ func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func TestConsulCatalog_KeyLayout(t *testing.T) {
 	ctx := context.Background()
 	kv := newFakeKV()
+	kv.leadBy(t, "service/mysql/", "node1")
 	cat := NewCatalog(kv, "service/mysql/", "node1", discard())
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	r1, r2 := testRecord(t0), testRecord(t0.Add(time.Hour))
@@ -199,7 +232,7 @@ func TestConsulCatalog_KeyLayout(t *testing.T) {
 	if err := cat.Publish(ctx, r1); err != nil { // older, published late: not latest
 		t.Fatal(err)
 	}
-	want := []string{"service/mysql/snapshots/" + r1.ID, "service/mysql/snapshots/" + r2.ID, "service/mysql/snapshots/latest"}
+	want := []string{"service/mysql/leader", "service/mysql/snapshots/" + r1.ID, "service/mysql/snapshots/" + r2.ID, "service/mysql/snapshots/latest"}
 	if got := kv.keys(); !slices.Equal(got, want) {
 		t.Fatalf("keys %v, want %v", got, want)
 	}
@@ -229,8 +262,8 @@ func TestConsulCatalog_KeyLayout(t *testing.T) {
 	if latest, _ := cat.Latest(ctx); latest != nil {
 		t.Fatalf("latest after deleting all = %+v", latest)
 	}
-	if got := kv.keys(); len(got) != 0 {
-		t.Fatalf("keys left: %v", got)
+	if got := kv.keys(); !slices.Equal(got, []string{"service/mysql/leader"}) {
+		t.Fatalf("keys left besides the leader's: %v", got)
 	}
 	if err := cat.Delete(ctx, "../leader"); err == nil {
 		t.Error("Delete accepted a key outside snapshots/")
@@ -251,6 +284,7 @@ func TestConsulCatalog_KeyLayout(t *testing.T) {
 func TestConsulCatalog_PublishRetriesARacedLatest(t *testing.T) {
 	ctx := context.Background()
 	kv := newFakeKV()
+	kv.leadBy(t, "p/", "n")
 	cat := NewCatalog(kv, "p/", "n", discard())
 	if err := cat.Publish(ctx, testRecord(time.Now().Add(-time.Hour))); err != nil {
 		t.Fatal(err)
@@ -328,6 +362,7 @@ func TestConsulCatalog_BackupLock(t *testing.T) {
 func TestConsulCatalog_SnapshotRequest(t *testing.T) {
 	ctx := context.Background()
 	kv := newFakeKV()
+	kv.leadBy(t, "service/mysql/", "node1")
 	cat := NewCatalog(kv, "service/mysql/", "node1", discard())
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	old := testRecord(t0)
@@ -362,5 +397,27 @@ func TestConsulCatalog_SnapshotRequest(t *testing.T) {
 	}
 	if r, err := cat.SnapshotRequested(ctx); r != nil || err != nil {
 		t.Fatalf("request after clear: %+v, %v", r, err)
+	}
+}
+
+// Only the lock holder publishes: a deposed primary or a quarantined node that finished a
+// backup must not make it what new replicas restore.
+func TestConsulCatalog_PublishOnlyByTheLockHolder(t *testing.T) {
+	ctx := context.Background()
+	kv := newFakeKV()
+	cat := NewCatalog(kv, "p/", "node1", discard())
+	rec := testRecord(time.Now())
+	if err := cat.Publish(ctx, rec); !errors.Is(err, ErrNotPrimary) || !strings.Contains(err.Error(), "the lock is free") {
+		t.Fatalf("publish with the lock free: %v, want ErrNotPrimary", err)
+	}
+	kv.leadBy(t, "p/", "node2")
+	if err := cat.Publish(ctx, rec); !errors.Is(err, ErrNotPrimary) || !strings.Contains(err.Error(), "node2 holds it") {
+		t.Fatalf("publish while node2 holds the lock: %v, want ErrNotPrimary", err)
+	}
+	if got, _ := cat.Latest(ctx); got != nil {
+		t.Fatalf("latest = %+v after refused publishes", got)
+	}
+	if kv, _, _ := kv.Get(ctx, "p/snapshots/"+rec.ID); kv != nil {
+		t.Fatal("a refused snapshot was recorded under snapshots/<id>")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
@@ -24,6 +25,9 @@ type Cluster interface {
 	View(ctx context.Context) (ha.ClusterView, error)
 	RequestSwitchover(ctx context.Context, sw *ha.Switchover) (bool, error)
 	SetMaintenance(ctx context.Context, on bool) error
+	// AcceptLoss drops what keeps the cluster waiting for a lost primary or sync-set
+	// member, and says what it dropped.
+	AcceptLoss(ctx context.Context) ([]string, error)
 }
 
 // Node is what the control socket steers.
@@ -80,12 +84,28 @@ func Serve(path string, n Node) (stop func(), err error) {
 		writeJSON(w, http.StatusAccepted, sw)
 	})
 	mux.HandleFunc("POST /maintenance", func(w http.ResponseWriter, r *http.Request) {
-		on := r.URL.Query().Get("on") == "true"
+		var on bool
+		switch v := r.URL.Query().Get("on"); v {
+		case "true", "false":
+			on = v == "true"
+		default:
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "on must be true or false, not " + strconv.Quote(v)})
+			return
+		}
 		if err := n.Cluster.SetMaintenance(r.Context(), on); err != nil {
 			writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]bool{"maintenance": on})
+	})
+	mux.HandleFunc("POST /accept-loss", func(w http.ResponseWriter, r *http.Request) {
+		removed, err := n.Cluster.AcceptLoss(r.Context())
+		if err != nil {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+			return
+		}
+		n.Log.Warn("operator accepted the loss of writes only an unreachable node may hold", "dropped", removed)
+		writeJSON(w, http.StatusOK, map[string][]string{"dropped": removed})
 	})
 	if n.Backup != nil {
 		mux.Handle("POST /backup", BackupHandler(n.Backup, n.Log))

@@ -23,6 +23,12 @@ type Database struct {
 	semiAuto bool // adaptive semi-sync: the loop needs the primary's semi-sync state
 	semiTO   time.Duration
 	log      *slog.Logger
+	// OnUnacknowledged, when set, is called by Fence when commits still wait for an
+	// acknowledgement that does not come (the replicas follow another primary, or are cut
+	// off). It may end the server hard (SIGKILL), so that the next start's crash recovery
+	// drops those commits (SemiSyncConfig.TruncateUnacknowledged) instead of committing them
+	// as errant transactions, and reports whether it did.
+	OnUnacknowledged func(waiting int) bool
 	// watchdogGone: the last observation of a writable server found its watchdog gone;
 	// ArmWatchdog reinstalls it before the next promotion opens writes.
 	watchdogGone bool
@@ -94,12 +100,42 @@ func (d *Database) Observe(ctx context.Context) (ha.DBState, error) {
 	return st, nil
 }
 
+// unackedWait is how long Fence lets commits that wait for an acknowledgement get one (a
+// handover's replicas acknowledge within milliseconds) before it calls OnUnacknowledged.
+const unackedWait = time.Second
+
 func (d *Database) Fence(ctx context.Context) error {
+	if d.semiSync && d.OnUnacknowledged != nil {
+		if waiting := d.stillWaiting(ctx); waiting > 0 && d.OnUnacknowledged(waiting) {
+			return fmt.Errorf("fence: %d commits waited for an acknowledgement that did not come: mysqld was killed, "+
+				"so that its crash recovery drops them", waiting)
+		}
+	}
 	n, err := d.DB.Fence(ctx)
 	if err == nil && n > 0 {
 		d.log.Warn("fence killed client connections", "count", n)
 	}
 	return err
+}
+
+// stillWaiting returns how many commits still wait for an acknowledgement after unackedWait
+// (0 as soon as none does).
+func (d *Database) stillWaiting(ctx context.Context) int {
+	deadline := time.Now().Add(unackedWait)
+	for {
+		n, err := d.SemiSyncWaiting(ctx)
+		if err != nil || n == 0 {
+			return 0
+		}
+		if !time.Now().Before(deadline) {
+			return n
+		}
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (d *Database) Follow(ctx context.Context, host string, port int, ack bool) error {
@@ -189,6 +225,8 @@ type StartOptions struct {
 	SemiSync        bool          // semi-synchronous replication (ha.semiSync)
 	SemiSyncAuto    bool          // adaptive semi-sync: the loop reads the primary's state
 	SemiSyncTimeout time.Duration // 0: no async fallback
+	// TruncateUnacknowledged: see SemiSyncConfig.TruncateUnacknowledged (MariaDB only).
+	TruncateUnacknowledged bool
 
 	StartTimeout time.Duration // for the server to answer
 	StopTimeout  time.Duration // for it to stop when start-up fails
@@ -217,7 +255,7 @@ func Start(ctx context.Context, sup *supervisor.Supervisor, m StartOptions, log 
 		semiTO = 24 * time.Hour // no async fallback: an isolated primary cannot acknowledge
 	}
 	if m.SemiSync {
-		sc.SemiSync = &SemiSyncConfig{Timeout: semiTO}
+		sc.SemiSync = &SemiSyncConfig{Timeout: semiTO, TruncateUnacknowledged: m.TruncateUnacknowledged && flavor == MariaDB}
 	}
 	for _, dir := range []string{filepath.Dir(m.ConfigFile), filepath.Dir(m.Socket), tmpdir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

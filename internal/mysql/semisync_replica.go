@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -58,4 +59,23 @@ func (db *DB) ReplicaAck(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("mysql: replica semi-sync state: %w", err)
 	}
 	return on, nil
+}
+
+// SemiSyncWaiting returns how many commits on this primary wait for a replica's
+// acknowledgement right now (0 when semi-sync is not loaded).
+func (db *DB) SemiSyncWaiting(ctx context.Context) (int, error) {
+	name := "Rpl_semi_sync_master_wait_sessions"
+	if db.flavor == MySQL {
+		name = "Rpl_semi_sync_source_wait_sessions"
+	}
+	var k string
+	var n int
+	err := db.pool.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE '"+name+"'").Scan(&k, &n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("mysql: semi-sync waiting sessions: %w", err)
+	}
+	return n, nil
 }

@@ -116,6 +116,14 @@ func newSnapFixture(t *testing.T) *snapFixture {
 	cfg.Snapshot.Backend = "local"
 	cfg.Snapshot.Keep = 2
 	cfg.Storage.Local.Dir = filepath.Join(t.TempDir(), "snapshots")
+	// node1 is the primary: only the leader lock's holder publishes snapshots.
+	sess, err := c.CreateSession(ctx, consul.SessionOptions{Name: "leader node1", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.Acquire(ctx, cfg.Consul.Prefix+"leader", sess, []byte(`{"node":"node1"}`)); err != nil || !ok {
+		t.Fatalf("acquire the leader lock as node1: %v %v", ok, err)
+	}
 	s, err := newSnapshotter(cfg, c, supervisor.ExecRunner{}, testLog(t))
 	if err != nil || s == nil {
 		t.Fatalf("newSnapshotter: %v, %v", s, err)

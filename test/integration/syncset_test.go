@@ -21,7 +21,10 @@ import (
 //
 // Without the sync-set rule b is the only live candidate and takes the lock; a comes back
 // with rows b lacks and is re-seeded: the acknowledged rows are lost.
-func TestSyncSetMemberLostWithPrimary(t *testing.T) {
+// loseAckedRowsHolder brings a 3-node semi-sync cluster to the fault: the primary p killed
+// after writing 5 rows acknowledged by replica a only, a's server frozen, and replica b (which
+// never received the rows) running. It returns the cluster, a and b.
+func loseAckedRowsHolder(t *testing.T) (*harness.Cluster, *harness.PilotNode, *harness.PilotNode) {
 	c := harness.StartCluster(t, harness.ClusterOptions{Nodes: 3, SemiSync: true})
 	p := c.WaitSettled(t, 3, 120*time.Second)
 	rest := others(c, p)
@@ -58,9 +61,49 @@ func TestSyncSetMemberLostWithPrimary(t *testing.T) {
 	p.Kill9()
 	a.FreezeMySQL() // a's supervisor runs on, cannot reach its server: its session ends
 	b.Signal(syscall.SIGCONT)
+	return c, a, b
+}
 
-	// p's and then a's sessions end (about 5 s each); b must wait the whole time, saying for
-	// whom, and never open writes. Watched until b has said so for 10 s.
+func TestSyncSetMemberLostWithPrimary(t *testing.T) {
+	c, a, b := loseAckedRowsHolder(t)
+	waitsFor(t, a, b)
+
+	a.ThawMySQL()
+	got := c.WaitSettled(t, 2, 120*time.Second)
+	if got.Name != a.Name {
+		t.Errorf("primary after %s came back: %s, want %s (it holds the acknowledged rows)", a.Name, got.Name, a.Name)
+	}
+	for _, n := range []*harness.PilotNode{a, b} {
+		harness.Eventually(t, 30*time.Second, "every acknowledged row on "+n.Name, func() bool {
+			k, err := count(n, `SELECT COUNT(*) FROM acked`)
+			return err == nil && k == 5
+		})
+	}
+}
+
+// The operator gives up on the lost member: `mysqlpilot accept-loss --yes` on b, and b takes
+// over at once without the rows only a held.
+func TestSyncSetAcceptLoss(t *testing.T) {
+	_, a, b := loseAckedRowsHolder(t)
+	defer a.ThawMySQL()
+	waitsFor(t, a, b)
+	if out, err := b.Control("accept-loss"); err == nil || !strings.Contains(out, "--yes") {
+		t.Errorf("accept-loss without --yes: err %v, output %q; want a refusal naming --yes", err, out)
+	}
+	out, err := b.Control("accept-loss", "--yes")
+	if err != nil || !strings.Contains(out, "dropped the sync set") {
+		t.Fatalf("accept-loss --yes: %v: %s", err, out)
+	}
+	harness.Eventually(t, 30*time.Second, b.Name+" takes over after the loss was accepted", func() bool {
+		st, ok := b.Status()
+		return ok && st.Role == "primary" && st.Writable
+	})
+}
+
+// waitsFor watches b while p's and then a's sessions end (about 5 s each): b must wait the
+// whole time, saying for whom, and never open writes. Watched until b has said so for 10 s.
+func waitsFor(t *testing.T, a, b *harness.PilotNode) {
+	t.Helper()
 	var waitingSince time.Time
 	deadline := time.Now().Add(90 * time.Second)
 	for waitingSince.IsZero() || time.Since(waitingSince) < 10*time.Second {
@@ -78,17 +121,5 @@ func TestSyncSetMemberLostWithPrimary(t *testing.T) {
 			waitingSince = time.Now()
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-
-	a.ThawMySQL()
-	got := c.WaitSettled(t, 2, 120*time.Second)
-	if got.Name != a.Name {
-		t.Errorf("primary after %s came back: %s, want %s (it holds the acknowledged rows)", a.Name, got.Name, a.Name)
-	}
-	for _, n := range []*harness.PilotNode{a, b} {
-		harness.Eventually(t, 30*time.Second, "every acknowledged row on "+n.Name, func() bool {
-			k, err := count(n, `SELECT COUNT(*) FROM acked`)
-			return err == nil && k == 5
-		})
 	}
 }

@@ -291,14 +291,20 @@ func Primary(c *harness.Cluster) *harness.PilotNode {
 // restarted and re-seeded from the latest snapshot.
 const ExitReseed = 75
 
-// Restarter plays the container runtime's restart policy for exit code 75: a node that exits
-// asking for a re-seed is started again (and restores the latest snapshot). Other exits are
-// the bench's own faults and are left to it.
+// ExitRestart is mysqlpilot's exit code when its fence killed mysqld to drop commits nobody
+// acknowledged: restarted, the node rejoins without a re-seed.
+const ExitRestart = 76
+
+// Restarter plays the container runtime's restart policy for exit codes 75 and 76: a node
+// that exits asking for a re-seed is started again (and restores the latest snapshot); one
+// whose fence killed mysqld is started again (and drops what nobody acknowledged). Other exits
+// are the bench's own faults and are left to it.
 type Restarter struct {
 	c    *harness.Cluster
 	logf func(string, ...any)
 	mu   sync.Mutex
-	n    int
+	n    int // re-seed restarts
+	m    int // restarts to drop unacknowledged commits
 	stop chan struct{}
 	done chan struct{}
 }
@@ -320,11 +326,18 @@ func StartRestarter(c *harness.Cluster, logf func(string, ...any)) *Restarter {
 				if n.Running() {
 					continue
 				}
-				if code := n.Wait(time.Second); code == ExitReseed {
+				switch code := n.Wait(time.Second); code {
+				case ExitReseed:
 					r.logf("%s exited %d (re-seed requested): starting it again", n.Name, code)
 					n.Start()
 					r.mu.Lock()
 					r.n++
+					r.mu.Unlock()
+				case ExitRestart:
+					r.logf("%s exited %d (mysqld killed to drop unacknowledged commits): starting it again", n.Name, code)
+					n.Start()
+					r.mu.Lock()
+					r.m++
 					r.mu.Unlock()
 				}
 			}
@@ -338,6 +351,13 @@ func (r *Restarter) Restarts() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.n
+}
+
+// Rejoins is how many restarts it made for nodes that dropped unacknowledged commits.
+func (r *Restarter) Rejoins() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m
 }
 
 // Stop stops watching (idempotent).
