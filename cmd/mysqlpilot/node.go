@@ -446,10 +446,9 @@ func (n *node) reseedMarker() string {
 	return strings.TrimRight(n.cfg.MySQL.Datadir, "/") + ".reseed"
 }
 
-// reseedPossible says whether the catalog has a snapshot to re-seed from that this datadir was
-// not restored from already (re-seeding twice from one snapshot would loop: it cannot cure
-// what it caused). When not, it asks the primary for a fresh snapshot and the node stays
-// quarantined (read-only, out of service) until one is published.
+// reseedPossible applies the re-seed policy (ha.DecideReseed) to the catalog: it says whether
+// to re-seed now, and otherwise asks the primary for a fresh snapshot (once) while the node
+// stays quarantined (read-only, out of service) until one is published.
 func (n *node) reseedPossible(ctx context.Context, why string) bool {
 	cat := n.snap.Catalog()
 	rec, err := cat.Latest(ctx)
@@ -457,20 +456,22 @@ func (n *node) reseedPossible(ctx context.Context, why string) bool {
 		n.log.Error("quarantined, and the snapshot catalog cannot be read: staying read-only and out of service", "reason", why, "err", err)
 		return false
 	}
-	after, wait := "", ""
-	switch {
-	case rec == nil:
-		wait = "there is no snapshot to re-seed from yet"
-	case n.restoredFrom == rec.ID:
-		after = rec.ID
-		wait = "this datadir was restored from the latest snapshot " + rec.ID + " already"
-	default:
-		return true
+	r := ha.ReseedState{RestoredFrom: n.restoredFrom}
+	if rec != nil {
+		r.Latest = rec.ID
 	}
-	if pending, err := cat.SnapshotRequested(ctx); err == nil && pending != nil && pending.After == after {
+	if pending, err := cat.SnapshotRequested(ctx); err == nil && pending != nil {
+		r.Requested, r.RequestedAfter = true, pending.After
+	}
+	d := ha.DecideReseed(r)
+	switch d.Do {
+	case ha.ReseedNow:
+		return true
+	case ha.WaitForSnapshot:
 		return false // asked already (by this node or another); said so then
 	}
-	req := snapshot.SnapshotRequest{Node: n.cfg.Node, Reason: why, After: after, Requested: time.Now().UTC()}
+	wait := d.Why
+	req := snapshot.SnapshotRequest{Node: n.cfg.Node, Reason: why, After: d.After, Requested: time.Now().UTC()}
 	if err := cat.RequestSnapshot(ctx, req); err != nil {
 		n.log.Error("quarantined: "+wait+", and the request for a fresh one failed: staying read-only and out of service", "reason", why, "err", err)
 		return false

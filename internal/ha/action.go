@@ -63,6 +63,10 @@ type SetAck struct {
 // StayReplica keeps replicating.
 type StayReplica struct{ reason }
 
+// Release gives up the lock after promotions that keep failing, and benches this node (no
+// candidacy for BenchTime), so a node that cannot open writes does not hold the lock forever.
+type Release struct{ reason }
+
 // Handover is a switchover from us: fence, let To catch up, then release the lock.
 type Handover struct {
 	reason

@@ -15,7 +15,7 @@ import (
 //  3. The lock holder promotes or stays primary; everyone else follows it.
 //  4. With the lock free, only the most advanced eligible node acquires, after a short window.
 func Decide(s State, t Timing) Action {
-	fresh := !s.Deadline.IsZero() && s.Now.Before(s.Deadline.Add(-t.FenceMargin))
+	fresh := Fresh(s.Deadline, s.Now, t.FenceMargin)
 	if s.Writable {
 		switch {
 		case !s.HeldByUs && s.Holder == "":
@@ -58,19 +58,39 @@ func Decide(s State, t Timing) Action {
 	return decideCandidate(s, t)
 }
 
+// Fresh reports whether a lock whose deadline (the earliest instant another node could take
+// it) is deadline is still safely held at now: writes stay open only until margin before it.
+// The one freshness formula, for Decide and for the loop's re-checks between steps.
+func Fresh(deadline, now time.Time, margin time.Duration) bool {
+	return !deadline.IsZero() && now.Before(deadline.Add(-margin))
+}
+
+// Promotion failures: after MaxPromoteFails in a row the node releases the lock and sits out
+// BenchTime, so a node that cannot open writes does not hold the lock forever.
+const (
+	MaxPromoteFails = 3
+	BenchTime       = 30 * time.Second
+)
+
 // decideHolder: we hold the lock.
 func decideHolder(s State, fresh bool) Action {
 	if !fresh {
 		return Wait{because("holding the lock but its renewal is late: not opening writes")}
 	}
+	if !s.Writable && s.PromoteFails >= MaxPromoteFails {
+		return Release{because("promotion failed %d times in a row: releasing the lock and sitting out %s", s.PromoteFails, BenchTime)}
+	}
 	if sw := s.Switchover; sw != nil && sw.From == s.Node && sw.To != s.Node {
 		if sw.To != "" && !eligible(s.Members, sw.To) {
 			return stayPrimary(s, because("switchover to %s requested, but it is not an eligible member", sw.To))
 		}
-		if sw.To == "" && !anyEligible(s.Members) {
-			return stayPrimary(s, because("switchover requested, but no replica is eligible"))
+		to := sw.To
+		if to == "" {
+			if to = HandoverTarget(s); to == "" {
+				return stayPrimary(s, because("switchover requested, but no replica is eligible"))
+			}
 		}
-		return Handover{reason: because("switchover requested"), To: sw.To}
+		return Handover{reason: because("switchover requested"), To: to}
 	}
 	if !s.Writable {
 		return Promote{because("we hold the lock")}
@@ -334,6 +354,42 @@ func syncRule(s State) (why string, ok bool) {
 	return "", true
 }
 
+// HandoverTarget is the member a graceful handover (switchover without --to, docker stop)
+// goes to: among live eligible members, those that acknowledge our commits as members of our
+// sync set first (they have what we acknowledged), then the most advanced (Rank: how many such
+// members are further along; a member diverged from another is never the target), then the
+// lower name. "" when there is none. The loop re-picks while it waits, as positions arrive.
+func HandoverTarget(s State) string {
+	var best *Member
+	synced := func(m *Member) bool {
+		return m.Acking && s.Sync != nil && s.Sync.Leader == s.Node && s.Sync.Has(m.Node)
+	}
+	for i := range s.Members {
+		m := &s.Members[i]
+		if !m.Live || !m.Eligible || m.Node == s.Node || m.Split {
+			continue
+		}
+		switch {
+		case best == nil:
+		case synced(m) != synced(best):
+			if !synced(m) {
+				continue
+			}
+		case m.Rank != best.Rank:
+			if m.Rank > best.Rank {
+				continue
+			}
+		case m.Node > best.Node:
+			continue
+		}
+		best = m
+	}
+	if best == nil {
+		return ""
+	}
+	return best.Node
+}
+
 // bestOther returns the eligible member that outranks us, if any, and whether it is strictly
 // more advanced (rather than equal and preferred by the tie-break).
 func bestOther(s State) (best *Member, ahead bool) {
@@ -387,15 +443,6 @@ func eligible(ms []Member, node string) bool {
 	for _, m := range ms {
 		if m.Node == node {
 			return m.Eligible
-		}
-	}
-	return false
-}
-
-func anyEligible(ms []Member) bool {
-	for _, m := range ms {
-		if m.Eligible {
-			return true
 		}
 	}
 	return false

@@ -99,9 +99,19 @@ func TestDecide(t *testing.T) {
 		{"hand over to the best replica when no target is named",
 			with(primary(), func(s *State) {
 				s.Switchover = &Switchover{From: "b"}
-				s.Members = []Member{{Node: "c", Eligible: true}}
+				s.Members = []Member{{Node: "c", Eligible: true, Live: true}}
 			}),
-			"Handover: switchover requested"},
+			"Handover(c): switchover requested"},
+		// Giving up after failed promotions.
+		{"release the lock after three failed promotions",
+			with(primary(), func(s *State) { s.Writable, s.PromoteFails = false, MaxPromoteFails }),
+			"Release: promotion failed 3 times in a row: releasing the lock and sitting out 30s"},
+		{"promote again after two",
+			with(primary(), func(s *State) { s.Writable, s.PromoteFails = false, MaxPromoteFails-1 }),
+			"Promote: we hold the lock"},
+		{"a writable primary is never released for old failures",
+			with(primary(), func(s *State) { s.PromoteFails = MaxPromoteFails }),
+			"StayPrimary:"},
 		{"ignore switchover to an ineligible target",
 			with(primary(), func(s *State) {
 				s.Switchover = &Switchover{From: "b", To: "c"}
@@ -564,5 +574,69 @@ func TestSyncSetRecorded(t *testing.T) {
 	}
 	if a := Decide(with(primary(), func(s *State) {}), timing).(StayPrimary); a.Sync != nil {
 		t.Errorf("asynchronous replication records no sync set: %v", a.Sync)
+	}
+}
+
+// The handover target (switchover without --to, docker stop of the primary b): a member of
+// b's sync set that acknowledges first, then the most advanced, then the lower name; never
+// one whose history split from another's, nor one that is not live or not eligible.
+func TestHandoverTarget(t *testing.T) {
+	m := func(node string, rank int, f func(*Member)) Member {
+		x := Member{Node: node, Live: true, Eligible: true, Streaming: true, Rank: rank}
+		if f != nil {
+			f(&x)
+		}
+		return x
+	}
+	acking := func(x *Member) { x.Acking = true }
+	set := &SyncSet{Leader: "b", Members: []string{"d", "e"}}
+	for _, c := range []struct {
+		name string
+		sync *SyncSet
+		ms   []Member
+		want string
+	}{
+		{"none", nil, nil, ""},
+		{"the most advanced", nil, []Member{m("c", 1, nil), m("d", 0, nil)}, "d"},
+		{"equals: the lower name", nil, []Member{m("e", 0, nil), m("d", 0, nil)}, "d"},
+		{"an acknowledging sync-set member before a more advanced outsider", set, []Member{m("c", 0, nil), m("e", 1, acking)}, "e"},
+		{"a sync-set member that does not acknowledge is no better than an outsider", set, []Member{m("c", 0, nil), m("e", 1, nil)}, "c"},
+		{"the set of another primary does not count", &SyncSet{Leader: "x", Members: []string{"e"}}, []Member{m("c", 0, nil), m("e", 1, acking)}, "c"},
+		{"never a split history", nil, []Member{m("c", 0, func(x *Member) { x.Split = true }), m("d", 1, nil)}, "d"},
+		{"never a member without a session", nil, []Member{m("c", 0, func(x *Member) { x.Live = false }), m("d", 1, nil)}, "d"},
+		{"never an ineligible member", nil, []Member{m("c", 0, func(x *Member) { x.Eligible = false })}, ""},
+	} {
+		s := with(primary(), func(s *State) { s.Members, s.Sync = c.ms, c.sync })
+		if got := HandoverTarget(s); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// The re-seed policy of a quarantined node (with a snapshot backend).
+func TestDecideReseed(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		r    ReseedState
+		want Reseed
+		why  string
+	}{
+		{"a snapshot it did not come from: re-seed", ReseedState{Latest: "s2", RestoredFrom: "s1"}, ReseedNow, "re-seeding from the latest snapshot s2"},
+		{"never restored: re-seed", ReseedState{Latest: "s1"}, ReseedNow, "re-seeding"},
+		{"restored from the latest already: ask for a fresh one, never loop", ReseedState{Latest: "s1", RestoredFrom: "s1"}, RequestSnapshot,
+			"this datadir was restored from the latest snapshot s1 already"},
+		{"asked already for one newer than it: wait", ReseedState{Latest: "s1", RestoredFrom: "s1", Requested: true, RequestedAfter: "s1"}, WaitForSnapshot,
+			"a fresh snapshot is asked for already"},
+		{"a pending request for an older one does not count: ask", ReseedState{Latest: "s1", RestoredFrom: "s1", Requested: true, RequestedAfter: "s0"}, RequestSnapshot, ""},
+		{"no snapshot at all: ask for one", ReseedState{}, RequestSnapshot, "there is no snapshot to re-seed from yet"},
+		{"no snapshot, asked already: wait", ReseedState{Requested: true}, WaitForSnapshot, ""},
+	} {
+		d := DecideReseed(c.r)
+		if d.Do != c.want || !strings.Contains(d.Why, c.why) {
+			t.Errorf("%s: %+v, want %v %q", c.name, d, c.want, c.why)
+		}
+		if want := c.r.Latest; d.Do == RequestSnapshot && c.r.RestoredFrom == c.r.Latest && d.After != want {
+			t.Errorf("%s: asks for a snapshot after %q, want after %q", c.name, d.After, want)
+		}
 	}
 }

@@ -1,5 +1,37 @@
 package ha
 
+// The loop observes, asks Decide, and acts. It decides nothing itself: every rule is in
+// decide.go. Its contract, like etcd raft's Ready, is what each action does, in this order:
+//
+//   - Every cycle, first: read mysqld (bounded by checkTTL/2), pass the alive check and renew
+//     the session (a third of sessionTTL after the last renewal); the sent-times of the
+//     successes are what the fence deadline is computed from. Then one consistent read of the
+//     cluster's keys. Every Consul call is bounded by the health interval.
+//   - Wait: nothing.
+//   - Fence: read_only on and client connections killed (on MariaDB with semi-sync, commits
+//     still waiting for an acknowledgement after a second make the adapter kill mysqld
+//     instead, see mysql.Database.OnUnacknowledged), then deregister <service>-primary.
+//   - NewSession: create a session bound to the alive check.
+//   - Acquire: take the lock; on success Promote in the same cycle.
+//   - Promote: (a switchover target: wait until it received the old primary's final GTIDs),
+//     apply the relay log while keeping the session alive, check the lock is still ours and
+//     fresh, arm the watchdog, open writes (bootstrap accounts on first boot), clear the
+//     switchover record, then StayPrimary. A failure is counted (State.PromoteFails).
+//   - Release: release the lock and bench this node (BenchTime).
+//   - StayPrimary: arm the watchdog (fence if it cannot be armed far enough), register
+//     <service>-primary; with semi-sync, say Alone in the member key first when asked, then
+//     write the sync set, then turn semi-sync on or off (adaptive), and clear Alone once a
+//     sync-set member that acknowledges has everything committed alone.
+//   - Follow: deregister <service>-primary, point replication at the holder (at most every
+//     followRetry for the same one) with the replica side of semi-sync as asked, start it.
+//   - SetAck: turn the replica side of semi-sync on or off (restarting the IO thread).
+//   - StayReplica: nothing.
+//   - Handover: fence, wait (bounded) until the target has everything or every replica was
+//     sent the whole binlog, record the switchover with our final GTIDs, release the lock.
+//   - Quarantine: fence once, stop acknowledging, and ask the node to re-seed (OnQuarantine).
+//   - Every cycle, last: after an action that changed the server, read it again; then update
+//     the health check, the member key (on change, or every 10 s) and the status.
+
 import (
 	"context"
 	"errors"
@@ -13,13 +45,6 @@ import (
 // followRetry is the least time between two attempts to (re)start replication from the same
 // primary.
 const followRetry = 5 * time.Second
-
-// Promotion failures: after maxPromoteFails in a row the node releases the lock and sits out
-// benchTime, so a node that cannot open writes does not hold the lock forever.
-const (
-	maxPromoteFails = 3
-	benchTime       = 30 * time.Second
-)
 
 // Config is the loop's configuration.
 type Config struct {
@@ -194,7 +219,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 		Now: now, Node: l.cfg.Node, MySQLUp: up, Writable: o.db.Writable, Empty: o.db.Empty, WatchdogGone: o.db.WatchdogGone,
 		Session: l.session, Deadline: l.deadline(), WasLeader: l.wasLeader,
 		Maintenance: view.Maintenance, Switchover: view.Switchover, Initialized: view.Initialized,
-		Benched: now.Before(l.benchedUntil), SemiSyncAuto: l.cfg.SemiSyncAuto, PromotedAt: l.promotedAt,
+		Benched: now.Before(l.benchedUntil), PromoteFails: l.promoteFails, SemiSyncAuto: l.cfg.SemiSyncAuto, PromotedAt: l.promotedAt,
 		SemiSync: l.cfg.SemiSync, Acking: o.db.Acking, Sync: view.Sync, LastLeader: view.LastLeader,
 	}
 	if view.Leader != nil {
@@ -225,19 +250,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 		}
 		s.Errant = r.Errant
 	}
-	mine := Progress{Executed: o.db.Executed, Received: o.db.Received}
-	for _, m := range view.Members {
-		if m.Node == l.cfg.Node {
-			continue
-		}
-		// A member without a live session is never a candidate, but it stays in the list:
-		// as a sync-set member it may hold acknowledged writes (see syncRule).
-		s.Members = append(s.Members, Member{
-			Node: m.Node, Role: m.Role, Eligible: m.Eligible && m.Live, WasLeader: m.WasLeader,
-			Streaming: m.Streaming && m.Live, Live: m.Live, Acking: m.Acking,
-			Cmp: l.db.Compare(m.Progress(), mine),
-		})
-	}
+	s.Members = l.members(view, Progress{Executed: o.db.Executed, Received: o.db.Received})
 	for _, m := range view.Members {
 		// The lock's last holder says it may hold writes only it has: it is the one to
 		// take the lock again (alive or not).
@@ -252,6 +265,40 @@ func (l *Loop) observe(ctx context.Context) observation {
 	l.aloneLoaded = true
 	o.state = s
 	return o
+}
+
+// members turns the member keys (but ours) into Decide's view of them: each compared with our
+// progress, and the live eligible ones ranked against each other (for the handover target).
+// A member without a live session is never a candidate, but it stays in the list: as a
+// sync-set member it may hold acknowledged writes (see syncRule).
+func (l *Loop) members(view ClusterView, mine Progress) []Member {
+	var ms []Member
+	var recs []MemberRecord
+	for _, m := range view.Members {
+		if m.Node == l.cfg.Node {
+			continue
+		}
+		ms = append(ms, Member{
+			Node: m.Node, Role: m.Role, Eligible: m.Eligible && m.Live, WasLeader: m.WasLeader,
+			Streaming: m.Streaming && m.Live, Live: m.Live, Acking: m.Acking,
+			Cmp: l.db.Compare(m.Progress(), mine),
+		})
+		recs = append(recs, m)
+	}
+	for i := range ms {
+		for j := range ms {
+			if i == j || !ms[i].Eligible || !ms[j].Eligible {
+				continue
+			}
+			switch l.db.Compare(recs[j].Progress(), recs[i].Progress()) {
+			case Ahead:
+				ms[i].Rank++
+			case Diverged:
+				ms[i].Split = true
+			}
+		}
+	}
+	return ms
 }
 
 // heartbeat passes the alive check and renews the session; the sent-times of the successes
@@ -316,8 +363,7 @@ const watchdogSlack = time.Second
 
 // fresh reports whether our lock is still safely ours right now.
 func (l *Loop) fresh() bool {
-	d := l.deadline()
-	return !d.IsZero() && l.now().Before(d.Add(-l.cfg.Timing.FenceMargin))
+	return Fresh(l.deadline(), l.now(), l.cfg.Timing.FenceMargin)
 }
 
 func (l *Loop) act(ctx context.Context, a Action, o observation) error {
@@ -349,6 +395,10 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 		return l.promote(ctx, o)
 	case Promote:
 		return l.promote(ctx, o)
+	case Release:
+		l.log.Error("promotion failed repeatedly: releasing the lock and sitting out", "failures", l.promoteFails, "for", BenchTime)
+		l.promoteFails, l.benchedUntil = 0, l.now().Add(BenchTime)
+		return l.release(ctx)
 	case StayPrimary:
 		return l.stayPrimary(ctx, a, o)
 	case Follow:
@@ -418,6 +468,8 @@ func (l *Loop) fence(ctx context.Context) error {
 	return err
 }
 
+// promote runs one promotion and counts the failures in a row (Decide gives up after
+// MaxPromoteFails: Release).
 func (l *Loop) promote(ctx context.Context, o observation) error {
 	err := l.promoteOnce(ctx, o)
 	if err == nil {
@@ -425,11 +477,6 @@ func (l *Loop) promote(ctx context.Context, o observation) error {
 		return nil
 	}
 	l.promoteFails++
-	if l.promoteFails >= maxPromoteFails {
-		l.log.Error("promotion failed repeatedly: releasing the lock and sitting out", "failures", l.promoteFails, "for", benchTime, "err", err)
-		l.promoteFails, l.benchedUntil = 0, l.now().Add(benchTime)
-		return errors.Join(err, l.release(ctx))
-	}
 	return err
 }
 
@@ -438,7 +485,7 @@ func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 		// A handover: take nothing less than everything the old primary executed.
 		if err := l.whileAlive(ctx, func(ctx context.Context) error { return l.awaitReceived(ctx, sw.GTID) }); err != nil {
 			_ = l.cluster.SetSwitchover(ctx, nil) // let a normal election pick the most advanced
-			l.promoteFails = maxPromoteFails - 1
+			l.promoteFails = MaxPromoteFails - 1  // promote counts this one: Decide releases next
 			return fmt.Errorf("promote: switchover target lacks the old primary's transactions: %w", err)
 		}
 	}
@@ -702,7 +749,8 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 			if view, err := l.cluster.View(ctx); err == nil {
 				lastView = l.now()
 				if to == "" {
-					target = l.bestReplica(view, st.Executed)
+					target = HandoverTarget(State{Node: l.cfg.Node, Sync: view.Sync,
+						Members: l.members(view, Progress{Executed: st.Executed})})
 					if target == "" {
 						break // nobody to hand over to: release now
 					}
@@ -737,21 +785,6 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 	l.wasLeader = false
 	l.log.Info(l.cfg.Node+" handed over", "to", target)
 	return nil
-}
-
-// bestReplica picks the most advanced eligible live member (ties by name).
-func (l *Loop) bestReplica(view ClusterView, mine string) string {
-	best, bestAt := "", Progress{}
-	for _, m := range view.Members {
-		if !m.Live || !m.Eligible || m.Node == l.cfg.Node {
-			continue
-		}
-		c := l.db.Compare(m.Progress(), bestAt)
-		if best == "" || c == Ahead || (c == Equal && m.Node < best) {
-			best, bestAt = m.Node, m.Progress()
-		}
-	}
-	return best
 }
 
 // caught reports whether target has received every transaction in executed.

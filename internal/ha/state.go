@@ -43,6 +43,10 @@ type Member struct {
 	Live bool
 	// Acking: its replica side of semi-sync is on (it acknowledges the primary's commits).
 	Acking bool
+	// Rank: how many other live eligible members are further along than it (0: none is).
+	Rank int
+	// Split: its history diverged from another live eligible member's.
+	Split bool
 }
 
 // SyncSet is the primary's record, in Consul, of the members allowed to acknowledge its
@@ -109,6 +113,8 @@ type State struct {
 	WasLeader bool
 	// Benched: a promotion failed repeatedly here; no candidacy until the bench time is over.
 	Benched bool
+	// PromoteFails: promotions that failed in a row while holding the lock (see Release).
+	PromoteFails int
 	// SemiSyncAuto: adaptive semi-synchronous replication (ha.semiSync without
 	// ha.semiSyncStrict): the primary waits for a replica's acknowledgement of each commit
 	// while another node could be promoted, and commits alone when none could.
