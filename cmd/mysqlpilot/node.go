@@ -183,12 +183,7 @@ func (n *node) startLoop(ctx context.Context, addr string, serverID uint32) (loo
 	cfg, db := n.cfg, n.db
 	n.loop = ha.New(ha.Config{
 		Node: cfg.Node, Address: addr, Port: cfg.Service.Port, ServerID: serverID,
-		Timing: ha.Timing{
-			FenceMargin: cfg.HA.FenceMargin.D(), CandidateWindow: cfg.HA.CandidateWindow.D(),
-			FailoverBlock: cfg.HA.FailoverBlock.D(),
-		},
-		SessionTTL: cfg.HA.SessionTTL.D(), CheckTTL: cfg.HA.CheckTTL.D(), Interval: cfg.HA.HealthInterval.D(),
-		MaxLag: cfg.MySQL.MaxLag.D(), HandoverTimeout: cfg.HA.HandoverTimeout.D(),
+		Timing: timing(cfg), MaxLag: cfg.MySQL.MaxLag.D(),
 		OnQuarantine: n.onQuarantine, SemiSync: cfg.HA.SemiSync, SemiSyncAuto: cfg.HA.SemiSync && !cfg.HA.SemiSyncStrict,
 	}, n.cluster, db, n.log, time.Now)
 
@@ -373,14 +368,23 @@ func newConsul(cfg *config.Config, log *slog.Logger) (*consul.Client, error) {
 	}, log)
 }
 
+// timing is the one value every interval of the HA loop and its Consul records comes from.
+func timing(cfg *config.Config) ha.Timing {
+	h := cfg.HA
+	return ha.Timing{
+		SessionTTL: h.SessionTTL.D(), CheckTTL: h.CheckTTL.D(), LockDelay: h.LockDelay.D(), Interval: h.HealthInterval.D(),
+		FenceMargin: h.FenceMargin.D(), CandidateWindow: h.CandidateWindow.D(), FailoverBlock: h.FailoverBlock.D(),
+		HandoverTimeout: h.HandoverTimeout.D(),
+	}
+}
+
 // joinCluster builds this node's view of the cluster's keys and ends the sessions its previous
 // process left behind.
 func (n *node) joinCluster(ctx context.Context, addr string) {
 	cfg := n.cfg
 	n.cluster = cluster.New(n.consul, cluster.Options{
 		Prefix: cfg.Consul.Prefix, Service: cfg.Service.Name, Node: cfg.Node, Address: addr,
-		Port: cfg.Service.Port, Tags: cfg.Service.Tags, SessionTTL: cfg.HA.SessionTTL.D(),
-		CheckTTL: cfg.HA.CheckTTL.D(), LockDelay: cfg.HA.LockDelay.D(),
+		Port: cfg.Service.Port, Tags: cfg.Service.Tags, Timing: timing(cfg),
 	}, n.log)
 	if err := n.cluster.DestroyStaleSessions(ctx); err != nil {
 		n.log.Warn("could not clean up sessions of a previous run", "err", err)

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
@@ -28,15 +27,15 @@ const (
 
 // Options configure a Cluster.
 type Options struct {
-	Prefix     string // key prefix, ending in "/"
-	Service    string // read service name, e.g. "mysql"; the primary also registers "<service>-primary"
-	Node       string
-	Address    string
-	Port       int
-	Tags       []string
-	SessionTTL time.Duration
-	CheckTTL   time.Duration // the alive check the session is bound to
-	LockDelay  time.Duration
+	Prefix  string // key prefix, ending in "/"
+	Service string // read service name, e.g. "mysql"; the primary also registers "<service>-primary"
+	Node    string
+	Address string
+	Port    int
+	Tags    []string
+	// Timing: the session's TTL and lock delay, the alive check's TTL (the one value the HA
+	// loop runs on, so the two never disagree).
+	Timing ha.Timing
 }
 
 // Cluster implements ha.Cluster over internal/consul.

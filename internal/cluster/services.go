@@ -19,7 +19,7 @@ func (k *Cluster) ensureAlive(ctx context.Context) error {
 	}
 	err := k.c.Register(ctx, consul.Service{
 		ID: k.aliveID(), Name: "mysqlpilot", Address: k.o.Address, Port: k.o.Port,
-		Meta: map[string]string{"node": k.o.Node}, CheckID: k.aliveID(), CheckTTL: k.o.CheckTTL,
+		Meta: map[string]string{"node": k.o.Node}, CheckID: k.aliveID(), CheckTTL: k.o.Timing.CheckTTL,
 	})
 	if err != nil {
 		return err
@@ -57,7 +57,7 @@ func (k *Cluster) SetHealth(ctx context.Context, role ha.Role, ok bool, note str
 		}
 		err := k.c.Register(ctx, consul.Service{
 			ID: k.readID(), Name: k.o.Service, Address: k.o.Address, Port: k.o.Port, Tags: tags,
-			Meta: map[string]string{"node": k.o.Node}, CheckID: k.readID(), CheckTTL: 3 * k.o.CheckTTL,
+			Meta: map[string]string{"node": k.o.Node}, CheckID: k.readID(), CheckTTL: k.o.Timing.ReadCheckTTL(),
 		})
 		if err != nil {
 			return err
@@ -80,7 +80,7 @@ func (k *Cluster) SetPrimary(ctx context.Context, on bool) error {
 	if on {
 		err := k.c.Register(ctx, consul.Service{
 			ID: k.primaryID(), Name: k.o.Service + "-primary", Address: k.o.Address, Port: k.o.Port,
-			Tags: k.o.Tags, Meta: map[string]string{"node": k.o.Node}, CheckID: k.primaryID(), CheckTTL: k.o.CheckTTL,
+			Tags: k.o.Tags, Meta: map[string]string{"node": k.o.Node}, CheckID: k.primaryID(), CheckTTL: k.o.Timing.CheckTTL,
 		})
 		if err == nil {
 			err = k.c.UpdateTTL(ctx, k.primaryID(), "passing", "primary")

@@ -35,7 +35,7 @@ func (k *Cluster) CreateSession(ctx context.Context) (string, error) {
 	}
 	// The loop renews this lease itself (RenewSession): it fences on its own deadline.
 	lease, err := consul.NewLease(ctx, k.c, consul.SessionOptions{
-		Name: k.sessionName(), TTL: k.o.SessionTTL, LockDelay: k.o.LockDelay,
+		Name: k.sessionName(), TTL: k.o.Timing.SessionTTL, LockDelay: k.o.Timing.LockDelay,
 		Behavior: "release", ServiceChecks: []string{k.aliveID()},
 		// Not Consul's default serfHealth: it can end the session before the deadline the
 		// loop computes from its own alive passes and renewals (an agent cut off from the

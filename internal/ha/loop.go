@@ -48,17 +48,12 @@ const followRetry = 5 * time.Second
 
 // Config is the loop's configuration.
 type Config struct {
-	Node       string
-	Address    string // this node's address for replicas and clients
-	Port       int
-	ServerID   uint32
-	Timing     Timing
-	SessionTTL time.Duration
-	CheckTTL   time.Duration
-	Interval   time.Duration // one cycle at least this often (the health interval)
-	MaxLag     time.Duration // replicas above this lag report unhealthy
-	// HandoverTimeout bounds how long a graceful handover waits for a replica to catch up.
-	HandoverTimeout time.Duration
+	Node     string
+	Address  string // this node's address for replicas and clients
+	Port     int
+	ServerID uint32
+	Timing   Timing
+	MaxLag   time.Duration // replicas above this lag report unhealthy
 	// OnQuarantine, when set, is called (from the loop's goroutine, once per quarantine
 	// decision; it must not block) so the node can re-seed itself from a snapshot.
 	OnQuarantine func(reason string)
@@ -126,9 +121,7 @@ type Loop struct {
 
 // New makes a loop. now is the clock (time.Now in production).
 func New(cfg Config, cluster Cluster, db Database, log *slog.Logger, now func() time.Time) *Loop {
-	if cfg.Timing.TakeoverAfter == 0 {
-		cfg.Timing.TakeoverAfter = 5 * cfg.Timing.CandidateWindow
-	}
+	cfg.Timing = cfg.Timing.withDefaults()
 	return &Loop{cfg: cfg, cluster: cluster, db: db, log: log, now: now, status: Status{Node: cfg.Node}}
 }
 
@@ -152,7 +145,7 @@ func (l *Loop) Run(ctx context.Context, wake <-chan struct{}) {
 		case <-t.C:
 		}
 		l.Cycle(ctx)
-		t.Reset(l.cfg.Interval)
+		t.Reset(l.cfg.Timing.Interval)
 	}
 }
 
@@ -183,7 +176,7 @@ func (l *Loop) Cycle(ctx context.Context) Action {
 	case Acquire, Promote, Fence, Follow, Handover, Quarantine:
 		// The server changed: report what it is now, not what it was (a new primary must not
 		// fail its checks for a cycle).
-		octx, cancel := context.WithTimeout(ctx, l.cfg.CheckTTL/2)
+		octx, cancel := context.WithTimeout(ctx, l.cfg.Timing.ObserveTimeout())
 		o.db, o.dbErr = l.db.Observe(octx)
 		cancel()
 	}
@@ -194,7 +187,7 @@ func (l *Loop) Cycle(ctx context.Context) Action {
 // observe reads mysqld and Consul, keeps the session alive, and builds the State.
 func (l *Loop) observe(ctx context.Context) observation {
 	var o observation
-	octx, cancel := context.WithTimeout(ctx, l.cfg.CheckTTL/2)
+	octx, cancel := context.WithTimeout(ctx, l.cfg.Timing.ObserveTimeout())
 	o.db, o.dbErr = l.db.Observe(octx)
 	cancel()
 	up := o.dbErr == nil
@@ -320,7 +313,7 @@ func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
 	} else {
 		l.log.Debug("not passing the alive check: mysqld does not answer", "err", dbErr)
 	}
-	if l.session == "" || l.now().Sub(l.lastRenewOK) < l.cfg.SessionTTL/3 {
+	if l.session == "" || l.now().Sub(l.lastRenewOK) < l.cfg.Timing.RenewEvery() {
 		return
 	}
 	sent = l.now()
@@ -335,11 +328,8 @@ func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
 	}
 }
 
-// consulTimeout bounds each Consul call of a cycle: a Consul that drops packets must not hold
-// the loop past its fence deadline.
-func (l *Loop) consulTimeout() time.Duration {
-	return max(l.cfg.Interval, 500*time.Millisecond)
-}
+// consulTimeout bounds each Consul call of a cycle (Timing.ConsulTimeout).
+func (l *Loop) consulTimeout() time.Duration { return l.cfg.Timing.ConsulTimeout() }
 
 // deadline is the earliest instant another node could take a lock our session holds.
 //
@@ -350,8 +340,8 @@ func (l *Loop) deadline() time.Time {
 	if l.session == "" {
 		return time.Time{}
 	}
-	a := l.lastAliveOK.Add(l.cfg.CheckTTL)
-	b := l.lastRenewOK.Add(l.cfg.SessionTTL)
+	a := l.lastAliveOK.Add(l.cfg.Timing.CheckTTL)
+	b := l.lastRenewOK.Add(l.cfg.Timing.SessionTTL)
 	if b.Before(a) {
 		a = b
 	}
@@ -554,7 +544,7 @@ const handoverReceiveWait = 5 * time.Second
 func (l *Loop) whileAlive(ctx context.Context, fn func(context.Context) error) error {
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
-	t := time.NewTicker(l.cfg.Interval)
+	t := time.NewTicker(l.cfg.Timing.Interval)
 	defer t.Stop()
 	for {
 		select {
@@ -737,11 +727,11 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 	// replica has been sent the whole binlog. "Sent" is not "received": the record below
 	// carries our final GTIDs, and the target opens writes only once it has received them
 	// all (else a normal election picks the most advanced node).
-	deadline := l.now().Add(l.cfg.HandoverTimeout)
+	deadline := l.now().Add(l.cfg.Timing.HandoverTimeout)
 	target := to
 	var lastBeat, lastView time.Time
 	for ready := false; !ready; {
-		if l.now().Sub(lastBeat) >= l.cfg.Interval {
+		if l.now().Sub(lastBeat) >= l.cfg.Timing.Interval {
 			l.heartbeat(ctx, true, nil) // the loop may be stopped: keep the session alive
 			lastBeat = l.now()
 		}
@@ -775,7 +765,7 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 	if target == "" || !l.now().Before(deadline) {
 		// No target, or none caught up in time: no switchover record; releasing the lock
 		// starts a normal election, which picks the most advanced node.
-		l.log.Warn("handover: no replica caught up in time: releasing the lock to a normal election", "target", target, "timeout", l.cfg.HandoverTimeout)
+		l.log.Warn("handover: no replica caught up in time: releasing the lock to a normal election", "target", target, "timeout", l.cfg.Timing.HandoverTimeout)
 	} else if err := l.cluster.SetSwitchover(ctx, &Switchover{From: l.cfg.Node, To: target, GTID: st.Executed}); err != nil {
 		return fmt.Errorf("handover: record switchover: %w", err)
 	}

@@ -157,14 +157,20 @@ func (f *fakeWorld) Compare(theirs, mine Progress) Cmp {
 	return Behind
 }
 
+// loopTiming is the decide tests' timing with the defaults' TTLs.
+var loopTiming = func() Timing {
+	t := timing
+	t.SessionTTL, t.CheckTTL, t.LockDelay, t.Interval, t.HandoverTimeout = 10*time.Second, 5*time.Second, time.Second, time.Second, 10*time.Second
+	return t
+}()
+
 func newLoop(f *fakeWorld, c *fakeClock) *Loop { return newLoopWith(f, c, false) }
 
 func newLoopWith(f *fakeWorld, c *fakeClock, semiSyncAuto bool) *Loop {
 	return New(Config{
 		SemiSyncAuto: semiSyncAuto, SemiSync: semiSyncAuto,
-		Node: "n1", Address: "10.0.0.1", Port: 3306, Timing: timing,
-		SessionTTL: 10 * time.Second, CheckTTL: 5 * time.Second, Interval: time.Second,
-		MaxLag: 30 * time.Second, HandoverTimeout: 10 * time.Second,
+		Node: "n1", Address: "10.0.0.1", Port: 3306, Timing: loopTiming,
+		MaxLag: 30 * time.Second,
 	}, f, f, slog.New(slog.DiscardHandler), c.now)
 }
 

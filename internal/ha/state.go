@@ -150,12 +150,40 @@ type State struct {
 	LastFailover time.Time   // when we last saw the lock change holder without a switchover
 }
 
-// Timing is the HA loop's configuration that Decide needs.
+// Timing is every interval of the HA loop and of the Consul records behind it, set once from
+// the configuration; the intervals derived from them are its methods, computed in one place.
 type Timing struct {
+	SessionTTL time.Duration // Consul session TTL (Consul may stretch it to 2x)
+	CheckTTL   time.Duration // the alive check the session is bound to
+	LockDelay  time.Duration // Consul's lock delay after a session ends
+	Interval   time.Duration // one cycle at least this often (the health interval)
+
 	FenceMargin     time.Duration // fence this long before Deadline
 	CandidateWindow time.Duration // wait this long after the lock frees before acquiring
 	// TakeoverAfter: if the best candidate has not taken the lock this long after the window,
-	// the next one may (the best may be stuck).
-	TakeoverAfter time.Duration
-	FailoverBlock time.Duration // refuse a second automatic failover within this period
+	// the next one may (the best may be stuck). Default 5 x CandidateWindow.
+	TakeoverAfter   time.Duration
+	FailoverBlock   time.Duration // refuse a second automatic failover within this period
+	HandoverTimeout time.Duration // a graceful handover waits at most this for a replica
+}
+
+// RenewEvery is how often the session is renewed: a third of its TTL.
+func (t Timing) RenewEvery() time.Duration { return t.SessionTTL / 3 }
+
+// ObserveTimeout bounds one read of mysqld: half the alive check's TTL.
+func (t Timing) ObserveTimeout() time.Duration { return t.CheckTTL / 2 }
+
+// ConsulTimeout bounds each Consul call of a cycle, so a Consul that drops packets cannot hold
+// the loop past its fence deadline: the health interval, at least 500ms.
+func (t Timing) ConsulTimeout() time.Duration { return max(t.Interval, 500*time.Millisecond) }
+
+// ReadCheckTTL is the TTL of the read service's health check: three alive-check TTLs, so a
+// replica does not flap out of the read pool on one slow cycle.
+func (t Timing) ReadCheckTTL() time.Duration { return 3 * t.CheckTTL }
+
+func (t Timing) withDefaults() Timing {
+	if t.TakeoverAfter == 0 {
+		t.TakeoverAfter = 5 * t.CandidateWindow
+	}
+	return t
 }
