@@ -112,8 +112,20 @@ func stayPrimary(s State, r reason) StayPrimary {
 		return StayPrimary{reason: r}
 	}
 	set, alone := syncSet(s)
-	return StayPrimary{reason: r, SemiSync: s.SemiSyncAuto && waitForAck(s, set), Sync: set, Alone: alone}
+	sp := StayPrimary{reason: r, SemiSync: s.SemiSyncAuto && waitForAck(s, set), Sync: set, Alone: alone}
+	if sp.SemiSync && s.AckStalled >= AckStallLimit {
+		// Members that say they acknowledge but do not (a lagging member fetching a backlog,
+		// or a semi-sync connection MariaDB lost track of): commit alone, said first, rather
+		// than stall; semi-sync comes back on the next cycle, afresh.
+		sp.reason = because("commits waited %s for an acknowledgement: committing alone (said first) and turning semi-sync on again afresh", s.AckStalled.Round(time.Millisecond))
+		sp.SemiSync, sp.Alone = false, true
+	}
+	return sp
 }
+
+// AckStallLimit is how long adaptive semi-sync lets commits wait for an acknowledgement before
+// it commits alone for a moment (a primary in strict semi-sync waits).
+const AckStallLimit = 5 * time.Second
 
 // waitForAck: with adaptive semi-sync, commits wait for an acknowledgement while a member of
 // the set acknowledges (live, streaming, replica side on), and for SemiSyncGrace after the

@@ -343,6 +343,8 @@ func TestSemiSyncWanted(t *testing.T) {
 		{"not adaptive (off, or strict: set once at promotion)", with(primary(), func(s *State) {
 			s.Members = []Member{streaming}
 		}), false},
+		{"commits stalled 5 s for an acknowledgement: commit alone for a moment", with(auto(streaming), func(s *State) { s.AckStalled = AckStallLimit }), false},
+		{"commits waiting 4 s: keep waiting", with(auto(streaming), func(s *State) { s.AckStalled = 4 * time.Second }), true},
 		{"switchover refused keeps the semi-sync wanted", with(auto(streaming), func(s *State) {
 			s.Switchover = &Switchover{From: "b", To: "zz"}
 		}), true},
@@ -638,5 +640,21 @@ func TestDecideReseed(t *testing.T) {
 		if want := c.r.Latest; d.Do == RequestSnapshot && c.r.RestoredFrom == c.r.Latest && d.After != want {
 			t.Errorf("%s: asks for a snapshot after %q, want after %q", c.name, d.After, want)
 		}
+	}
+}
+
+// Committing alone after a stall is said first, like any other.
+func TestAckStallSaysAloneFirst(t *testing.T) {
+	s := with(primary(), func(s *State) {
+		s.SemiSync, s.SemiSyncAuto, s.AckStalled = true, true, AckStallLimit
+		s.Members = []Member{{Node: "c", Role: RoleReplica, Eligible: true, Streaming: true, Live: true, Acking: true}}
+	})
+	a := Decide(s, timing).(StayPrimary)
+	if a.SemiSync || !a.Alone || !strings.Contains(a.Why(), "waited 5s for an acknowledgement") {
+		t.Fatalf("%s: semi-sync %v alone %v, want off and alone", Describe(a), a.SemiSync, a.Alone)
+	}
+	s.SemiSyncAuto = false // strict: waits
+	if a := Decide(s, timing).(StayPrimary); a.Alone {
+		t.Fatalf("strict semi-sync committed alone after a stall: %s", Describe(a))
 	}
 }

@@ -113,6 +113,7 @@ type Loop struct {
 	quarantined  bool      // the last decision was Quarantine (log and fence once)
 	lastFailover time.Time // when the lock last moved without a switchover
 	promoteFails int       // consecutive failed promotions
+	ackWaitSince time.Time // commits have waited for an acknowledgement since (zero: none waits)
 	benchedUntil time.Time // no candidacy before this (after repeated failed promotions)
 
 	mu     sync.Mutex
@@ -214,6 +215,14 @@ func (l *Loop) observe(ctx context.Context) observation {
 		Maintenance: view.Maintenance, Switchover: view.Switchover, Initialized: view.Initialized,
 		Benched: now.Before(l.benchedUntil), PromoteFails: l.promoteFails, SemiSyncAuto: l.cfg.SemiSyncAuto, PromotedAt: l.promotedAt,
 		SemiSync: l.cfg.SemiSync, Acking: o.db.Acking, Sync: view.Sync, LastLeader: view.LastLeader,
+	}
+	switch {
+	case o.db.AckWaiting == 0 || !o.db.Writable:
+		l.ackWaitSince = time.Time{}
+	case l.ackWaitSince.IsZero():
+		l.ackWaitSince = now
+	default:
+		s.AckStalled = now.Sub(l.ackWaitSince)
 	}
 	if view.Leader != nil {
 		s.Holder = view.Leader.Node
@@ -471,6 +480,20 @@ func (l *Loop) promote(ctx context.Context, o observation) error {
 }
 
 func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
+	if l.cfg.SemiSync {
+		// Record the sync set first, so the members repointing to us find themselves in it
+		// and acknowledge from their first connection (the same set StayPrimary keeps).
+		st := o.state
+		st.Now, st.PromotedAt = l.now(), l.now()
+		if set, _ := syncSet(st); len(set) > 0 {
+			cctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
+			err := l.cluster.SetSyncSet(cctx, l.session, SyncSet{Leader: l.cfg.Node, Members: set, Updated: l.now()})
+			cancel()
+			if err != nil {
+				l.log.Warn("could not record the sync set before opening writes", "err", err)
+			}
+		}
+	}
 	if sw := o.view.Switchover; sw != nil && sw.To == l.cfg.Node && sw.GTID != "" {
 		// A handover: take nothing less than everything the old primary executed.
 		if err := l.whileAlive(ctx, func(ctx context.Context) error { return l.awaitReceived(ctx, sw.GTID) }); err != nil {

@@ -134,7 +134,10 @@ type DBState struct {
 	// WatchdogGone: writable, and the in-server watchdog event is missing, disabled, or the
 	// event scheduler is off (read on writable servers only).
 	WatchdogGone bool
-	Replica      *ReplicaStatus
+	// AckWaiting: commits waiting for a replica's acknowledgement now (read on writable
+	// servers with adaptive semi-sync on).
+	AckWaiting int
+	Replica    *ReplicaStatus
 	// SemiSync: the primary's commits wait for a replica's acknowledgement (read only when
 	// semi-sync is configured).
 	SemiSync bool

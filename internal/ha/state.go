@@ -125,6 +125,9 @@ type State struct {
 	SemiSync bool
 	// Acking: this node's replica side of semi-sync is on.
 	Acking bool
+	// AckStalled: how long, as primary, its commits have waited for an acknowledgement
+	// without a break (0 while none waits).
+	AckStalled time.Duration
 	// Sync is the sync-set record (nil when there is none).
 	Sync *SyncSet
 	// LastLeader: with the lock free, the node that held it last ("" when unknown).

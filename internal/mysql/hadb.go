@@ -60,6 +60,11 @@ func (d *Database) Observe(ctx context.Context) (ha.DBState, error) {
 		if st.SemiSync, err = d.SemiSyncPrimary(ctx); err != nil {
 			return ha.DBState{}, err
 		}
+		if st.SemiSync {
+			if st.AckWaiting, err = d.SemiSyncWaiting(ctx); err != nil {
+				return ha.DBState{}, err
+			}
+		}
 	}
 	if st.Writable {
 		w, err := d.WatchdogStatus(ctx)
