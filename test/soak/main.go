@@ -41,6 +41,7 @@ type Round struct {
 	Splits   int           // prober rounds with two acknowledging nodes during this round
 	Settle   time.Duration // fault healed -> settled
 	Reseeds  int           // nodes restarted after exit 75 during this round
+	Rejoins  int           // nodes restarted after exit 76 (unacknowledged commits dropped) during this round
 	Aside    string        // a node quarantined after this round and set aside
 	Err      string
 }
@@ -48,6 +49,7 @@ type Round struct {
 type soak struct {
 	nodes    int
 	reseeds  int // nodes restarted after exit 75 (re-seed from the snapshot)
+	rejoins  int // nodes restarted after exit 76 (rejoined without a re-seed)
 	logs     string
 	rs       *lab.Restarter
 	aside    []string // nodes stuck quarantined, set aside
@@ -152,7 +154,7 @@ func (s *soak) run(t *lab.TB, rounds int, faults []lab.Fault, every time.Duratio
 			}
 		}
 		rs.Stop()
-		s.reseeds = rs.Restarts()
+		s.reseeds, s.rejoins = rs.Restarts(), rs.Rejoins()
 		pr.Stop()
 		s.acks = len(pr.Acks())
 		s.splits = pr.Splits()
@@ -190,8 +192,8 @@ func (s *soak) run(t *lab.TB, rounds int, faults []lab.Fault, every time.Duratio
 		}
 		r.err(err)
 		s.rounds = append(s.rounds, r)
-		logf("round %d: %s on %s -> %s, window %s, primary changes %d, split rounds %d, re-seeds %d, settled in %s %s %s",
-			r.N, r.Fault, r.Old, r.New, sec(r.Gap), r.Changes, r.Splits, r.Reseeds, sec(r.Settle), r.Aside, r.Err)
+		logf("round %d: %s on %s -> %s, window %s, primary changes %d, split rounds %d, re-seeds %d, rejoins %d, settled in %s %s %s",
+			r.N, r.Fault, r.Old, r.New, sec(r.Gap), r.Changes, r.Splits, r.Reseeds, r.Rejoins, sec(r.Settle), r.Aside, r.Err)
 		if err != nil {
 			s.aborted = fmt.Sprintf("round %d: %s", i, r.Err)
 			return
@@ -235,8 +237,8 @@ func (s *soak) round(c *harness.Cluster, active []*harness.PilotNode, pr *harnes
 	}); err != nil {
 		return fmt.Errorf("primary %s acknowledges no writes", p.Name)
 	}
-	splits0, reseeds0 := len(pr.Splits()), s.rs.Restarts()
-	defer func() { r.Reseeds = s.rs.Restarts() - reseeds0 }()
+	splits0, reseeds0, rejoins0 := len(pr.Splits()), s.rs.Restarts(), s.rs.Rejoins()
+	defer func() { r.Reseeds, r.Rejoins = s.rs.Restarts()-reseeds0, s.rs.Rejoins()-rejoins0 }()
 	in, err := lab.Inject(p, r.Fault)
 	if err != nil {
 		return err
@@ -309,10 +311,10 @@ func (s *soak) markdown() (string, bool) {
 	w("# mysqlpilot soak, %s\n\n", s.start.UTC().Format("2006-01-02 15:04 UTC"))
 	w("`make soak` (args: `%s`), **seed %d** (rerun with `go run ./test/soak -seed %d`); took %s.\n\n", s.args, s.seed, s.seed, s.end.Sub(s.start).Round(time.Second))
 	w("- Machine: %d CPUs (%s), %s RAM, kernel %s, %s; %s; %s. Load: %s, shared with other engineers' docker and integration tests.\n", m.CPUs, m.CPUModel, m.MemTotal, m.Kernel, m.Go, m.MariaDB, m.Consul, s.load)
-	w("- Cluster: Consul dev agent + %d `mysqlpilot run` nodes on 127.0.0.1 with the project's default timings (sessionTTL 10s, checkTTL 5s, lockDelay 1s, healthInterval 1s), ha.semiSync=%v, local snapshot backend (one snapshot taken at the start, then the product's own schedule). A node that comes back with errant transactions exits 75 asking for a re-seed; the soak restarts it, as a container runtime's restart policy would, and it restores the latest snapshot. A node that stays quarantined would be set aside (and fail the soak).\n", s.nodes, s.semiSync)
+	w("- Cluster: Consul dev agent + %d `mysqlpilot run` nodes on 127.0.0.1 with the project's default timings (sessionTTL 10s, checkTTL 5s, lockDelay 1s, healthInterval 1s), ha.semiSync=%v, local snapshot backend (one snapshot taken at the start, then the product's own schedule). A node that comes back with errant transactions exits 75 asking for a re-seed; the soak restarts it, as a container runtime's restart policy would, and it restores the latest snapshot. An old primary whose fence found commits waiting for acknowledgements kills its mariadbd and exits 76; restarted, its crash recovery drops them and it rejoins without a re-seed. A node that stays quarantined would be set aside (and fail the soak).\n", s.nodes, s.semiSync)
 	w("- Faults, each on the current primary: kill -9 of mysqlpilot + mariadbd, restarted once another node took over; SIGSTOP of mysqlpilot only for %s, then SIGCONT; SIGTERM, then restart; network cut **emulated** by SIGSTOP of mysqlpilot + mariadbd for %s, then SIGCONT. After each, the soak waits for one primary and two healthy replicas.\n", s.hold, s.hold)
 	w("- Prober (test/harness): every 50 ms one write to every node at once; a round in which two nodes acknowledge is a split-brain round. Failovers are counted from the acknowledged writes: each change of the node that acknowledges is one primary change; every fault must produce exactly one (none = no failover, two or more = flapping).\n\n")
-	w("| rounds | faults injected | failovers observed | rounds with != 1 primary change | writes acked | lost | split-brain rounds | re-seeds (errant old primary, exit 75, restarted) | stuck quarantined | result |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| rounds | faults injected | failovers observed | rounds with != 1 primary change | writes acked | lost | split-brain rounds | re-seeds (errant old primary, exit 75, restarted) | rejoins without re-seed (exit 76, restarted) | stuck quarantined | result |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var fl []string
 	for _, f := range lab.Faults {
 		if byFault[f] > 0 {
@@ -327,16 +329,16 @@ func (s *soak) markdown() (string, bool) {
 	if len(s.aside) > 0 {
 		aside = fmt.Sprintf("%d (%s)", len(s.aside), strings.Join(s.aside, ", "))
 	}
-	w("| %d | %d (%s) | %d | %d | %d | %d | %d | %d | %s | %s |\n\n", len(s.rounds), len(s.rounds), strings.Join(fl, ", "), failovers, badRounds, s.acks, s.lost, len(s.splits), s.reseeds, aside, result)
+	w("| %d | %d (%s) | %d | %d | %d | %d | %d | %d | %d | %s | %s |\n\n", len(s.rounds), len(s.rounds), strings.Join(fl, ", "), failovers, badRounds, s.acks, s.lost, len(s.splits), s.reseeds, s.rejoins, aside, result)
 	if s.aborted != "" {
 		w("Aborted: %s\n\n", s.aborted)
 	}
 	if s.logs != "" {
 		w("Logs kept in %s.\n\n", s.logs)
 	}
-	w("| round | fault | primary before -> after | write window | primary changes | split rounds | settled after heal | re-seeds | set aside (stuck quarantined) | error |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| round | fault | primary before -> after | write window | primary changes | split rounds | settled after heal | re-seeds | rejoins (exit 76) | set aside (stuck quarantined) | error |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range s.rounds {
-		w("| %d | %s | %s -> %s | %s | %d | %d | %s | %d | %s | %s |\n", r.N, r.Fault, r.Old, r.New, sec(r.Gap), r.Changes, r.Splits, sec(r.Settle), r.Reseeds, r.Aside, r.Err)
+		w("| %d | %s | %s -> %s | %s | %d | %d | %s | %d | %d | %s | %s |\n", r.N, r.Fault, r.Old, r.New, sec(r.Gap), r.Changes, r.Splits, sec(r.Settle), r.Reseeds, r.Rejoins, r.Aside, r.Err)
 	}
 	if len(s.splits) > 0 {
 		w("\nSplit-brain rounds:\n\n")
