@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the integration tests need on a fresh machine: MariaDB server, client and
+# Installs what the integration and system tests need on a fresh machine: MariaDB server, client and
 # mariabackup from Debian's packages, then the real Consul (v1.16.3) and versitygw built from
 # their Go modules. Each step is skipped when already done.
 set -euo pipefail
@@ -10,6 +10,8 @@ command -v mariabackup >/dev/null 2>&1 || need+=(mariadb-backup)
 command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap) # the container base image
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)        # partitions: enter a container's netns
+command -v iptables >/dev/null 2>&1 || need+=(iptables)         # partitions: drop packets inside it
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-deps: need ${need[*]}: run as root or install them with apt-get" >&2
