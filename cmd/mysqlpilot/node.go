@@ -126,13 +126,17 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	if err != nil {
 		return 1, err
 	}
-	// A restored datadir gets a new server_id (see cluster.ServerID).
-	serverID, err := n.cluster.ServerID(ctx, boot != nil)
+	n.truncate = boot == nil && n.mayTruncate(ctx)
+	// A restored datadir gets a new server_id (see cluster.ServerID), and so does one whose
+	// crash recovery cuts transactions it wrote as primary: the new primary may hold some of
+	// them (acknowledged, their engine commit not on disk here), and a server skips the
+	// replicated events that carry its own server_id, so under the old one it would never get
+	// them back.
+	serverID, err := n.cluster.ServerID(ctx, boot != nil || n.truncate)
 	if err != nil {
 		return 1, fmt.Errorf("allocate server_id: %w", err)
 	}
 	n.log.Info("node identity", "node", cfg.Node, "address", addr, "port", cfg.Service.Port, "server_id", serverID)
-	n.truncate = boot == nil && n.mayTruncate(ctx)
 
 	db, proc, err := n.startMySQL(ctx, addr, serverID)
 	if err != nil {
@@ -141,6 +145,7 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	n.db, n.mysqld = db, proc
 	defer db.Close()
 	_ = os.Remove(n.unackedMarker()) // this start's recovery did what it asked
+	_ = os.Remove(n.cleanMarker())   // from now on, only a clean stop writes it again
 	if cfg.HA.SemiSync && n.flavor == mysql.MariaDB {
 		db.OnUnacknowledged = n.killForUnacknowledged
 	}
@@ -267,6 +272,13 @@ func (n *node) wait(ctx context.Context, signals <-chan syscall.Signal, proc *su
 // would also drop acknowledged ones whose engine commit had not reached the disk). A replica
 // keeps everything (it originates nothing; what it received is its primary's), and so does a
 // node with no member key (new, or dropped by accept-loss).
+//
+// And only once another node holds the lock: then the writes this node acknowledged are on the
+// new primary, which was held to the sync-set rule. With nobody else primary (a whole-cluster
+// restart), the members' copies of its acknowledged writes may sit only in relay logs, which
+// their own restarts discard (relay_log_recovery): it keeps everything then, and a tail nobody
+// acknowledged at worst costs a re-seed later. It waits for a new primary at most
+// truncateWait.
 func (n *node) mayTruncate(ctx context.Context) bool {
 	if !n.cfg.HA.SemiSync || n.flavor != mysql.MariaDB {
 		return false
@@ -277,17 +289,44 @@ func (n *node) mayTruncate(ctx context.Context) bool {
 		return false
 	}
 	_, markErr := os.Stat(n.unackedMarker())
+	if _, err := os.Stat(n.cleanMarker()); err == nil && markErr != nil {
+		_ = os.Remove(n.cleanMarker())
+		return false // shut down cleanly: nothing is left waiting in its binlog
+	}
+	was := false
 	for _, m := range v.Members {
 		if m.Node == n.cfg.Node {
-			ok := !m.Alone && (m.Role == ha.RolePrimary || markErr == nil)
-			if ok {
-				n.log.Info("this node was primary: its crash recovery drops the transactions nobody acknowledged")
-			}
-			return ok
+			was = !m.Alone && (m.Role == ha.RolePrimary || markErr == nil)
 		}
 	}
-	return false
+	if !was {
+		return false
+	}
+	deadline := time.Now().Add(truncateWait)
+	for {
+		if v.Leader != nil && v.Leader.Node != n.cfg.Node {
+			n.log.Info("this node was primary and "+v.Leader.Node+" is now: its crash recovery drops the transactions nobody acknowledged", "primary", v.Leader.Node)
+			return true
+		}
+		if time.Now().After(deadline) {
+			n.log.Warn("this node was primary and no other node took over within " + truncateWait.String() + ": its crash recovery keeps every transaction")
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(500 * time.Millisecond):
+		}
+		if v, err = n.cluster.View(ctx); err != nil {
+			return false
+		}
+	}
 }
+
+// truncateWait bounds how long a restarted old primary waits for another node to take over
+// before it starts mysqld (see mayTruncate): a failover takes about checkTTL + lockDelay +
+// candidateWindow.
+const truncateWait = 20 * time.Second
 
 // unackedMarker is the file that tells the next start its mysqld was killed to drop
 // unacknowledged commits.
@@ -326,9 +365,19 @@ func (n *node) stop(proc *supervisor.Process, sigCode int) (int, error) {
 		return 137, nil
 	}
 	if st.Success() {
+		// A clean shutdown leaves no transaction waiting in the binlog: the next start
+		// needs no truncating recovery (see mayTruncate).
+		if err := os.WriteFile(n.cleanMarker(), nil, 0o600); err != nil {
+			n.log.Warn("cannot record the clean shutdown", "err", err)
+		}
 		return 0, nil
 	}
 	return st.ExitCode(), nil
+}
+
+// cleanMarker is the file that tells the next start mysqld was shut down cleanly.
+func (n *node) cleanMarker() string {
+	return strings.TrimRight(n.cfg.MySQL.Datadir, "/") + ".clean"
 }
 
 // finishRestore sets a restored datadir's GTID position (finish: Bootstrap.Finish) once mysqld

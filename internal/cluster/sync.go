@@ -53,8 +53,23 @@ func (k *Cluster) AcceptLoss(ctx context.Context) ([]string, error) {
 	}
 	var removed []string
 	if v.Sync != nil {
-		if err := k.c.Delete(ctx, k.o.Prefix+keySync); err != nil {
+		// Deleted only as read: a new primary that took the lock meanwhile has written its
+		// own record, which must stand.
+		kv, _, err := k.c.Get(ctx, k.o.Prefix+keySync)
+		if err != nil {
 			return removed, err
+		}
+		if kv != nil {
+			if rec := parseSyncSet(kv.Value); rec == nil || rec.Leader != v.Sync.Leader {
+				return removed, errors.New("the sync set changed meanwhile (a new primary?): nothing dropped; look at `mysqlpilot status` again")
+			}
+			ok, err := k.c.DeleteCAS(ctx, k.o.Prefix+keySync, kv.ModifyIndex)
+			if err != nil {
+				return removed, err
+			}
+			if !ok {
+				return removed, errors.New("the sync set changed meanwhile (a new primary?): nothing dropped; look at `mysqlpilot status` again")
+			}
 		}
 		removed = append(removed, fmt.Sprintf("the sync set of %s %v", v.Sync.Leader, v.Sync.Members))
 	}

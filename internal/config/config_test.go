@@ -116,6 +116,7 @@ func TestBadInputNamesFieldAndFix(t *testing.T) {
 		{"bad flavor", `{"mysql": {` + pw + `, "flavor": "postgres"}}`, nil, `config: mysql.flavor: "postgres": use "mariadb"`},
 		{"s3 incomplete", `{"mysql": {` + pw + `}, "snapshot": {"backend": "s3"}}`, nil, "config: storage.s3.bucket: required because snapshot.backend is \"s3\": set S3_BUCKET"},
 		{"semi-sync timeout with adaptive semi-sync", `{"mysql": {` + pw + `}, "ha": {"semiSyncTimeout": "10s"}}`, nil, "config: ha.semiSyncTimeout: 10s would let the primary fall back"},
+		{"semi-sync timeout with strict semi-sync", `{"mysql": {` + pw + `}, "ha": {"semiSyncStrict": true, "semiSyncTimeout": "10s"}}`, nil, "config: ha.semiSyncTimeout: 10s would let the primary fall back"},
 		{"strict semi-sync without semi-sync", `{"mysql": {` + pw + `}, "ha": {"semiSync": false, "semiSyncStrict": true}}`, nil, "config: ha.semiSyncStrict: needs ha.semiSync: true"},
 		{"health interval too long", `{"mysql": {` + pw + `}, "ha": {"healthInterval": "4s"}}`, nil, "config: ha.healthInterval: 4s must be positive and at most half of ha.checkTTL"},
 		{"watchdog would fire between re-arms", `{"mysql": {` + pw + `}, "ha": {"checkTTL": "2s", "healthInterval": "1s", "fenceMargin": "500ms"}}`, nil,

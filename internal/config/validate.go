@@ -121,8 +121,8 @@ func (c *Config) Validate() error {
 	if h.SemiSyncStrict && !h.SemiSync {
 		add("ha.semiSyncStrict", "needs ha.semiSync: true (set both, or drop semiSyncStrict)")
 	}
-	if h.SemiSync && !h.SemiSyncStrict && h.SemiSyncTimeout.Duration > 0 {
-		add("ha.semiSyncTimeout", "%s would let the primary fall back to acknowledging writes alone without saying so, which adaptive semi-sync relies on: leave it 0 (adaptive semi-sync already commits alone when nobody replicates), or set ha.semiSyncStrict: true", h.SemiSyncTimeout)
+	if h.SemiSync && h.SemiSyncTimeout.Duration > 0 {
+		add("ha.semiSyncTimeout", "%s would let the primary fall back to acknowledging writes alone without saying so, which the sync set relies on: leave it 0 (adaptive semi-sync already commits alone, saying so first, when nobody acknowledges; strict semi-sync waits), or set ha.semiSync: false for asynchronous replication", h.SemiSyncTimeout)
 	}
 	if h.CandidateWindow.Duration > h.SessionTTL.Duration {
 		add("ha.candidateWindow", "%s is longer than ha.sessionTTL (%s): failover would wait longer than it needs", h.CandidateWindow, h.SessionTTL)

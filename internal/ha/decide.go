@@ -53,7 +53,7 @@ func Decide(s State, t Timing) Action {
 		return decideHolder(s, fresh)
 	}
 	if s.Holder != "" {
-		return decideFollower(s)
+		return decideFollower(s, fresh)
 	}
 	return decideCandidate(s, t)
 }
@@ -167,7 +167,15 @@ func syncSet(s State) (set []string, alone bool) {
 	grace := !s.PromotedAt.IsZero() && s.Now.Sub(s.PromotedAt) < SemiSyncGrace
 	in := map[string]bool{}
 	for _, n := range cur {
-		if m := member(s.Members, n); m != nil && m.Live && (m.Acking || grace && m.Eligible) {
+		m := member(s.Members, n)
+		switch {
+		case m == nil:
+		case m.Live && (m.Acking || grace && m.Eligible):
+			in[n] = true
+		case m.Connected && m.Acking:
+			// Its session ended but it still streams from us with its replica side on (its
+			// supervisor frozen, say): its server may still acknowledge, so it stays, and
+			// the members wait for it should we be lost.
 			in[n] = true
 		}
 	}
@@ -195,10 +203,12 @@ func syncSet(s State) (set []string, alone bool) {
 }
 
 // wantAck: this node acknowledges the holder's commits only as a member of its recorded sync
-// set, and only while it could be promoted (an acknowledgement on a node that cannot be
-// promoted protects nothing).
-func wantAck(s State) bool {
-	if !s.SemiSync || s.Sync == nil || s.Sync.Leader != s.Holder || !s.Sync.Has(s.Node) {
+// set, only while it could be promoted (an acknowledgement on a node that cannot be promoted
+// protects nothing), and only with a fresh session and this cycle's read of the record (a
+// member cut off from Consul must not turn acknowledging back on from a stale view: the
+// primary may have dropped it).
+func wantAck(s State, fresh bool) bool {
+	if !s.SemiSync || !fresh || !s.ConsulOK || s.Sync == nil || s.Sync.Leader != s.Holder || !s.Sync.Has(s.Node) {
 		return false
 	}
 	ok, _ := Candidacy(s)
@@ -215,14 +225,14 @@ func member(ms []Member, node string) *Member {
 }
 
 // decideFollower: another node holds the lock.
-func decideFollower(s State) Action {
+func decideFollower(s State, fresh bool) Action {
 	if s.Holder == s.Node {
 		return Wait{because("the lock is held by an earlier session of this node: waiting for Consul to end it")}
 	}
 	if s.Errant {
 		return Quarantine{because("this node has transactions %s lacks: it must be re-seeded, not replicate", s.Holder)}
 	}
-	ack := wantAck(s)
+	ack := wantAck(s, fresh)
 	if s.Acking && !ack {
 		return SetAck{reason: because("not in %s's sync set (or not a candidate): not acknowledging its commits", s.Holder), On: false}
 	}
@@ -270,17 +280,20 @@ func decideCandidate(s State, t Timing) Action {
 	if s.Errant {
 		return Quarantine{because("this node has transactions the cluster lacks: it must be re-seeded")}
 	}
+	if s.Acking {
+		// The last primary may still be running, its commits waiting: no acknowledgement
+		// from here may complete one after the candidates compared their positions.
+		return SetAck{reason: because("the lock is free: not acknowledging the lost primary's commits"), On: false}
+	}
 	if s.Maintenance {
 		return Wait{because("the lock is free but maintenance mode pauses automatic failover")}
 	}
 	if ok, why := Candidacy(s); !ok {
 		return Wait{because("not a candidate: %s", why)}
 	}
-	if a := s.AloneLeader; a != "" && a != s.Node && (s.Switchover == nil || s.Switchover.From != a || s.Switchover.GTID == "") {
-		// A handover from it (a switchover record carrying its final GTIDs, which the target
-		// waits for) loses nothing; an operator's request alone proves nothing.
+	if a := s.AloneLeader; a != "" && a != s.Node && !handoverTarget(s, a) {
 		return Wait{because("the last primary %s may have acknowledged writes no replica has (it was committing alone): "+
-			"waiting for it to come back; to fail over anyway, losing them, delete its member key members/%s", a, a)}
+			"waiting for it to come back; to fail over anyway, losing them: mysqlpilot accept-loss --yes", a)}
 	}
 	if why, ok := syncRule(s); !ok {
 		return Wait{reason(why)}
@@ -335,7 +348,7 @@ func syncRule(s State) (why string, ok bool) {
 	if !s.SemiSync || s.Sync == nil || l == "" || s.Sync.Leader != l {
 		return "", true
 	}
-	if sw := s.Switchover; sw != nil && sw.From == l && sw.GTID != "" {
+	if handoverTarget(s, l) {
 		return "", true
 	}
 	switch {
@@ -356,6 +369,8 @@ func syncRule(s State) (why string, ok bool) {
 		case m == nil || !m.Live:
 			return fmt.Sprintf("sync-set member %s of the last primary %s is not live and may hold acknowledged writes: waiting for it; %s",
 				n, l, "to fail over anyway, losing what only it holds: mysqlpilot accept-loss"), false
+		case m.Acking:
+			return fmt.Sprintf("sync-set member %s still acknowledges the lost primary's commits: waiting for it to stop", n), false
 		case m.Cmp == Ahead:
 			return fmt.Sprintf("sync-set member %s is more advanced: waiting for it to take over", n), false
 		case m.Cmp == Diverged:
@@ -402,12 +417,34 @@ func HandoverTarget(s State) string {
 	return best.Node
 }
 
+// handoverTarget: a handover from last (a switchover record carrying its final GTIDs, which
+// the target waits for before it opens writes) names this node. It loses nothing, so the
+// rules that protect a lost primary's writes do not hold the target back; they still hold
+// every other node (an operator's request alone, or a record naming another target, proves
+// nothing).
+func handoverTarget(s State, last string) bool {
+	sw := s.Switchover
+	return sw != nil && sw.From == last && sw.GTID != "" && sw.To == s.Node
+}
+
+// syncMembersOnly: the sync-set rule applies to this node (it is a member of the last
+// primary's set, or that primary): a node outside the set that is further along holds only
+// writes nobody acknowledged, and never holds the election back.
+func syncMembersOnly(s State) bool {
+	l := s.LastLeader
+	return s.SemiSync && s.Sync != nil && l != "" && s.Sync.Leader == l && (l == s.Node || s.Sync.Has(s.Node))
+}
+
 // bestOther returns the eligible member that outranks us, if any, and whether it is strictly
 // more advanced (rather than equal and preferred by the tie-break).
 func bestOther(s State) (best *Member, ahead bool) {
+	only := syncMembersOnly(s)
 	for i := range s.Members {
 		m := &s.Members[i]
 		if !m.Eligible || m.Node == s.Node {
+			continue
+		}
+		if only && m.Node != s.LastLeader && !s.Sync.Has(m.Node) {
 			continue
 		}
 		if m.Cmp == Ahead {

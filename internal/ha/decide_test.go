@@ -20,7 +20,7 @@ func base() State {
 	return State{
 		Now: t0, Node: "b", MySQLUp: true, Session: "sess-b", Deadline: t0.Add(5 * time.Second),
 		Holder: "a", Replica: &ReplicaState{Source: "a", IORunning: true, SQLRunning: true},
-		Initialized: true,
+		Initialized: true, ConsulOK: true,
 	}
 }
 
@@ -446,6 +446,23 @@ func TestSyncSetCandidacy(t *testing.T) {
 				s.Switchover = &Switchover{From: "a", To: "b", GTID: "0-1-9"}
 			}),
 			"Acquire: switchover target"},
+		{"a's handover to another node frees only that node: wait",
+			lost(func(s *State) {
+				s.Sync.Members = []string{"c"}
+				s.Switchover = &Switchover{From: "a", To: "c", GTID: "0-1-9"}
+			}),
+			"Wait: not in the last primary a's sync set"},
+		{"the lock is free: stop acknowledging first (the lost primary may still be running)",
+			lost(func(s *State) { s.Acking = true }),
+			"SetAck(false): the lock is free"},
+		{"another member still acknowledges the lost primary: wait for it to stop",
+			lost(func(s *State) { s.Members[0].Acking = true }),
+			"Wait: sync-set member c still acknowledges the lost primary's commits"},
+		{"a node outside the set that is further along holds only unacknowledged writes: it never holds a member back",
+			lost(func(s *State) {
+				s.Members = append(s.Members, Member{Node: "d", Eligible: true, Live: true, Cmp: Ahead})
+			}),
+			"Acquire: the lock is free and this node is the most advanced eligible one"},
 		{"a switchover request without a's GTIDs proves nothing: wait",
 			lost(func(s *State) { s.Sync.Members, s.Switchover = []string{"c"}, &Switchover{From: "a", To: "b"} }),
 			"Wait: not in the last primary a's sync set"},
@@ -514,6 +531,12 @@ func TestSyncSetAcknowledging(t *testing.T) {
 		{"no session (a fresh start acknowledging from its option file): stop acknowledging",
 			member(func(s *State) { s.Acking, s.Session, s.Deadline = true, "", time.Time{} }),
 			"SetAck(false): no fresh Consul session"},
+		{"this cycle's Consul read failed: never turn acknowledging on from a stale view",
+			member(func(s *State) { s.ConsulOK = false }),
+			"StayReplica: replica of a"},
+		{"this cycle's Consul read failed, acknowledging: stop (the primary may have dropped it)",
+			member(func(s *State) { s.ConsulOK, s.Acking = false, true }),
+			"SetAck(false):"},
 		{"asynchronous replication: never acknowledging",
 			member(func(s *State) { s.SemiSync, s.SemiSyncAuto = false, false }),
 			"StayReplica: replica of a"},
@@ -555,6 +578,8 @@ func TestSyncSetRecorded(t *testing.T) {
 		{"a dead member dropped with the rest lagging: alone first", prim([]string{"c", "d"}, dead("c"), lagging), []string{"d"}, true, true},
 		{"a member that stopped acknowledging (SQL error) is dropped",
 			prim([]string{"c", "d"}, Member{Node: "c", Live: true, Streaming: true}, streaming("d", Ahead)), []string{"d"}, false, true},
+		{"a member whose session ended but still streams from us, acknowledging (its supervisor frozen): kept",
+			prim([]string{"c", "d"}, Member{Node: "c", Live: false, Acking: true, Connected: true}, streaming("d", Equal)), []string{"c", "d"}, false, true},
 		{"every member gone: empty and alone", prim([]string{"c"}, dead("c")), []string{}, true, false},
 		{"a cluster of one: empty and alone", prim(nil), []string{}, true, false},
 		{"a member whose session ended is never added", prim(nil, Member{Node: "c", Eligible: true, Streaming: true}), []string{}, true, false},

@@ -37,7 +37,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -174,7 +176,7 @@ func (l *Loop) Cycle(ctx context.Context) Action {
 		l.log.Warn("action failed", "action", Describe(a), "err", err)
 	}
 	switch a.(type) {
-	case Acquire, Promote, Fence, Follow, Handover, Quarantine:
+	case Acquire, Promote, Fence, Follow, SetAck, Handover, Quarantine:
 		// The server changed: report what it is now, not what it was (a new primary must not
 		// fail its checks for a cycle).
 		octx, cancel := context.WithTimeout(ctx, l.cfg.Timing.ObserveTimeout())
@@ -215,6 +217,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 		Maintenance: view.Maintenance, Switchover: view.Switchover, Initialized: view.Initialized,
 		Benched: now.Before(l.benchedUntil), PromoteFails: l.promoteFails, SemiSyncAuto: l.cfg.SemiSyncAuto, PromotedAt: l.promotedAt,
 		SemiSync: l.cfg.SemiSync, Acking: o.db.Acking, Sync: view.Sync, LastLeader: view.LastLeader,
+		ConsulOK: err == nil,
 	}
 	switch {
 	case o.db.AckWaiting == 0 || !o.db.Writable:
@@ -250,7 +253,13 @@ func (l *Loop) observe(ctx context.Context) observation {
 		if view.Leader != nil && r.Host == view.Leader.Address && r.Port == view.Leader.Port {
 			s.Replica.Source = view.Leader.Node
 		}
-		s.Errant = r.Errant
+		// Only the lock holder's refusal counts: a deposed primary that restarted and cut
+		// its unacknowledged tail refuses positions the new primary serves.
+		if s.Replica.Source == "" {
+			s.Replica.Purged = false
+		} else {
+			s.Errant = r.Errant
+		}
 	}
 	s.Members = l.members(view, Progress{Executed: o.db.Executed, Received: o.db.Received})
 	for _, m := range view.Members {
@@ -283,7 +292,8 @@ func (l *Loop) members(view ClusterView, mine Progress) []Member {
 		ms = append(ms, Member{
 			Node: m.Node, Role: m.Role, Eligible: m.Eligible && m.Live, WasLeader: m.WasLeader,
 			Streaming: m.Streaming && m.Live, Live: m.Live, Acking: m.Acking,
-			Cmp: l.db.Compare(m.Progress(), mine),
+			Cmp:       l.db.Compare(m.Progress(), mine),
+			Connected: slices.Contains(l.lastDB.Replicas, net.JoinHostPort(m.Address, strconv.Itoa(m.Port))),
 		})
 		recs = append(recs, m)
 	}
@@ -481,7 +491,16 @@ func (l *Loop) promote(ctx context.Context, o observation) error {
 
 func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 	if l.cfg.SemiSync {
-		// Record the sync set first, so the members repointing to us find themselves in it
+		// Say Alone first: until a member of our set has everything we hold (clearAlone),
+		// only we may take the lock again. Our set replaces the last primary's record, and
+		// the writes it made us hold must stay protected should we fail before a member has
+		// them too.
+		if !l.alone {
+			if err := l.publishAlone(ctx, o); err != nil {
+				return fmt.Errorf("promote: cannot say first that this node holds writes no member of its set has: %w", err)
+			}
+		}
+		// Record the sync set next, so the members repointing to us find themselves in it
 		// and acknowledge from their first connection (the same set StayPrimary keeps).
 		st := o.state
 		st.Now, st.PromotedAt = l.now(), l.now()
@@ -604,24 +623,27 @@ func (l *Loop) stayPrimary(ctx context.Context, a StayPrimary, o observation) er
 		// the lock: fence now; the next cycle promotes again if the lock is still fresh.
 		return errors.Join(err, l.fence(ctx))
 	}
+	var errs []error
 	if !l.primaryReg {
 		if err := l.cluster.SetPrimary(ctx, true); err != nil {
-			return err
+			errs = append(errs, err)
+		} else {
+			l.primaryReg = true
 		}
-		l.primaryReg = true
 	}
 	if a.Sync != nil {
 		if err := l.recordSyncSet(ctx, a, o); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
+	// Semi-sync adapts even when a Consul write failed (going off says Alone first on its
+	// own), so a flaky Consul cannot leave commits waiting without limit.
 	if l.cfg.SemiSyncAuto {
-		return l.adaptSemiSync(ctx, a, o)
-	}
-	if l.cfg.SemiSync && l.alone {
+		errs = append(errs, l.adaptSemiSync(ctx, a, o))
+	} else if l.cfg.SemiSync && l.alone {
 		l.clearAlone(a, o)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // recordSyncSet writes the sync set when it changed: after saying we are alone (when members

@@ -265,8 +265,9 @@ func TestAdaptiveSemiSyncSaysAloneFirst(t *testing.T) {
 	if !f.db.Writable {
 		t.Fatalf("never became writable: %v", f.calls)
 	}
+	// A new primary says alone before it opens writes (until a member has what it holds);
 	// Promote turned semi-sync on; alone, it goes off, and only after the flag is out.
-	inOrder(t, f.calls, "Promote(bootstrap)", "PublishMember(alone=true)", "SetSemiSync(false)")
+	inOrder(t, f.calls, "PublishMember(alone=true)", "Promote(bootstrap)", "SetSemiSync(false)")
 	if !f.alone || f.db.SemiSync {
 		t.Fatalf("alone=%v semi-sync=%v after promotion with no replica", f.alone, f.db.SemiSync)
 	}

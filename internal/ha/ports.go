@@ -137,7 +137,10 @@ type DBState struct {
 	// AckWaiting: commits waiting for a replica's acknowledgement now (read on writable
 	// servers with adaptive semi-sync on).
 	AckWaiting int
-	Replica    *ReplicaStatus
+	// Replicas: the replicas streaming from this server now, "address:port" (read on
+	// writable servers with semi-sync).
+	Replicas []string
+	Replica  *ReplicaStatus
 	// SemiSync: the primary's commits wait for a replica's acknowledgement (read only when
 	// semi-sync is configured).
 	SemiSync bool

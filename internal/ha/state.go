@@ -47,6 +47,8 @@ type Member struct {
 	Rank int
 	// Split: its history diverged from another live eligible member's.
 	Split bool
+	// Connected: (seen by the primary) it streams from us now, whatever its session says.
+	Connected bool
 }
 
 // SyncSet is the primary's record, in Consul, of the members allowed to acknowledge its
@@ -132,6 +134,9 @@ type State struct {
 	Sync *SyncSet
 	// LastLeader: with the lock free, the node that held it last ("" when unknown).
 	LastLeader string
+	// ConsulOK: this cycle's read of the cluster's keys succeeded (else the view is the last
+	// good one).
+	ConsulOK bool
 	// AloneLeader: the lock is free and its last holder said it may have acknowledged writes
 	// no replica has (dead or alive): only it may take the lock; another would lose them.
 	AloneLeader string

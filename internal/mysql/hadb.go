@@ -66,6 +66,11 @@ func (d *Database) Observe(ctx context.Context) (ha.DBState, error) {
 			}
 		}
 	}
+	if d.semiSync && st.Writable {
+		if st.Replicas, err = d.ConnectedReplicas(ctx); err != nil {
+			return ha.DBState{}, err
+		}
+	}
 	if st.Writable {
 		w, err := d.WatchdogStatus(ctx)
 		if err != nil {
@@ -237,6 +242,9 @@ type StartOptions struct {
 	StopTimeout  time.Duration // for it to stop when start-up fails
 }
 
+// maxSemiSyncTimeout is the longest rpl_semi_sync_master_timeout MariaDB and MySQL accept.
+const maxSemiSyncTimeout = 4294967295 * time.Millisecond
+
 // Start prepares the datadir and option file, starts mysqld read-only under the supervisor
 // and returns a pooled connection once it answers.
 func Start(ctx context.Context, sup *supervisor.Supervisor, m StartOptions, log *slog.Logger) (*Database, *supervisor.Process, error) {
@@ -257,7 +265,8 @@ func Start(ctx context.Context, sup *supervisor.Supervisor, m StartOptions, log 
 	}
 	semiTO := m.SemiSyncTimeout
 	if semiTO == 0 {
-		semiTO = 24 * time.Hour // no async fallback: an isolated primary cannot acknowledge
+		// No async fallback, ever: MariaDB's longest timeout (2^32-1 ms, 49 days).
+		semiTO = maxSemiSyncTimeout
 	}
 	if m.SemiSync {
 		sc.SemiSync = &SemiSyncConfig{Timeout: semiTO, TruncateUnacknowledged: m.TruncateUnacknowledged && flavor == MariaDB}

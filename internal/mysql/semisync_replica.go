@@ -79,3 +79,46 @@ func (db *DB) SemiSyncWaiting(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// ConnectedReplicas returns the replicas streaming from this server now, as "host:port" of
+// their report_host and report_port (SHOW SLAVE HOSTS: one per binlog dump connection).
+func (db *DB) ConnectedReplicas(ctx context.Context) ([]string, error) {
+	q := "SHOW SLAVE HOSTS"
+	if db.flavor == MySQL {
+		q = "SHOW REPLICAS"
+	}
+	rows, err := db.pool.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: connected replicas: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, fmt.Errorf("mysql: connected replicas: %w", err)
+	}
+	host, port := -1, -1
+	for i, c := range cols {
+		switch c {
+		case "Host":
+			host = i
+		case "Port":
+			port = i
+		}
+	}
+	if host < 0 || port < 0 {
+		return nil, fmt.Errorf("mysql: connected replicas: no Host/Port columns in %v", cols)
+	}
+	var out []string
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("mysql: connected replicas: %w", err)
+		}
+		out = append(out, vals[host].String+":"+vals[port].String)
+	}
+	return out, rows.Err()
+}
