@@ -248,15 +248,19 @@ func (f Flavor) replicaStatusSQL() string {
 // MariaDB replicates from gtid_slave_pos (MASTER_USE_GTID=slave_pos), which holds only what
 // this server applied as a replica: a former primary's own transactions are in its binlog,
 // not there, and it would ask the new primary for transactions it already has. Copying
-// gtid_current_pos into gtid_slave_pos makes the request "after everything I have"; should
-// that include transactions the new primary lacks, gtid_strict_mode makes the primary refuse
-// (error 1236) instead of replicating over them. MySQL's auto-positioning sends the whole
-// gtid_executed set already.
+// gtid_binlog_pos into gtid_slave_pos makes the request "after everything I have" (with
+// log_slave_updates the binlog holds every transaction the server applied, replicated or its
+// own); should that include transactions the new primary lacks, gtid_strict_mode makes the
+// primary refuse (error 1236) instead of replicating over them. Not gtid_current_pos: it
+// counts as "own" only the GTIDs of the current server_id, and a node that took a new one
+// (after a restore or a truncating restart) would ask again for what it wrote under the old
+// one and fail on them (out-of-order sequence numbers). MySQL's auto-positioning sends the
+// whole gtid_executed set already.
 func (f Flavor) preChangePrimarySQL() []string {
 	if f == MySQL {
 		return nil
 	}
-	return []string{"SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_current_pos"}
+	return []string{"SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"}
 }
 
 // changePrimarySQL points replication at p. String values are quoted for the session's

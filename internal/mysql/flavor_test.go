@@ -53,7 +53,7 @@ func TestFlavorSQL(t *testing.T) {
 			[]string{"START REPLICA", "STOP REPLICA", "STOP REPLICA IO_THREAD", "START REPLICA IO_THREAD",
 				"START REPLICA SQL_THREAD", "RESET REPLICA ALL", "SHOW REPLICA STATUS"}},
 		{"before change primary", func(f Flavor) []string { return f.preChangePrimarySQL() },
-			[]string{"SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_current_pos"},
+			[]string{"SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"},
 			nil},
 		{"wait for GTIDs", func(f Flavor) []string { return []string{f.waitGTIDQuery(), f.relayDrainedState()} },
 			[]string{"SELECT MASTER_GTID_WAIT(?, ?)", "Slave has read all relay log; waiting for more updates"},

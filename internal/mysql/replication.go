@@ -40,7 +40,7 @@ const (
 
 // ChangePrimary points replication at p; it stops replication first and does not start it
 // (StartReplica does). GTID auto-positioning: MariaDB MASTER_USE_GTID=slave_pos after copying
-// gtid_current_pos into gtid_slave_pos, MySQL SOURCE_AUTO_POSITION=1. A former primary whose
+// gtid_binlog_pos into gtid_slave_pos, MySQL SOURCE_AUTO_POSITION=1. A former primary whose
 // transactions the new primary lacks is refused by the new primary at StartReplica (the
 // replica's LastIOError says so); compare GTID sets before calling this.
 func (db *DB) ChangePrimary(ctx context.Context, p Primary, o ChangePrimaryOptions) error {
