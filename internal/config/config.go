@@ -118,7 +118,8 @@ type HAConfig struct {
 	// false polls every healthInterval only, as the seed did. Default true.
 	Watch bool `json:"watch"`
 	// SemiSyncTimeout is how long the primary waits for a replica's ack before falling back to
-	// async; default 0 means never fall back (an isolated primary cannot acknowledge writes).
+	// async; 0, the default and the only value accepted with semi-sync, means never (the
+	// fallback would be silent, and the sync set relies on knowing who acknowledged).
 	SemiSyncTimeout Duration `json:"semiSyncTimeout"`
 }
 
