@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -188,7 +190,7 @@ func (n *node) startLoop(ctx context.Context, addr string, serverID uint32) (loo
 	cfg, db := n.cfg, n.db
 	n.loop = ha.New(ha.Config{
 		Node: cfg.Node, Address: addr, Port: cfg.Service.Port, ServerID: serverID,
-		Timing: timing(cfg), MaxLag: cfg.MySQL.MaxLag.D(),
+		Timing: timing(cfg), MaxLag: cfg.MySQL.MaxLag.D(), Boot: bootID(),
 		OnQuarantine: n.onQuarantine, SemiSync: cfg.HA.SemiSync, SemiSyncAuto: cfg.HA.SemiSync && !cfg.HA.SemiSyncStrict,
 	}, n.cluster, db, n.log, time.Now)
 
@@ -415,6 +417,14 @@ func newConsul(cfg *config.Config, log *slog.Logger) (*consul.Client, error) {
 		CAFile: cfg.Consul.CAFile, CertFile: cfg.Consul.CertFile, KeyFile: cfg.Consul.KeyFile,
 		InsecureSkipVerify: cfg.Consul.InsecureSkipVerify, Datacenter: cfg.Consul.Datacenter,
 	}, log)
+}
+
+// bootID is new for each process, which starts mysqld once: it tells the sync set when a
+// member's server restarted (ha.SyncSet.Boots).
+func bootID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // timing is the one value every interval of the HA loop and its Consul records comes from.

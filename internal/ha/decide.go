@@ -170,6 +170,9 @@ func syncSet(s State) (set []string, alone bool) {
 		m := member(s.Members, n)
 		switch {
 		case m == nil:
+		case s.Sync.Boots != nil && m.Boot != s.Sync.Boots[n]:
+			// Restarted since it was recorded: it no longer vouches for what it
+			// acknowledged (dropped; it may come back below, recorded afresh).
 		case m.Live && (m.Acking || grace && m.Eligible):
 			in[n] = true
 		case m.Connected && m.Acking:
@@ -186,7 +189,8 @@ func syncSet(s State) (set []string, alone bool) {
 	}
 	dropped := false
 	for _, n := range cur {
-		dropped = dropped || !in[n]
+		m := member(s.Members, n)
+		dropped = dropped || !in[n] || m == nil || (s.Sync.Boots != nil && m.Boot != s.Sync.Boots[n])
 	}
 	caught := false
 	for _, m := range s.Members {
@@ -360,12 +364,19 @@ func syncRule(s State) (why string, ok bool) {
 		return fmt.Sprintf("not in the last primary %s's sync set (%s): waiting for one of them or %s to take over",
 			l, strings.Join(s.Sync.Members, ", "), l), false
 	}
+	if s.Sync.Boots != nil && l != s.Node && s.Boot != s.Sync.Boots[s.Node] {
+		return fmt.Sprintf("this node's server restarted since %s recorded it in its sync set: what it held only in its relay log is gone; "+
+			"waiting for %s; %s", l, l, "to fail over anyway, losing what only it holds: mysqlpilot accept-loss"), false
+	}
 	for _, n := range s.Sync.Members {
 		if n == s.Node {
 			continue
 		}
 		m := member(s.Members, n)
 		switch {
+		case m != nil && s.Sync.Boots != nil && m.Boot != s.Sync.Boots[n] && l != s.Node:
+			return fmt.Sprintf("sync-set member %s's server restarted since %s recorded it: what it held only in its relay log is gone; "+
+				"waiting for %s; %s", n, l, l, "to fail over anyway, losing what only it holds: mysqlpilot accept-loss"), false
 		case m == nil || !m.Live:
 			return fmt.Sprintf("sync-set member %s of the last primary %s is not live and may hold acknowledged writes: waiting for it; %s",
 				n, l, "to fail over anyway, losing what only it holds: mysqlpilot accept-loss"), false

@@ -446,6 +446,32 @@ func TestSyncSetCandidacy(t *testing.T) {
 				s.Switchover = &Switchover{From: "a", To: "b", GTID: "0-1-9"}
 			}),
 			"Acquire: switchover target"},
+		// A whole-cluster crash: a member's relay log, discarded at its restart, may have held
+		// writes it acknowledged.
+		{"the other member's server restarted since it was recorded: wait for a",
+			lost(func(s *State) {
+				s.Boot, s.Sync.Boots = "b1", map[string]string{"b": "b1", "c": "c1"}
+				s.Members[0].Boot = "c2"
+			}),
+			"Wait: sync-set member c's server restarted since a recorded it"},
+		{"this node's server restarted since it was recorded: wait for a",
+			lost(func(s *State) {
+				s.Boot, s.Sync.Boots = "b2", map[string]string{"b": "b1", "c": "c1"}
+				s.Members[0].Boot = "c1"
+			}),
+			"Wait: this node's server restarted since a recorded it"},
+		{"boots as recorded: take over",
+			lost(func(s *State) {
+				s.Boot, s.Sync.Boots = "b1", map[string]string{"b": "b1", "c": "c1"}
+				s.Members[0].Boot = "c1"
+			}),
+			"Acquire:"},
+		{"a itself, back, has everything it wrote: restarted members do not hold it back",
+			lost(func(s *State) {
+				s.Node, s.Boot, s.Sync.Members, s.Sync.Boots = "a", "a9", []string{"c"}, map[string]string{"c": "c1"}
+				s.Members[0].Boot = "c2"
+			}),
+			"Acquire:"},
 		{"a's handover to another node frees only that node: wait",
 			lost(func(s *State) {
 				s.Sync.Members = []string{"c"}
@@ -581,6 +607,10 @@ func TestSyncSetRecorded(t *testing.T) {
 		{"a member whose session ended but still streams from us, acknowledging (its supervisor frozen): kept",
 			prim([]string{"c", "d"}, Member{Node: "c", Live: false, Acking: true, Connected: true}, streaming("d", Equal)), []string{"c", "d"}, false, true},
 		{"every member gone: empty and alone", prim([]string{"c"}, dead("c")), []string{}, true, false},
+		{"a member whose server restarted is recorded afresh, and we are alone until one has everything",
+			with(prim([]string{"c"}, func() Member { m := streaming("c", Behind); m.Boot = "c2"; return m }()), func(s *State) {
+				s.Sync.Boots = map[string]string{"c": "c1"}
+			}), []string{"c"}, true, true},
 		{"a cluster of one: empty and alone", prim(nil), []string{}, true, false},
 		{"a member whose session ended is never added", prim(nil, Member{Node: "c", Eligible: true, Streaming: true}), []string{}, true, false},
 		{"the record of the last primary is not ours: start afresh",

@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -61,6 +62,9 @@ type Config struct {
 	OnQuarantine func(reason string)
 	// SemiSync: semi-synchronous replication is configured (the sync-set rules apply).
 	SemiSync bool
+	// Boot identifies this start of the node's server (see SyncSet.Boots); new for each
+	// process, which starts its server once.
+	Boot string
 	// SemiSyncAuto: adaptive semi-sync (see State.SemiSyncAuto).
 	SemiSyncAuto bool
 }
@@ -217,7 +221,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 		Maintenance: view.Maintenance, Switchover: view.Switchover, Initialized: view.Initialized,
 		Benched: now.Before(l.benchedUntil), PromoteFails: l.promoteFails, SemiSyncAuto: l.cfg.SemiSyncAuto, PromotedAt: l.promotedAt,
 		SemiSync: l.cfg.SemiSync, Acking: o.db.Acking, Sync: view.Sync, LastLeader: view.LastLeader,
-		ConsulOK: err == nil,
+		ConsulOK: err == nil, Boot: l.cfg.Boot,
 	}
 	switch {
 	case o.db.AckWaiting == 0 || !o.db.Writable:
@@ -294,6 +298,7 @@ func (l *Loop) members(view ClusterView, mine Progress) []Member {
 			Streaming: m.Streaming && m.Live, Live: m.Live, Acking: m.Acking,
 			Cmp:       l.db.Compare(m.Progress(), mine),
 			Connected: slices.Contains(l.lastDB.Replicas, net.JoinHostPort(m.Address, strconv.Itoa(m.Port))),
+			Boot:      m.Boot,
 		})
 		recs = append(recs, m)
 	}
@@ -311,6 +316,17 @@ func (l *Loop) members(view ClusterView, mine Progress) []Member {
 		}
 	}
 	return ms
+}
+
+// boots is the boot ids of the named members, as the sync set records them.
+func boots(ms []Member, set []string) map[string]string {
+	b := make(map[string]string, len(set))
+	for _, n := range set {
+		if m := member(ms, n); m != nil {
+			b[n] = m.Boot
+		}
+	}
+	return b
 }
 
 // heartbeat passes the alive check and renews the session; the sent-times of the successes
@@ -506,7 +522,7 @@ func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 		st.Now, st.PromotedAt = l.now(), l.now()
 		if set, _ := syncSet(st); len(set) > 0 {
 			cctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
-			err := l.cluster.SetSyncSet(cctx, l.session, SyncSet{Leader: l.cfg.Node, Members: set, Updated: l.now()})
+			err := l.cluster.SetSyncSet(cctx, l.session, SyncSet{Leader: l.cfg.Node, Members: set, Boots: boots(st.Members, set), Updated: l.now()})
 			cancel()
 			if err != nil {
 				l.log.Warn("could not record the sync set before opening writes", "err", err)
@@ -655,12 +671,13 @@ func (l *Loop) recordSyncSet(ctx context.Context, a StayPrimary, o observation) 
 			return fmt.Errorf("sync set: cannot say first that this primary is alone, so the set stays: %w", err)
 		}
 	}
-	if cur := o.view.Sync; cur != nil && cur.Leader == l.cfg.Node && slices.Equal(cur.Members, a.Sync) {
+	bs := boots(o.state.Members, a.Sync)
+	if cur := o.view.Sync; cur != nil && cur.Leader == l.cfg.Node && slices.Equal(cur.Members, a.Sync) && maps.Equal(cur.Boots, bs) {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
 	defer cancel()
-	if err := l.cluster.SetSyncSet(cctx, l.session, SyncSet{Leader: l.cfg.Node, Members: a.Sync, Updated: l.now()}); err != nil {
+	if err := l.cluster.SetSyncSet(cctx, l.session, SyncSet{Leader: l.cfg.Node, Members: a.Sync, Boots: bs, Updated: l.now()}); err != nil {
 		return fmt.Errorf("record sync set: %w", err)
 	}
 	l.log.Info("sync set recorded: these members acknowledge commits", "members", a.Sync)
@@ -734,7 +751,7 @@ func (l *Loop) clearAlone(a StayPrimary, o observation) {
 func (l *Loop) publishAlone(ctx context.Context, o observation) error {
 	rec := l.published
 	if rec.Node == "" {
-		rec = MemberRecord{Node: l.cfg.Node, Address: l.cfg.Address, Port: l.cfg.Port, Executed: o.db.Executed, Received: o.db.Received}
+		rec = MemberRecord{Node: l.cfg.Node, Address: l.cfg.Address, Port: l.cfg.Port, Executed: o.db.Executed, Received: o.db.Received, Boot: l.cfg.Boot}
 	}
 	rec.Role, rec.WasLeader, rec.Alone, rec.Updated = RolePrimary, true, true, l.now()
 	cctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
@@ -884,7 +901,7 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 		Executed: o.db.Executed, Received: o.db.Received, Healthy: healthy,
 		Eligible:  eligibleNow,
 		WasLeader: l.wasLeader, Why: a.Why(), Updated: l.now(),
-		Alone: l.alone, Acking: o.db.Acking,
+		Alone: l.alone, Acking: o.db.Acking, Boot: l.cfg.Boot,
 	}
 	if r := o.db.Replica; r != nil && r.Lag >= 0 {
 		rec.Lag = r.Lag.Seconds()

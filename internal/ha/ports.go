@@ -35,6 +35,8 @@ type MemberRecord struct {
 	Streaming bool `json:"streaming,omitempty"`
 	// Acking: its replica side of semi-sync is on (it acknowledges commits when streaming).
 	Acking bool `json:"acking,omitempty"`
+	// Boot: new each time the node's server starts (see SyncSet.Boots).
+	Boot string `json:"boot,omitempty"`
 	// Alone: a primary that may have acknowledged writes no replica has (semi-sync off, or
 	// back on but no replica has caught up with what it committed alone yet). Published before
 	// it acknowledges any such write; while this key outlives its session, no other node

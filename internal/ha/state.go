@@ -49,6 +49,8 @@ type Member struct {
 	Split bool
 	// Connected: (seen by the primary) it streams from us now, whatever its session says.
 	Connected bool
+	// Boot: the boot id it publishes (new each time its server starts).
+	Boot string
 }
 
 // SyncSet is the primary's record, in Consul, of the members allowed to acknowledge its
@@ -60,9 +62,13 @@ type Member struct {
 // said it is alone: after the primary is lost, only a member of the record that is as advanced
 // as every other member may take over.
 type SyncSet struct {
-	Leader  string    `json:"leader"`  // the primary that wrote it
-	Members []string  `json:"members"` // sorted; empty: nobody acknowledges (the primary is alone)
-	Updated time.Time `json:"updated"`
+	Leader  string   `json:"leader"`  // the primary that wrote it
+	Members []string `json:"members"` // sorted; empty: nobody acknowledges (the primary is alone)
+	// Boots: each member's boot id when it was recorded. A member whose server restarted
+	// since has lost what it held only in its relay log (MariaDB discards unapplied relay
+	// logs at restart), so it no longer vouches for the writes it acknowledged.
+	Boots   map[string]string `json:"boots,omitempty"`
+	Updated time.Time         `json:"updated"`
 }
 
 // Has reports whether node is in the set.
@@ -137,6 +143,8 @@ type State struct {
 	// ConsulOK: this cycle's read of the cluster's keys succeeded (else the view is the last
 	// good one).
 	ConsulOK bool
+	// Boot: this node's boot id (new each time its server starts; see SyncSet.Boots).
+	Boot string
 	// AloneLeader: the lock is free and its last holder said it may have acknowledged writes
 	// no replica has (dead or alive): only it may take the lock; another would lose them.
 	AloneLeader string
