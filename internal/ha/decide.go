@@ -337,6 +337,9 @@ func decideCandidate(s State, t Timing) Action {
 	return Acquire{because("the lock is still free %s after the window and %s (no more advanced) has not taken it", vacant.Round(time.Millisecond), best.Node)}
 }
 
+// acceptLoss is how every wait for a lost node says the operator's way out.
+const acceptLoss = "to fail over anyway, losing what only it holds: mysqlpilot accept-loss --yes"
+
 // syncRule: after the last primary L is gone, a node may take the lock only if it is in L's
 // recorded sync set, or is L itself, and every other member of the set is live and not ahead
 // of it. Every write L acknowledged is on L and on a member of that set (or L said it was
@@ -359,14 +362,14 @@ func syncRule(s State) (why string, ok bool) {
 	case l == s.Node:
 	case len(s.Sync.Members) == 0:
 		return fmt.Sprintf("the last primary %s had an empty sync set (it acknowledged writes alone): waiting for it to come back; %s",
-			l, "to fail over anyway, losing what only it holds: mysqlpilot accept-loss"), false
+			l, acceptLoss), false
 	case !s.Sync.Has(s.Node):
 		return fmt.Sprintf("not in the last primary %s's sync set (%s): waiting for one of them or %s to take over",
 			l, strings.Join(s.Sync.Members, ", "), l), false
 	}
 	if s.Sync.Boots != nil && l != s.Node && s.Boot != s.Sync.Boots[s.Node] {
 		return fmt.Sprintf("this node's server restarted since %s recorded it in its sync set: what it held only in its relay log is gone; "+
-			"waiting for %s; %s", l, l, "to fail over anyway, losing what only it holds: mysqlpilot accept-loss"), false
+			"waiting for %s; %s", l, l, acceptLoss), false
 	}
 	for _, n := range s.Sync.Members {
 		if n == s.Node {
@@ -376,10 +379,10 @@ func syncRule(s State) (why string, ok bool) {
 		switch {
 		case m != nil && s.Sync.Boots != nil && m.Boot != s.Sync.Boots[n] && l != s.Node:
 			return fmt.Sprintf("sync-set member %s's server restarted since %s recorded it: what it held only in its relay log is gone; "+
-				"waiting for %s; %s", n, l, l, "to fail over anyway, losing what only it holds: mysqlpilot accept-loss"), false
+				"waiting for %s; %s", n, l, l, acceptLoss), false
 		case m == nil || !m.Live:
 			return fmt.Sprintf("sync-set member %s of the last primary %s is not live and may hold acknowledged writes: waiting for it; %s",
-				n, l, "to fail over anyway, losing what only it holds: mysqlpilot accept-loss"), false
+				n, l, acceptLoss), false
 		case m.Acking:
 			return fmt.Sprintf("sync-set member %s still acknowledges the lost primary's commits: waiting for it to stop", n), false
 		case m.Cmp == Ahead:

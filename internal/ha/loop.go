@@ -521,10 +521,7 @@ func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 		st := o.state
 		st.Now, st.PromotedAt = l.now(), l.now()
 		if set, _ := syncSet(st); len(set) > 0 {
-			cctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
-			err := l.cluster.SetSyncSet(cctx, l.session, SyncSet{Leader: l.cfg.Node, Members: set, Boots: boots(st.Members, set), Updated: l.now()})
-			cancel()
-			if err != nil {
+			if err := l.writeSyncSet(ctx, set, st.Members); err != nil {
 				l.log.Warn("could not record the sync set before opening writes", "err", err)
 			}
 		}
@@ -581,7 +578,7 @@ func (l *Loop) awaitReceived(ctx context.Context, gtid string) error {
 	for {
 		st, err := l.db.Observe(ctx)
 		if err == nil {
-			if c := l.db.Compare(Progress{Executed: st.Executed, Received: st.Received}, Progress{Executed: gtid}); c == Equal || c == Ahead {
+			if hasAll(l.db, Progress{Executed: st.Executed, Received: st.Received}, gtid) {
 				return nil
 			}
 		}
@@ -671,16 +668,21 @@ func (l *Loop) recordSyncSet(ctx context.Context, a StayPrimary, o observation) 
 			return fmt.Errorf("sync set: cannot say first that this primary is alone, so the set stays: %w", err)
 		}
 	}
-	bs := boots(o.state.Members, a.Sync)
-	if cur := o.view.Sync; cur != nil && cur.Leader == l.cfg.Node && slices.Equal(cur.Members, a.Sync) && maps.Equal(cur.Boots, bs) {
+	if cur := o.view.Sync; cur != nil && cur.Leader == l.cfg.Node && slices.Equal(cur.Members, a.Sync) &&
+		maps.Equal(cur.Boots, boots(o.state.Members, a.Sync)) {
 		return nil
 	}
+	return l.writeSyncSet(ctx, a.Sync, o.state.Members)
+}
+
+// writeSyncSet records set, with its members' boot ids, as our sync set.
+func (l *Loop) writeSyncSet(ctx context.Context, set []string, ms []Member) error {
 	cctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
 	defer cancel()
-	if err := l.cluster.SetSyncSet(cctx, l.session, SyncSet{Leader: l.cfg.Node, Members: a.Sync, Boots: bs, Updated: l.now()}); err != nil {
+	if err := l.cluster.SetSyncSet(cctx, l.session, SyncSet{Leader: l.cfg.Node, Members: set, Boots: boots(ms, set), Updated: l.now()}); err != nil {
 		return fmt.Errorf("record sync set: %w", err)
 	}
-	l.log.Info("sync set recorded: these members acknowledge commits", "members", a.Sync)
+	l.log.Info("sync set recorded: these members acknowledge commits", "members", set)
 	return nil
 }
 
@@ -739,7 +741,7 @@ func (l *Loop) clearAlone(a StayPrimary, o observation) {
 		if !m.Live || m.Node == l.cfg.Node || m.Role != RoleReplica || !m.Eligible || !m.Streaming || !m.Acking || !slices.Contains(a.Sync, m.Node) {
 			continue
 		}
-		if c := l.db.Compare(m.Progress(), Progress{Executed: l.aloneUpTo}); c == Equal || c == Ahead {
+		if hasAll(l.db, m.Progress(), l.aloneUpTo) {
 			l.log.Info("no write is acknowledged by this primary alone any more: " + m.Node + " has them all")
 			l.alone, l.aloneUpTo = false, ""
 			return
@@ -843,11 +845,17 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 func caught(view ClusterView, target, executed string, db Database) bool {
 	for _, m := range view.Members {
 		if m.Node == target && m.Live {
-			c := db.Compare(m.Progress(), Progress{Executed: executed})
-			return c == Equal || c == Ahead
+			return hasAll(db, m.Progress(), executed)
 		}
 	}
 	return false
+}
+
+// hasAll reports whether p has received every transaction of the executed set (a primary's
+// GTID state): p is as advanced as that set, or more.
+func hasAll(db Database, p Progress, executed string) bool {
+	c := db.Compare(p, Progress{Executed: executed})
+	return c == Equal || c == Ahead
 }
 
 // Stop is the graceful stop (docker stop): a primary hands over to its best replica and
