@@ -72,11 +72,11 @@ func (d *Database) Observe(ctx context.Context) (ha.DBState, error) {
 		}
 	}
 	if st.Writable {
-		w, err := d.WatchdogStatus(ctx)
+		running, err := d.WatchdogRunning(ctx)
 		if err != nil {
 			return ha.DBState{}, err
 		}
-		st.WatchdogGone = !w.Installed || !w.SchedulerOn
+		st.WatchdogGone = !running
 		d.watchdogGone = st.WatchdogGone
 	}
 	if d.semiSync && !st.Writable {

@@ -470,6 +470,38 @@ func TestWatchdog(t *testing.T) {
 		}
 	})
 
+	t.Run("running only with the event enabled and the scheduler on", func(t *testing.T) {
+		running := func(want bool, after string) {
+			t.Helper()
+			if ok, err := a.db.WatchdogRunning(ctx); err != nil || ok != want {
+				t.Fatalf("WatchdogRunning after %s = %v, %v; want %v", after, ok, err, want)
+			}
+		}
+		running(true, "install")
+		for _, c := range []struct{ stmt, what string }{
+			{"SET GLOBAL event_scheduler = OFF", "the scheduler turned off"},
+			{"ALTER EVENT mysqlpilot.fence_on_stale_heartbeat DISABLE", "the event disabled"},
+			{"DROP EVENT mysqlpilot.fence_on_stale_heartbeat", "the event dropped"},
+		} {
+			// Not binlogged, as the watchdog itself never is (a later subtest counts GTIDs).
+			conn, err := a.db.SQL().Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{"SET SESSION sql_log_bin = 0", c.stmt} {
+				if _, err := conn.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			conn.Close()
+			running(false, c.what)
+			if err := a.db.InstallWatchdog(ctx); err != nil {
+				t.Fatal(err)
+			}
+			running(true, "a reinstall")
+		}
+	})
+
 	t.Run("without a heartbeat row the event does nothing", func(t *testing.T) {
 		assertWritableFor(t, ctx, a, 2500*time.Millisecond)
 	})

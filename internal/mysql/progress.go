@@ -86,13 +86,6 @@ func CompareProgress(f Flavor, a, b Progress) Order {
 	return Same
 }
 
-// HasReceived reports whether p has received every transaction of the executed state set
-// (a primary's gtid_executed or binlog state).
-func HasReceived(f Flavor, p Progress, set string) bool {
-	o := CompareProgress(f, p, Progress{Executed: set})
-	return o == Same || o == Further
-}
-
 // holdsState: exact containment of binlog states, per domain and server (no position
 // leniency: a state without an entry for a server lacks that server's transactions).
 func (m MariaDBGTIDSet) holdsState(o MariaDBGTIDSet) bool {

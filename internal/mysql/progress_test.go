@@ -32,6 +32,11 @@ func TestCompareProgressMariaDB(t *testing.T) {
 			Progress{Executed: "0-1-10", Received: "1-1-25"}, Progress{Executed: "0-1-12,1-1-20"}, Split},
 		{"multi-domain split in one domain",
 			Progress{Executed: "0-1-10,1-2-30"}, Progress{Executed: "0-1-10,1-3-30"}, Split},
+		// Has a replica received a primary's whole state (the handover's and alone's check)?
+		{"fetched the primary's last transaction: received its state",
+			Progress{Executed: "0-1-100", Received: "0-2-150"}, Progress{Executed: "0-1-100,0-2-150"}, Same},
+		{"one transaction short: not received",
+			Progress{Executed: "0-1-100", Received: "0-2-149"}, Progress{Executed: "0-1-100,0-2-150"}, Behind},
 		{"empty is behind anything", Progress{}, Progress{Executed: "0-1-1"}, Behind},
 		{"both empty", Progress{}, Progress{}, Same},
 		{"unparsable is a split, never further", Progress{Executed: "garbage"}, Progress{Executed: "0-1-1"}, Split},
@@ -62,17 +67,5 @@ func TestCompareProgressMySQL(t *testing.T) {
 				t.Fatalf("CompareProgress(%+v, %+v) = %s, want %s", c.a, c.b, got, c.want)
 			}
 		})
-	}
-}
-
-func TestHasReceived(t *testing.T) {
-	if !HasReceived(MariaDB, Progress{Executed: "0-1-100", Received: "0-2-150"}, "0-1-100,0-2-150") {
-		t.Fatal("a replica that fetched the primary's last transaction has received its state")
-	}
-	if HasReceived(MariaDB, Progress{Executed: "0-1-100", Received: "0-2-149"}, "0-1-100,0-2-150") {
-		t.Fatal("one transaction short is not received")
-	}
-	if HasReceived(MariaDB, Progress{Executed: "0-1-105"}, "0-1-100,0-2-103") {
-		t.Fatal("a split history has not received the other's transactions")
 	}
 }

@@ -112,6 +112,20 @@ func (db *DB) DisarmWatchdog(ctx context.Context) error {
 	return nil
 }
 
+// watchdogEnabledQuery finds the watchdog event, enabled (argument: its schema).
+const watchdogEnabledQuery = "SELECT 1 FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME = 'fence_on_stale_heartbeat' AND STATUS = 'ENABLED'"
+
+// WatchdogRunning reports, in one query (it runs every cycle on a primary), whether the
+// watchdog can fence: its event exists and is enabled, and the event scheduler runs.
+func (db *DB) WatchdogRunning(ctx context.Context) (bool, error) {
+	var ok bool
+	err := db.pool.QueryRowContext(ctx, "SELECT @@GLOBAL.event_scheduler = 'ON' AND EXISTS ("+watchdogEnabledQuery+")", watchdogSchema).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("mysql: watchdog status: %w", err)
+	}
+	return ok, nil
+}
+
 // WatchdogState is what WatchdogStatus found.
 type WatchdogState struct {
 	// Installed: the event exists and is enabled. SchedulerOn: the event scheduler runs.
@@ -132,13 +146,9 @@ func (db *DB) WatchdogStatus(ctx context.Context) (WatchdogState, error) {
 		return fail(err)
 	}
 	s.SchedulerOn = sched == "ON"
-	var n int
-	if err := db.pool.QueryRowContext(ctx,
-		"SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME = 'fence_on_stale_heartbeat' AND STATUS = 'ENABLED'",
-		watchdogSchema).Scan(&n); err != nil {
+	if err := db.pool.QueryRowContext(ctx, "SELECT EXISTS ("+watchdogEnabledQuery+")", watchdogSchema).Scan(&s.Installed); err != nil {
 		return fail(err)
 	}
-	s.Installed = n > 0
 	if !s.Installed {
 		return s, nil
 	}
