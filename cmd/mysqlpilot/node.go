@@ -333,7 +333,7 @@ const truncateWait = 20 * time.Second
 // unackedMarker is the file that tells the next start its mysqld was killed to drop
 // unacknowledged commits.
 func (n *node) unackedMarker() string {
-	return strings.TrimRight(n.cfg.MySQL.Datadir, "/") + ".unacknowledged"
+	return n.besideDatadir(".unacknowledged")
 }
 
 // killForUnacknowledged is the fence's way out when commits wait for an acknowledgement that
@@ -379,7 +379,7 @@ func (n *node) stop(proc *supervisor.Process, sigCode int) (int, error) {
 
 // cleanMarker is the file that tells the next start mysqld was shut down cleanly.
 func (n *node) cleanMarker() string {
-	return strings.TrimRight(n.cfg.MySQL.Datadir, "/") + ".clean"
+	return n.besideDatadir(".clean")
 }
 
 // finishRestore sets a restored datadir's GTID position (finish: Bootstrap.Finish) once mysqld
@@ -504,9 +504,15 @@ func (n *node) waitConsul(ctx context.Context, signals <-chan syscall.Signal) er
 	}
 }
 
+// besideDatadir is a marker file's path: the datadir's path plus suffix, in the same volume
+// (next to it, so a restore that swaps the datadir keeps it).
+func (n *node) besideDatadir(suffix string) string {
+	return strings.TrimRight(n.cfg.MySQL.Datadir, "/") + suffix
+}
+
 // reseedMarker is the file that asks the next start to re-seed from a snapshot.
 func (n *node) reseedMarker() string {
-	return strings.TrimRight(n.cfg.MySQL.Datadir, "/") + ".reseed"
+	return n.besideDatadir(".reseed")
 }
 
 // reseedPossible applies the re-seed policy (ha.DecideReseed) to the catalog: it says whether
