@@ -891,6 +891,11 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 		}
 	case StayReplica, Follow:
 		role = RoleReplica
+	case SetAck:
+		// Turning its side of semi-sync on or off leaves a replica of the holder a replica.
+		if o.state.Holder != "" && !o.state.HeldByUs {
+			role = RoleReplica
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
 	defer cancel()

@@ -338,3 +338,25 @@ func TestNoTakeoverFromADeadAlonePrimary(t *testing.T) {
 		t.Fatalf("status action = %q", st.Action)
 	}
 }
+
+// Turning the replica side of semi-sync on is a replica's cycle: its role and health stay.
+func TestSetAckKeepsTheReplicaRole(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{Executed: "5", Replica: &ReplicaStatus{Host: "10.0.0.2", Port: 3306, IORunning: true, SQLRunning: true}}}, newClock()
+	f.session = "s1"
+	f.view.Leader, f.view.LeaderSession = &LeaderRecord{Node: "n2", Address: "10.0.0.2", Port: 3306}, "s2"
+	f.view.Sync = &SyncSet{Leader: "n2", Members: []string{"n1"}}
+	l := newLoopWith(f, c, true)
+	var a Action
+	for i := 0; i < 4; i++ {
+		if a = l.Cycle(context.Background()); strings.HasPrefix(Describe(a), "SetAck(true)") {
+			break
+		}
+		c.add(time.Second)
+	}
+	if !strings.HasPrefix(Describe(a), "SetAck(true)") {
+		t.Fatalf("never turned acknowledging on: last %s, calls %v", Describe(a), f.calls)
+	}
+	if st := l.Status(); st.Role != RoleReplica || !st.Healthy {
+		t.Fatalf("after %s: role %q healthy %v, want a healthy replica", Describe(a), st.Role, st.Healthy)
+	}
+}
