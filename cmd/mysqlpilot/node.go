@@ -275,12 +275,13 @@ func (n *node) wait(ctx context.Context, signals <-chan syscall.Signal, proc *su
 // keeps everything (it originates nothing; what it received is its primary's), and so does a
 // node with no member key (new, or dropped by accept-loss).
 //
-// And only once another node holds the lock: then the writes this node acknowledged are on the
-// new primary, which was held to the sync-set rule. With nobody else primary (a whole-cluster
+// And only once another node holds the lock and has recorded its own sync set (which it does
+// after applying everything it received, before it opens writes): then the writes this node
+// acknowledged are applied on the new primary, which was held to the sync-set rule. With nobody else primary (a whole-cluster
 // restart), the members' copies of its acknowledged writes may sit only in relay logs, which
 // their own restarts discard (relay_log_recovery): it keeps everything then, and a tail nobody
 // acknowledged at worst costs a re-seed later. It waits for a new primary at most
-// truncateWait.
+// timing's FailoverWithin.
 func (n *node) mayTruncate(ctx context.Context) bool {
 	if !n.cfg.HA.SemiSync || n.flavor != mysql.MariaDB {
 		return false
@@ -304,9 +305,13 @@ func (n *node) mayTruncate(ctx context.Context) bool {
 	if !was {
 		return false
 	}
+	truncateWait := timing(n.cfg).FailoverWithin()
 	deadline := time.Now().Add(truncateWait)
 	for {
-		if v.Leader != nil && v.Leader.Node != n.cfg.Node {
+		// The new primary records its sync set only once it has applied everything it
+		// received (durable there): before that, what this node acknowledged may sit only in
+		// relay logs.
+		if v.Leader != nil && v.Leader.Node != n.cfg.Node && v.Sync != nil && v.Sync.Leader == v.Leader.Node {
 			n.log.Info("this node was primary and "+v.Leader.Node+" is now: its crash recovery drops the transactions nobody acknowledged", "primary", v.Leader.Node)
 			return true
 		}
@@ -324,11 +329,6 @@ func (n *node) mayTruncate(ctx context.Context) bool {
 		}
 	}
 }
-
-// truncateWait bounds how long a restarted old primary waits for another node to take over
-// before it starts mysqld (see mayTruncate): a failover takes about checkTTL + lockDelay +
-// candidateWindow.
-const truncateWait = 20 * time.Second
 
 // unackedMarker is the file that tells the next start its mysqld was killed to drop
 // unacknowledged commits.

@@ -348,13 +348,18 @@ const acceptLoss = "to fail over anyway, losing what only it holds: mysqlpilot a
 // acknowledged writes whose engine commit had not reached the disk (see
 // mysql.SemiSyncConfig.TruncateUnacknowledged); a member has them.
 //
+// L is the leader the record names, not the last one to hold the lock: a node that took the
+// lock and was lost before it recorded its own set (it records it only once it has applied
+// everything it received, right before it opens writes) wrote nothing, and L's writes are
+// still where L's set says.
+//
 // A handover from L (a switchover record carrying L's final GTIDs, which the target waits
 // for) loses nothing and is exempt.
 func syncRule(s State) (why string, ok bool) {
-	l := s.LastLeader
-	if !s.SemiSync || s.Sync == nil || l == "" || s.Sync.Leader != l {
+	if !s.SemiSync || s.Sync == nil || s.Sync.Leader == "" {
 		return "", true
 	}
+	l := s.Sync.Leader
 	if handoverTarget(s, l) {
 		return "", true
 	}
@@ -445,8 +450,10 @@ func handoverTarget(s State, last string) bool {
 // primary's set, or that primary): a node outside the set that is further along holds only
 // writes nobody acknowledged, and never holds the election back.
 func syncMembersOnly(s State) bool {
-	l := s.LastLeader
-	return s.SemiSync && s.Sync != nil && l != "" && s.Sync.Leader == l && (l == s.Node || s.Sync.Has(s.Node))
+	if !s.SemiSync || s.Sync == nil || s.Sync.Leader == "" {
+		return false
+	}
+	return s.Sync.Leader == s.Node || s.Sync.Has(s.Node)
 }
 
 // bestOther returns the eligible member that outranks us, if any, and whether it is strictly
@@ -458,7 +465,7 @@ func bestOther(s State) (best *Member, ahead bool) {
 		if !m.Eligible || m.Node == s.Node {
 			continue
 		}
-		if only && m.Node != s.LastLeader && !s.Sync.Has(m.Node) {
+		if only && m.Node != s.Sync.Leader && !s.Sync.Has(m.Node) {
 			continue
 		}
 		if m.Cmp == Ahead {

@@ -492,8 +492,17 @@ func TestSyncSetCandidacy(t *testing.T) {
 		{"a switchover request without a's GTIDs proves nothing: wait",
 			lost(func(s *State) { s.Sync.Members, s.Switchover = []string{"c"}, &Switchover{From: "a", To: "b"} }),
 			"Wait: not in the last primary a's sync set"},
-		{"a record written by an earlier primary is not a's: a normal election",
+		// a took the lock after x and was lost before it recorded its own set (it records it
+		// only after applying what it received, before opening writes): x's writes are still
+		// where x's record says, and a wrote nothing.
+		{"the last holder was lost before it recorded a set: the recorded one (x's) still holds",
 			lost(func(s *State) { s.Sync.Leader, s.Sync.Members = "x", []string{"c"} }),
+			"Wait: not in the last primary x's sync set (c): waiting for one of them or x to take over"},
+		{"the last holder was lost before it recorded a set, we are in x's: the rule is x's",
+			lost(func(s *State) { s.Sync.Leader, s.Sync.Members = "x", []string{"a", "b"} }),
+			"Wait: sync-set member a of the last primary x is not live"},
+		{"the last holder was lost before it recorded a set, x itself comes back: it takes over",
+			lost(func(s *State) { s.Node, s.Sync.Leader, s.Sync.Members = "x", "x", []string{"c"} }),
 			"Acquire:"},
 		{"asynchronous replication: no sync set, a normal election",
 			lost(func(s *State) { s.SemiSync, s.SemiSyncAuto, s.Sync.Members = false, false, []string{"c"} }),

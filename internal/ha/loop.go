@@ -506,26 +506,6 @@ func (l *Loop) promote(ctx context.Context, o observation) error {
 }
 
 func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
-	if l.cfg.SemiSync {
-		// Say Alone first: until a member of our set has everything we hold (clearAlone),
-		// only we may take the lock again. Our set replaces the last primary's record, and
-		// the writes it made us hold must stay protected should we fail before a member has
-		// them too.
-		if !l.alone {
-			if err := l.publishAlone(ctx, o); err != nil {
-				return fmt.Errorf("promote: cannot say first that this node holds writes no member of its set has: %w", err)
-			}
-		}
-		// Record the sync set next, so the members repointing to us find themselves in it
-		// and acknowledge from their first connection (the same set StayPrimary keeps).
-		st := o.state
-		st.Now, st.PromotedAt = l.now(), l.now()
-		if set, _ := syncSet(st); len(set) > 0 {
-			if err := l.writeSyncSet(ctx, set, st.Members); err != nil {
-				l.log.Warn("could not record the sync set before opening writes", "err", err)
-			}
-		}
-	}
 	if sw := o.view.Switchover; sw != nil && sw.To == l.cfg.Node && sw.GTID != "" {
 		// A handover: take nothing less than everything the old primary executed.
 		if err := l.whileAlive(ctx, func(ctx context.Context) error { return l.awaitReceived(ctx, sw.GTID) }); err != nil {
@@ -539,6 +519,26 @@ func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 	}
 	if !l.fresh() {
 		return errors.New("promote: lock renewal went stale while catching up: not opening writes")
+	}
+	if l.cfg.SemiSync {
+		// Only now, with everything we received applied (durable here), do we replace the
+		// last primary's record: until then its writes may sit only in our relay log and its
+		// members', and its record keeps the members that hold them in the rule should we be
+		// lost. Say Alone first: until a member of our set has everything we hold
+		// (clearAlone), only we may take the lock again. Then record the set (empty too: the
+		// rule then names us), so the members repointing to us find themselves in it and
+		// acknowledge from their first connection (the same set StayPrimary keeps).
+		if !l.alone {
+			if err := l.publishAlone(ctx, o); err != nil {
+				return fmt.Errorf("promote: cannot say first that this node holds writes no member of its set has: %w", err)
+			}
+		}
+		st := o.state
+		st.Now, st.PromotedAt = l.now(), l.now()
+		set, _ := syncSet(st)
+		if err := l.writeSyncSet(ctx, set, st.Members); err != nil {
+			return fmt.Errorf("promote: record the sync set before opening writes: %w", err)
+		}
 	}
 	if v, err := l.cluster.View(ctx); err != nil || v.Leader == nil || v.LeaderSession != l.session {
 		return fmt.Errorf("promote: the lock is no longer ours after catching up (read error: %v): not opening writes", err)

@@ -268,6 +268,9 @@ func TestAdaptiveSemiSyncSaysAloneFirst(t *testing.T) {
 	// A new primary says alone before it opens writes (until a member has what it holds);
 	// Promote turned semi-sync on; alone, it goes off, and only after the flag is out.
 	inOrder(t, f.calls, "PublishMember(alone=true)", "Promote(bootstrap)", "SetSemiSync(false)")
+	// The last primary's record is replaced only once what we received is applied: until
+	// then, its writes may sit only in relay logs, and its record names who holds them.
+	inOrder(t, f.calls, "CatchUp", "PublishMember(alone=true)", "SetSyncSet()", "Promote(bootstrap)")
 	if !f.alone || f.db.SemiSync {
 		t.Fatalf("alone=%v semi-sync=%v after promotion with no replica", f.alone, f.db.SemiSync)
 	}

@@ -197,6 +197,14 @@ func (t Timing) ConsulTimeout() time.Duration { return max(t.Interval, 500*time.
 // replica does not flap out of the read pool on one slow cycle.
 func (t Timing) ReadCheckTTL() time.Duration { return 3 * t.CheckTTL }
 
+// FailoverWithin bounds how long an automatic failover takes after a primary is lost: its
+// check expires, the lock delay passes, the candidates collect and, if the best is stuck, the
+// next takes over. Doubled for a slow cycle, and never under 20s.
+func (t Timing) FailoverWithin() time.Duration {
+	t = t.withDefaults()
+	return max(20*time.Second, 2*(t.CheckTTL+t.LockDelay+t.CandidateWindow+t.TakeoverAfter))
+}
+
 func (t Timing) withDefaults() Timing {
 	if t.TakeoverAfter == 0 {
 		t.TakeoverAfter = 5 * t.CandidateWindow
