@@ -50,6 +50,8 @@ type node struct {
 	// truncate: this start's crash recovery drops transactions not committed in the engine
 	// (see mysql.SemiSyncConfig.TruncateUnacknowledged).
 	truncate bool
+	// restoredAtStart: this start installed a datadir restored from a snapshot.
+	restoredAtStart bool
 	// unacked is set (once) when the fence killed mysqld to drop commits that waited for an
 	// acknowledgement: its exit is then a restart, not a failure.
 	unacked atomic.Bool
@@ -129,6 +131,7 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 		return 1, err
 	}
 	n.truncate = boot == nil && n.mayTruncate(ctx)
+	n.restoredAtStart = boot != nil
 	// A restored datadir gets a new server_id (see cluster.ServerID), and so does one whose
 	// crash recovery cuts transactions it wrote as primary: the new primary may hold some of
 	// them (acknowledged, their engine commit not on disk here), and a server skips the
@@ -192,6 +195,7 @@ func (n *node) startLoop(ctx context.Context, addr string, serverID uint32) (loo
 		Node: cfg.Node, Address: addr, Port: cfg.Service.Port, ServerID: serverID,
 		Timing: timing(cfg), MaxLag: cfg.MySQL.MaxLag.D(), Boot: bootID(),
 		OnQuarantine: n.onQuarantine, SemiSync: cfg.HA.SemiSync, SemiSyncAuto: cfg.HA.SemiSync && !cfg.HA.SemiSyncStrict,
+		Truncated: n.truncate || n.restoredAtStart,
 	}, n.cluster, db, n.log, time.Now)
 
 	loopCtx, stopLoop := context.WithCancel(ctx)

@@ -434,12 +434,16 @@ func TestSyncSetCandidacy(t *testing.T) {
 		{"a itself comes back with an empty set (it acknowledged alone): it takes over", lost(func(s *State) { s.Node, s.Sync.Members = "a", []string{} }),
 			"Acquire:"},
 		// Restarted, a's crash recovery may have cut acknowledged writes that c holds.
-		{"a itself comes back while a member is not live: it waits for it too",
-			lost(func(s *State) { s.Node, s.Sync.Members, s.Members[0].Live = "a", []string{"c"}, false }),
+		{"a itself comes back truncated while a member is not live: it waits for it too",
+			lost(func(s *State) { s.Node, s.Sync.Members, s.Members[0].Live, s.Truncated = "a", []string{"c"}, false, true }),
 			"Wait: sync-set member c of the last primary a is not live"},
-		{"a itself comes back behind a member: it waits for the member",
-			lost(func(s *State) { s.Node, s.Sync.Members, s.Members[0].Cmp = "a", []string{"c"}, Ahead }),
+		{"a itself comes back truncated behind a member: it waits for the member",
+			lost(func(s *State) { s.Node, s.Sync.Members, s.Members[0].Cmp, s.Truncated = "a", []string{"c"}, Ahead, true }),
 			"Wait: sync-set member c is more advanced"},
+		// Its recovery kept every transaction: no member holds a write of a's that a lacks.
+		{"a itself comes back having kept everything: a member that is not live does not hold it back",
+			lost(func(s *State) { s.Node, s.Sync.Members, s.Members[0].Live = "a", []string{"c"}, false }),
+			"Acquire:"},
 		{"a's own handover, with its final GTIDs, to a node outside the set: the target takes over",
 			lost(func(s *State) {
 				s.Sync.Members = []string{"c"}

@@ -67,6 +67,9 @@ type Config struct {
 	Boot string
 	// SemiSyncAuto: adaptive semi-sync (see State.SemiSyncAuto).
 	SemiSyncAuto bool
+	// Truncated: see State.Truncated (this process started its server after a truncating
+	// crash recovery or a restore).
+	Truncated bool
 }
 
 // Status is what `mysqlpilot status` shows: the last cycle's observation and decision.
@@ -221,7 +224,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 		Maintenance: view.Maintenance, Switchover: view.Switchover, Initialized: view.Initialized,
 		Benched: now.Before(l.benchedUntil), PromoteFails: l.promoteFails, SemiSyncAuto: l.cfg.SemiSyncAuto, PromotedAt: l.promotedAt,
 		SemiSync: l.cfg.SemiSync, Acking: o.db.Acking, Sync: view.Sync, LastLeader: view.LastLeader,
-		ConsulOK: err == nil, Boot: l.cfg.Boot,
+		ConsulOK: err == nil, Boot: l.cfg.Boot, Truncated: l.cfg.Truncated,
 	}
 	switch {
 	case o.db.AckWaiting == 0 || !o.db.Writable:

@@ -145,6 +145,10 @@ type State struct {
 	ConsulOK bool
 	// Boot: this node's boot id (new each time its server starts; see SyncSet.Boots).
 	Boot string
+	// Truncated: this start's crash recovery may have dropped transactions this node wrote
+	// as primary (mysql.SemiSyncConfig.TruncateUnacknowledged), or its datadir was restored
+	// from a snapshot: it may lack writes it acknowledged, which its set's members hold.
+	Truncated bool
 	// AloneLeader: the lock is free and its last holder said it may have acknowledged writes
 	// no replica has (dead or alive): only it may take the lock; another would lose them.
 	AloneLeader string
