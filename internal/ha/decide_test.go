@@ -435,10 +435,14 @@ func TestSyncSetCandidacy(t *testing.T) {
 			"Acquire:"},
 		// Restarted, a's crash recovery may have cut acknowledged writes that c holds.
 		{"a itself comes back truncated while a member is not live: it waits for it too",
-			lost(func(s *State) { s.Node, s.Sync.Members, s.Members[0].Live, s.Truncated = "a", []string{"c"}, false, true }),
+			lost(func(s *State) {
+				s.Node, s.Sync.Members, s.Members[0].Live, s.Truncated = "a", []string{"c"}, false, true
+			}),
 			"Wait: sync-set member c of the last primary a is not live"},
 		{"a itself comes back truncated behind a member: it waits for the member",
-			lost(func(s *State) { s.Node, s.Sync.Members, s.Members[0].Cmp, s.Truncated = "a", []string{"c"}, Ahead, true }),
+			lost(func(s *State) {
+				s.Node, s.Sync.Members, s.Members[0].Cmp, s.Truncated = "a", []string{"c"}, Ahead, true
+			}),
 			"Wait: sync-set member c is more advanced"},
 		// Its recovery kept every transaction: no member holds a write of a's that a lacks.
 		{"a itself comes back having kept everything: a member that is not live does not hold it back",
