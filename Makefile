@@ -6,7 +6,7 @@ export PATH := $(MYSQLPILOT_TOOLS):$(PATH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build lint test test-unit test-integration test-system tools bench soak clean
+.PHONY: all build lint test test-unit test-integration test-system tools bench soak soak-processes clean
 all: build
 
 build:
@@ -37,7 +37,19 @@ test: lint test-unit test-integration test-system
 bench: tools
 	$(GO) run ./test/bench $(BENCHFLAGS)
 
-soak: tools
+# The nemesis run on real containers (test/system/soak_test.go): SOAK_ROUNDS random faults,
+# partitions included, on one cluster; the report goes to bench/results/.
+SOAK_ROUNDS ?= 30
+SOAK_SEED ?= $(shell date +%s)
+SOAK_FAULTS ?=
+soak: tools images
+	MYSQLPILOT_SOAK_ROUNDS=$(SOAK_ROUNDS) MYSQLPILOT_SOAK_SEED=$(SOAK_SEED) \
+	  $(if $(SOAK_FAULTS),MYSQLPILOT_SOAK_FAULTS=$(SOAK_FAULTS)) \
+	  MYSQLPILOT_SOAK_REPORT=$(CURDIR)/bench/results/soak-containers-$$(date -u +%Y-%m-%d-%H%M).md \
+	  $(MYSQLPILOT_GO) test -tags system -count=1 -timeout 3h -v -run '^TestSoak$$' ./test/system/
+
+# The faster soak on processes (loopback; no partitions): kill -9, SIGSTOP, SIGTERM, netcut.
+soak-processes: tools
 	$(GO) run ./test/soak $(SOAKFLAGS)
 
 clean:
