@@ -41,6 +41,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -796,7 +797,8 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 	// all (else a normal election picks the most advanced node).
 	deadline := l.now().Add(l.cfg.Timing.HandoverTimeout)
 	target := to
-	var lastBeat, lastView time.Time
+	var lastBeat, lastView, lastWhy time.Time
+	var ms []Member
 	for ready := false; !ready; {
 		if l.now().Sub(lastBeat) >= l.cfg.Timing.Interval {
 			l.heartbeat(ctx, true, nil) // the loop may be stopped: keep the session alive
@@ -806,10 +808,16 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 			if view, err := l.cluster.View(ctx); err == nil {
 				lastView = l.now()
 				if to == "" {
-					target = HandoverTarget(State{Node: l.cfg.Node, Sync: view.Sync,
-						Members: l.members(view, Progress{Executed: st.Executed})})
-					if target == "" {
+					ms = l.members(view, Progress{Executed: st.Executed})
+					target = HandoverTarget(State{Node: l.cfg.Node, Sync: view.Sync, Members: ms})
+					if target == "" && !anyLive(ms) {
 						break // nobody to hand over to: release now
+					}
+					// Live members, none eligible yet (repointing, catching up, their keys
+					// not yet updated): wait for one, within the timeout.
+					if target == "" && l.now().Sub(lastWhy) >= time.Second {
+						l.log.Info("handover: waiting for a live member to become eligible", "members", describe(ms))
+						lastWhy = l.now()
 					}
 				}
 				ready = target != "" && caught(view, target, st.Executed, l.db)
@@ -832,7 +840,8 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 	if target == "" || !l.now().Before(deadline) {
 		// No target, or none caught up in time: no switchover record; releasing the lock
 		// starts a normal election, which picks the most advanced node.
-		l.log.Warn("handover: no replica caught up in time: releasing the lock to a normal election", "target", target, "timeout", l.cfg.Timing.HandoverTimeout)
+		l.log.Warn("handover: no replica caught up in time: releasing the lock to a normal election", "target", target,
+			"timeout", l.cfg.Timing.HandoverTimeout, "members", describe(ms))
 	} else if err := l.cluster.SetSwitchover(ctx, &Switchover{From: l.cfg.Node, To: target, GTID: st.Executed}); err != nil {
 		return fmt.Errorf("handover: record switchover: %w", err)
 	}
@@ -842,6 +851,28 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 	l.wasLeader = false
 	l.log.Info(l.cfg.Node+" handed over", "to", target)
 	return nil
+}
+
+// anyLive reports whether a member other than us has a live session.
+func anyLive(ms []Member) bool {
+	for _, m := range ms {
+		if m.Live {
+			return true
+		}
+	}
+	return false
+}
+
+// describe is the members as the log shows them when a handover cannot pick a target.
+func describe(ms []Member) string {
+	var b strings.Builder
+	for i, m := range ms {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s live=%v eligible=%v acking=%v cmp=%v rank=%d split=%v", m.Node, m.Live, m.Eligible, m.Acking, m.Cmp, m.Rank, m.Split)
+	}
+	return b.String()
 }
 
 // caught reports whether target has received every transaction in executed.
