@@ -45,9 +45,12 @@ image-consul:
 bin/mysqlpilot:
 	CGO_ENABLED=0 $(MYSQLPILOT_GO) build -trimpath -ldflags "$(MYSQLPILOT_GO_LDFLAGS)" -o bin/mysqlpilot ./cmd/mysqlpilot
 
+# The image carries the consul binary too, for the optional local agent (consul.agent.join;
+# docker-compose.consul-ha.yml).
 image: bin/mysqlpilot image-base
+	test/tools/install-consul.sh
 	BASE_IMAGE=$(DOCKER_BASE_IMAGE) docker/build-image.sh $(MYSQLPILOT_IMAGE) docker/Dockerfile \
-	  bin/mysqlpilot etc/mysqlpilot.json
+	  bin/mysqlpilot etc/mysqlpilot.json consul=$${MYSQLPILOT_TOOLS:-$$HOME/.cache/mysqlpilot/bin}/consul
 
 images: image-base image-consul image
 

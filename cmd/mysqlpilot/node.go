@@ -104,10 +104,6 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	n.ctx = ctx
 	cfg := n.cfg
 
-	// Extra jobs (a local Consul agent, say) start first and stop last.
-	stopJobs := n.startJobs()
-	defer stopJobs()
-
 	flavor, err := mysql.ParseFlavor(cfg.MySQL.Flavor)
 	if err != nil {
 		return 2, fmt.Errorf("config: mysql.flavor: %w", err)
@@ -117,6 +113,10 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	if err != nil {
 		return 2, fmt.Errorf("config: service.interfaces: %w", err)
 	}
+
+	// Extra jobs (the local Consul agent first) start first and stop last.
+	stopJobs := n.startJobs(addr)
+	defer stopJobs()
 	c, err := newConsul(cfg, n.log)
 	if err != nil {
 		return 2, err
@@ -612,16 +612,19 @@ func (n *node) prepareDatadir(ctx context.Context) (*snapshot.Bootstrap, error) 
 
 // startJobs runs the config's jobs under the supervisor; the returned func stops them and
 // waits until they are gone.
-func (n *node) startJobs() func() {
-	if len(n.cfg.Jobs) == 0 {
-		return func() {}
+func (n *node) startJobs(addr string) func() {
+	var jobs []supervisor.Job
+	if a := n.cfg.Consul.Agent; a.Join != "" {
+		jobs = append(jobs, consulAgentJob(a, n.cfg.Node, addr))
 	}
-	jobs := make([]supervisor.Job, 0, len(n.cfg.Jobs))
 	for _, j := range n.cfg.Jobs {
 		jobs = append(jobs, supervisor.Job{
 			Name: j.Name, Cmd: supervisor.Cmd{Name: j.Name, Path: j.Exec[0], Args: j.Exec[1:], Stdout: os.Stdout, Stderr: os.Stderr},
 			Restart: supervisor.RestartPolicy(j.Restart), RestartDelay: j.RestartDelay.D(), StopTimeout: j.StopTimeout.D(),
 		})
+	}
+	if len(jobs) == 0 {
+		return func() {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -632,6 +635,24 @@ func (n *node) startJobs() func() {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// consulAgentJob is the local Consul agent (config consul.agent): client mode, named after
+// this node, gossiping on its service address, its HTTP API on loopback only, joining the
+// servers (retrying until it does). It leaves the cluster when stopped (a client's default),
+// after mysqlpilot has handed over and destroyed its session.
+func consulAgentJob(a config.ConsulAgentConfig, node, addr string) supervisor.Job {
+	args := []string{"agent", "-node=" + node, "-data-dir=" + a.DataDir, "-bind=" + addr, "-client=127.0.0.1",
+		"-hcl=disable_update_check = true", "-log-level=warn"}
+	for _, srv := range strings.Split(a.Join, ",") {
+		args = append(args, "-retry-join="+strings.TrimSpace(srv))
+	}
+	return supervisor.Job{
+		Name: "consul-agent", Cmd: supervisor.Cmd{Name: "consul-agent", Path: a.Exec, Args: args, Stdout: os.Stdout, Stderr: os.Stderr,
+			// Its own environment: none of the passwords in ours.
+			Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + a.DataDir}},
+		Restart: supervisor.RestartAlways, RestartDelay: time.Second, StopTimeout: 10 * time.Second,
+	}
 }
 
 func fileExists(p string) bool {

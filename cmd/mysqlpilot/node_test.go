@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/internal/cluster"
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
+	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
 
 // A restored datadir whose GTID position cannot be set (Bootstrap.Finish fails) stops the node
@@ -55,5 +57,29 @@ func TestRunNode_ConfigErrorExitsWithAMessage(t *testing.T) {
 	code := runNode(t.Context(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil, nil)
 	if code != 2 || !strings.Contains(logs.String(), "mysqlpilot stopped") || !strings.Contains(logs.String(), "mysql.flavor") {
 		t.Errorf("code %d, log:\n%s", code, logs.String())
+	}
+}
+
+// The local Consul agent: a client named after the node, gossiping on the service address,
+// its API on loopback only, joining every listed server, with none of our secrets in its
+// environment.
+func TestConsulAgentJob(t *testing.T) {
+	t.Setenv("MYSQL_ROOT_PASSWORD", "s3cret")
+	j := consulAgentJob(config.ConsulAgentConfig{Join: "consul, consul-2,consul-3", Exec: "consul", DataDir: "/var/lib/mysql/consul-agent"}, "n1", "10.0.0.5")
+	want := []string{"agent", "-node=n1", "-data-dir=/var/lib/mysql/consul-agent", "-bind=10.0.0.5", "-client=127.0.0.1",
+		"-hcl=disable_update_check = true", "-log-level=warn", "-retry-join=consul", "-retry-join=consul-2", "-retry-join=consul-3"}
+	if !slices.Equal(j.Cmd.Args, want) || j.Cmd.Path != "consul" {
+		t.Errorf("agent command %s %q, want consul %q", j.Cmd.Path, j.Cmd.Args, want)
+	}
+	if j.Cmd.Env == nil {
+		t.Fatal("the agent inherits mysqlpilot's environment (its passwords)")
+	}
+	for _, kv := range j.Cmd.Env {
+		if strings.Contains(kv, "s3cret") {
+			t.Errorf("the agent's environment holds a secret: %q", kv)
+		}
+	}
+	if j.Restart != supervisor.RestartAlways {
+		t.Errorf("restart policy %q, want always", j.Restart)
 	}
 }

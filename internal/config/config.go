@@ -53,6 +53,21 @@ type ConsulConfig struct {
 	InsecureSkipVerify bool   `json:"insecureSkipVerify"` // default false
 	// Prefix of every key mysqlpilot writes; default "service/<service.name>/".
 	Prefix string `json:"prefix"`
+	// Agent runs a local Consul agent (client mode) beside mysqld, as Consul is meant to be
+	// run: this node's session is bound to its own agent's health, so losing a Consul
+	// server (the leader, say) ends no session, and a dead container's session ends as
+	// soon as gossip finds its agent gone.
+	Agent ConsulAgentConfig `json:"agent"`
+}
+
+// ConsulAgentConfig is the local Consul agent (see ConsulConfig.Agent). It runs when Join is
+// set; address must then name it (127.0.0.1:8500).
+type ConsulAgentConfig struct {
+	// Join: the Consul servers to join, comma-separated host[:port] (the agent retries
+	// each until it joins); "" runs no agent (the default).
+	Join    string `json:"join"`
+	Exec    string `json:"exec"`    // the consul binary; default "consul" (on PATH)
+	DataDir string `json:"dataDir"` // default "<mysql.datadir>/../consul-agent" (kept across restarts: the node's id)
 }
 
 // ServiceConfig is how this node registers in Consul.

@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -51,6 +52,14 @@ func (c *Config) fill(env LookupEnv) {
 	if c.Consul.Address != "" {
 		if _, _, err := net.SplitHostPort(c.Consul.Address); err != nil {
 			c.Consul.Address = net.JoinHostPort(c.Consul.Address, "8500") // the seed's CONSUL=consul
+		}
+	}
+	if c.Consul.Agent.Join != "" {
+		if c.Consul.Agent.Exec == "" {
+			c.Consul.Agent.Exec = "consul"
+		}
+		if c.Consul.Agent.DataDir == "" && c.MySQL.Datadir != "" {
+			c.Consul.Agent.DataDir = filepath.Join(filepath.Dir(filepath.Clean(c.MySQL.Datadir)), "consul-agent")
 		}
 	}
 	if c.Consul.Prefix == "" {

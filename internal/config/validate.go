@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"time"
@@ -34,6 +35,17 @@ func (c *Config) Validate() error {
 
 	if c.Consul.Address == "" {
 		add("consul.address", "required: host:port of a Consul agent (set CONSUL)")
+	}
+	if j := c.Consul.Agent.Join; j != "" {
+		for _, srv := range strings.Split(j, ",") {
+			if strings.TrimSpace(srv) == "" {
+				add("consul.agent.join", "%q has an empty entry: list the Consul servers as host[:port],host[:port]", j)
+				break
+			}
+		}
+		if host, _, err := net.SplitHostPort(c.Consul.Address); err != nil || !isLoopback(host) {
+			add("consul.address", "%q: with consul.agent.join set, mysqlpilot talks to its own local agent: set it to 127.0.0.1:8500 (CONSUL=127.0.0.1:8500)", c.Consul.Address)
+		}
 	}
 	if c.Consul.Scheme != "http" && c.Consul.Scheme != "https" {
 		add("consul.scheme", "%q: use \"http\" or \"https\"", c.Consul.Scheme)
@@ -213,4 +225,13 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// isLoopback reports whether host names this machine's loopback interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
