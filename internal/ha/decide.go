@@ -208,13 +208,21 @@ func syncSet(s State) (set []string, alone bool) {
 
 // wantAck: this node acknowledges the holder's commits only as a member of its recorded sync
 // set, only while it could be promoted (an acknowledgement on a node that cannot be promoted
-// protects nothing), and only with a fresh session and this cycle's read of the record (a
-// member cut off from Consul must not turn acknowledging back on from a stale view: the
-// primary may have dropped it).
+// protects nothing), and only with a fresh session; it turns on only with this cycle's read
+// of the record (a member cut off from Consul must not turn acknowledging back on from a
+// stale view: the primary may have dropped it).
 func wantAck(s State, fresh bool) bool {
-	if !s.SemiSync || !fresh || !s.ConsulOK || s.Sync == nil || s.Sync.Leader != s.Holder || !s.Sync.Has(s.Node) {
+	if !s.SemiSync || !fresh || s.Sync == nil || s.Sync.Leader != s.Holder || !s.Sync.Has(s.Node) {
 		return false
 	}
+	if !s.ConsulOK && !s.Acking {
+		return false
+	}
+	// A failed read with a fresh session changes nothing (a Consul leader election, a slow
+	// server): turning acknowledgements off on every hiccup would stall the primary's commits
+	// for AckStallLimit. The primary keeps a live member that acknowledges in its set, and
+	// the session, which must stay fresh, bounds how long a stale view can keep it on.
+	// Turning on needs this cycle's read.
 	ok, _ := Candidacy(s)
 	return ok
 }

@@ -577,8 +577,14 @@ func TestSyncSetAcknowledging(t *testing.T) {
 		{"this cycle's Consul read failed: never turn acknowledging on from a stale view",
 			member(func(s *State) { s.ConsulOK = false }),
 			"StayReplica: replica of a"},
-		{"this cycle's Consul read failed, acknowledging: stop (the primary may have dropped it)",
+		// A Consul leader election fails reads for a second or two: stopping would stall the
+		// primary's commits (TestConsulLeaderKilled: an 8 s write gap). The primary never
+		// drops a live member that acknowledges, and the session bounds the stale view.
+		{"this cycle's Consul read failed, acknowledging, session fresh: go on acknowledging",
 			member(func(s *State) { s.ConsulOK, s.Acking = false, true }),
+			"StayReplica: replica of a"},
+		{"reads failing until the session is no longer fresh: stop",
+			member(func(s *State) { s.ConsulOK, s.Acking, s.Deadline = false, true, s.Now.Add(time.Second) }),
 			"SetAck(false):"},
 		{"asynchronous replication: never acknowledging",
 			member(func(s *State) { s.SemiSync, s.SemiSyncAuto = false, false }),

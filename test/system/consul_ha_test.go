@@ -53,7 +53,8 @@ func consulLeader(servers []endpoint, except string) (endpoint, bool) {
 		resp.Body.Close()
 		addr := strings.Trim(strings.TrimSpace(string(b)), `"`)
 		for _, l := range servers {
-			if l.IP != "" && addr == l.IP+":8300" {
+			// The survivors name the dead leader until they notice: not an answer.
+			if l.IP != "" && addr == l.IP+":8300" && l.ID != except {
 				return l, true
 			}
 		}
