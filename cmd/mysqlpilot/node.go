@@ -50,8 +50,9 @@ type node struct {
 	// truncate: this start's crash recovery drops transactions not committed in the engine
 	// (see mysql.SemiSyncConfig.TruncateUnacknowledged).
 	truncate bool
-	// restoredAtStart: this start installed a datadir restored from a snapshot.
-	restoredAtStart bool
+	// lacksWrites: this datadir was cut by a truncating recovery or restored from a snapshot
+	// since this node last recorded a sync set as primary (the marker file).
+	lacksWrites bool
 	// unacked is set (once) when the fence killed mysqld to drop commits that waited for an
 	// acknowledgement: its exit is then a restart, not a failure.
 	unacked atomic.Bool
@@ -131,7 +132,14 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 		return 1, err
 	}
 	n.truncate = boot == nil && n.mayTruncate(ctx)
-	n.restoredAtStart = boot != nil
+	if n.truncate || boot != nil {
+		// Lasts until this node, primary again, records its own sync set (see ha.State.Truncated):
+		// a later plain restart does not make this datadir whole again.
+		if err := os.WriteFile(n.truncatedMarker(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+			return 1, fmt.Errorf("record that this datadir may lack acknowledged writes: %w", err)
+		}
+	}
+	n.lacksWrites = fileExists(n.truncatedMarker())
 	// A restored datadir gets a new server_id (see cluster.ServerID), and so does one whose
 	// crash recovery cuts transactions it wrote as primary: the new primary may hold some of
 	// them (acknowledged, their engine commit not on disk here), and a server skips the
@@ -195,7 +203,7 @@ func (n *node) startLoop(ctx context.Context, addr string, serverID uint32) (loo
 		Node: cfg.Node, Address: addr, Port: cfg.Service.Port, ServerID: serverID,
 		Timing: timing(cfg), MaxLag: cfg.MySQL.MaxLag.D(), Boot: bootID(),
 		OnQuarantine: n.onQuarantine, SemiSync: cfg.HA.SemiSync, SemiSyncAuto: cfg.HA.SemiSync && !cfg.HA.SemiSyncStrict,
-		Truncated: n.truncate || n.restoredAtStart,
+		Truncated: n.lacksWrites, OnOwnSyncSet: func() { _ = os.Remove(n.truncatedMarker()) },
 	}, n.cluster, db, n.log, time.Now)
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
@@ -309,9 +317,19 @@ func (n *node) mayTruncate(ctx context.Context) bool {
 	if !was {
 		return false
 	}
+	// While the lock is free, wait for a failover at most FailoverWithin; once another node
+	// holds it, also for its promotion (its relay log applied, which may take minutes).
 	truncateWait := timing(n.cfg).FailoverWithin()
-	deadline := time.Now().Add(truncateWait)
+	start := time.Now()
+	deadline := start.Add(truncateWait)
 	for {
+		if v.Leader != nil && v.Leader.Node != n.cfg.Node {
+			deadline = start.Add(truncateWait + promoteWithin)
+		}
+		if v.Leader == nil && nobodyElseMay(v, n.cfg.Node) {
+			n.log.Info("this node was primary and every other member of its sync set restarted since: only this node may take over; its crash recovery keeps every transaction")
+			return false
+		}
 		// The new primary records its sync set only once it has applied everything it
 		// received (durable there): before that, what this node acknowledged may sit only in
 		// relay logs.
@@ -332,6 +350,38 @@ func (n *node) mayTruncate(ctx context.Context) bool {
 			return false
 		}
 	}
+}
+
+// promoteWithin bounds how long a restarted old primary waits for a new primary that holds
+// the lock to finish its promotion (see mayTruncate).
+const promoteWithin = 5 * time.Minute
+
+// nobodyElseMay reports whether the sync-set rule lets no node but node (the set's leader)
+// take the lock: every member has restarted since it was recorded (a whole-cluster crash), so
+// none vouches for what it acknowledged.
+func nobodyElseMay(v ha.ClusterView, node string) bool {
+	s := v.Sync
+	if s == nil || s.Async || s.Leader != node || s.Boots == nil || len(s.Members) == 0 {
+		return false
+	}
+	for _, m := range s.Members {
+		found := false
+		for _, r := range v.Members {
+			if r.Node == m {
+				found = r.Boot != "" && r.Boot != s.Boots[m]
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// truncatedMarker is the file that says this datadir may lack writes this node acknowledged as
+// primary (ha.State.Truncated).
+func (n *node) truncatedMarker() string {
+	return n.besideDatadir(".truncated")
 }
 
 // unackedMarker is the file that tells the next start its mysqld was killed to drop

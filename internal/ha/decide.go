@@ -303,7 +303,9 @@ func decideCandidate(s State, t Timing) Action {
 	if ok, why := Candidacy(s); !ok {
 		return Wait{because("not a candidate: %s", why)}
 	}
-	if a := s.AloneLeader; a != "" && a != s.Node && !handoverTarget(s, a) {
+	if a := s.AloneLeader; a != "" && a != s.Node && !handoverTarget(s, a) && (s.Sync == nil || s.Sync.Leader == a) {
+		// A holder that never recorded its own set never opened writes (it records the set
+		// first): its Alone protects nothing, and the record it did not replace still holds.
 		return Wait{because("the last primary %s may have acknowledged writes no replica has (it was committing alone): "+
 			"waiting for it to come back; to fail over anyway, losing them: mysqlpilot accept-loss --yes", a)}
 	}
@@ -364,7 +366,7 @@ const acceptLoss = "to fail over anyway, losing what only it holds: mysqlpilot a
 // A handover from L (a switchover record carrying L's final GTIDs, which the target waits
 // for) loses nothing and is exempt.
 func syncRule(s State) (why string, ok bool) {
-	if !s.SemiSync || s.Sync == nil || s.Sync.Leader == "" {
+	if !s.SemiSync || s.Sync == nil || s.Sync.Leader == "" || s.Sync.Async {
 		return "", true
 	}
 	l := s.Sync.Leader
@@ -462,7 +464,7 @@ func handoverTarget(s State, last string) bool {
 // primary's set, or that primary): a node outside the set that is further along holds only
 // writes nobody acknowledged, and never holds the election back.
 func syncMembersOnly(s State) bool {
-	if !s.SemiSync || s.Sync == nil || s.Sync.Leader == "" {
+	if !s.SemiSync || s.Sync == nil || s.Sync.Leader == "" || s.Sync.Async {
 		return false
 	}
 	return s.Sync.Leader == s.Node || s.Sync.Has(s.Node)

@@ -509,6 +509,19 @@ func TestSyncSetCandidacy(t *testing.T) {
 		{"the last holder was lost before it recorded a set, we are in x's: the rule is x's",
 			lost(func(s *State) { s.Sync.Leader, s.Sync.Members = "x", []string{"a", "b"} }),
 			"Wait: sync-set member a of the last primary x is not live"},
+		// a took the lock, said Alone, and was lost before it recorded a set: it never opened
+		// writes, so its Alone protects nothing; x's record rules.
+		{"an Alone holder that never recorded its set does not hold the election back",
+			lost(func(s *State) { s.AloneLeader, s.Sync.Leader, s.Sync.Members = "a", "x", []string{"b", "c"} }),
+			"Acquire:"},
+		{"an Alone holder that recorded its set: wait for it",
+			lost(func(s *State) { s.AloneLeader = "a" }),
+			"Wait: the last primary a may have acknowledged writes no replica has"},
+		// A record left by a semi-sync primary before the cluster ran asynchronously is
+		// replaced by the async primary's: it governs nothing.
+		{"an asynchronous primary's record: a normal election",
+			lost(func(s *State) { s.Sync.Leader, s.Sync.Members, s.Sync.Async = "x", nil, true }),
+			"Acquire:"},
 		{"the last holder was lost before it recorded a set, x itself comes back: it takes over",
 			lost(func(s *State) { s.Node, s.Sync.Leader, s.Sync.Members = "x", "x", []string{"c"} }),
 			"Acquire:"},

@@ -68,9 +68,12 @@ type Config struct {
 	Boot string
 	// SemiSyncAuto: adaptive semi-sync (see State.SemiSyncAuto).
 	SemiSyncAuto bool
-	// Truncated: see State.Truncated (this process started its server after a truncating
-	// crash recovery or a restore).
+	// Truncated: see State.Truncated (the node's datadir was cut by a truncating crash
+	// recovery or restored since it last recorded a sync set as primary).
 	Truncated bool
+	// OnOwnSyncSet, when set, is called once this node, promoted, has recorded its own sync
+	// set (everything it received applied): Truncated no longer holds.
+	OnOwnSyncSet func()
 }
 
 // Status is what `mysqlpilot status` shows: the last cycle's observation and decision.
@@ -114,6 +117,7 @@ type Loop struct {
 	alone        bool
 	aloneUpTo    string
 	aloneLoaded  bool      // alone was taken from this node's previous member key
+	truncated    bool      // State.Truncated: until this node records its own sync set
 	promotedAt   time.Time // when this node last opened writes (zero while not primary)
 	publishedAt  time.Time
 	primaryReg   bool
@@ -133,7 +137,7 @@ type Loop struct {
 // New makes a loop. now is the clock (time.Now in production).
 func New(cfg Config, cluster Cluster, db Database, log *slog.Logger, now func() time.Time) *Loop {
 	cfg.Timing = cfg.Timing.withDefaults()
-	return &Loop{cfg: cfg, cluster: cluster, db: db, log: log, now: now, status: Status{Node: cfg.Node}}
+	return &Loop{cfg: cfg, cluster: cluster, db: db, log: log, now: now, status: Status{Node: cfg.Node}, truncated: cfg.Truncated}
 }
 
 // Status returns the last cycle's status; safe from any goroutine.
@@ -225,7 +229,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 		Maintenance: view.Maintenance, Switchover: view.Switchover, Initialized: view.Initialized,
 		Benched: now.Before(l.benchedUntil), PromoteFails: l.promoteFails, SemiSyncAuto: l.cfg.SemiSyncAuto, PromotedAt: l.promotedAt,
 		SemiSync: l.cfg.SemiSync, Acking: o.db.Acking, Sync: view.Sync, LastLeader: view.LastLeader,
-		ConsulOK: err == nil, Boot: l.cfg.Boot, Truncated: l.cfg.Truncated,
+		ConsulOK: err == nil, Boot: l.cfg.Boot, Truncated: l.truncated,
 	}
 	switch {
 	case o.db.AckWaiting == 0 || !o.db.Writable:
@@ -543,6 +547,18 @@ func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 		if err := l.writeSyncSet(ctx, set, st.Members); err != nil {
 			return fmt.Errorf("promote: record the sync set before opening writes: %w", err)
 		}
+		if l.truncated {
+			l.truncated = false // the record now names what we hold, all of it applied
+			if l.cfg.OnOwnSyncSet != nil {
+				l.cfg.OnOwnSyncSet()
+			}
+		}
+	} else if cur := o.view.Sync; cur != nil && !(cur.Leader == l.cfg.Node && cur.Async) {
+		// Without semi-sync, replace a semi-sync primary's record (a cluster switched to
+		// asynchronous replication), so it never governs an election after us.
+		if err := l.cluster.SetSyncSet(ctx, l.session, SyncSet{Leader: l.cfg.Node, Async: true, Updated: l.now()}); err != nil {
+			return fmt.Errorf("promote: replace the last semi-sync primary's sync set: %w", err)
+		}
 	}
 	if v, err := l.cluster.View(ctx); err != nil || v.Leader == nil || v.LeaderSession != l.session {
 		return fmt.Errorf("promote: the lock is no longer ours after catching up (read error: %v): not opening writes", err)
@@ -853,10 +869,12 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 	return nil
 }
 
-// anyLive reports whether a member other than us has a live session.
+// anyLive reports whether a member other than us may soon be a handover target: a live
+// replica whose history has not split from another's (one quarantined, benched or restoring
+// is no replica and is not waited for).
 func anyLive(ms []Member) bool {
 	for _, m := range ms {
-		if m.Live {
+		if m.Live && m.Role == RoleReplica && !m.Split {
 			return true
 		}
 	}

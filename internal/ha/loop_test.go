@@ -363,3 +363,25 @@ func TestSetAckKeepsTheReplicaRole(t *testing.T) {
 		t.Fatalf("after %s: role %q healthy %v, want a healthy replica", Describe(a), st.Role, st.Healthy)
 	}
 }
+
+// A datadir cut by a truncating recovery or a restore lacks writes its node acknowledged as
+// primary until that node, promoted again, has recorded its own sync set: only then does the
+// loop say so (the node removes its marker file).
+func TestTruncatedEndsWithOwnSyncSet(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{Empty: true}}, newClock()
+	cleared := 0
+	l := New(Config{
+		SemiSyncAuto: true, SemiSync: true, Truncated: true, OnOwnSyncSet: func() { cleared++ },
+		Node: "n1", Address: "10.0.0.1", Port: 3306, Timing: loopTiming, MaxLag: 30 * time.Second,
+	}, f, f, slog.New(slog.DiscardHandler), c.now)
+	if !l.truncated {
+		t.Fatal("Truncated from the config is not in force")
+	}
+	cycleUntilWritable(l, f, c)
+	if !f.db.Writable {
+		t.Fatalf("never became writable: %v", f.calls)
+	}
+	if l.truncated || cleared != 1 {
+		t.Errorf("after recording its own set: truncated=%v, OnOwnSyncSet called %d times; want false, 1", l.truncated, cleared)
+	}
+}

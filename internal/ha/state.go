@@ -69,6 +69,10 @@ type SyncSet struct {
 	// logs at restart), so it no longer vouches for the writes it acknowledged.
 	Boots   map[string]string `json:"boots,omitempty"`
 	Updated time.Time         `json:"updated"`
+	// Async: written by a primary without semi-sync (asynchronous replication), which
+	// promises nothing about acknowledged writes: it replaces an earlier semi-sync primary's
+	// record, so that record never governs elections after it (no sync-set rule applies).
+	Async bool `json:"async,omitempty"`
 }
 
 // Has reports whether node is in the set.
@@ -202,11 +206,12 @@ func (t Timing) ConsulTimeout() time.Duration { return max(t.Interval, 500*time.
 func (t Timing) ReadCheckTTL() time.Duration { return 3 * t.CheckTTL }
 
 // FailoverWithin bounds how long an automatic failover takes after a primary is lost: its
-// check expires, the lock delay passes, the candidates collect and, if the best is stuck, the
-// next takes over. Doubled for a slow cycle, and never under 20s.
+// session ends (its check expires, or, where nobody can expire the check (an agent that died
+// with the node), its TTL runs out, which Consul may stretch to twice the TTL), the lock delay
+// passes, the candidates collect and, if the best is stuck, the next takes over.
 func (t Timing) FailoverWithin() time.Duration {
 	t = t.withDefaults()
-	return max(20*time.Second, 2*(t.CheckTTL+t.LockDelay+t.CandidateWindow+t.TakeoverAfter))
+	return 2*t.SessionTTL + t.LockDelay + t.CandidateWindow + t.TakeoverAfter + t.Interval
 }
 
 func (t Timing) withDefaults() Timing {
