@@ -327,7 +327,7 @@ func (n *node) mayTruncate(ctx context.Context) bool {
 			deadline = start.Add(truncateWait + promoteWithin)
 		}
 		if v.Leader == nil && nobodyElseMay(v, n.cfg.Node) {
-			n.log.Info("this node was primary and every other member of its sync set restarted since: only this node may take over; its crash recovery keeps every transaction")
+			n.log.Info("this node was primary and a member of its sync set restarted since it was recorded: only this node may take over; its crash recovery keeps every transaction")
 			return false
 		}
 		// The new primary records its sync set only once it has applied everything it
@@ -357,25 +357,20 @@ func (n *node) mayTruncate(ctx context.Context) bool {
 const promoteWithin = 5 * time.Minute
 
 // nobodyElseMay reports whether the sync-set rule lets no node but node (the set's leader)
-// take the lock: every member has restarted since it was recorded (a whole-cluster crash), so
-// none vouches for what it acknowledged.
+// take the lock: a member of its set has restarted since it was recorded (its relay log, which
+// may have held writes it acknowledged, is gone), so every other candidate waits for node
+// (see ha's syncRule). Only a new holder can change the record, and none can arise.
 func nobodyElseMay(v ha.ClusterView, node string) bool {
 	s := v.Sync
-	if s == nil || s.Async || s.Leader != node || s.Boots == nil || len(s.Members) == 0 {
+	if s == nil || s.Async || s.Leader != node || s.Boots == nil {
 		return false
 	}
-	for _, m := range s.Members {
-		found := false
-		for _, r := range v.Members {
-			if r.Node == m {
-				found = r.Boot != "" && r.Boot != s.Boots[m]
-			}
-		}
-		if !found {
-			return false
+	for _, r := range v.Members {
+		if r.Node != node && s.Has(r.Node) && r.Boot != "" && r.Boot != s.Boots[r.Node] {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // truncatedMarker is the file that says this datadir may lack writes this node acknowledged as
