@@ -24,6 +24,7 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
 	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
+	"github.com/mysqlpilot/mysqlpilot/internal/web"
 )
 
 // node is one running mysqlpilot: its adapters and its loop.
@@ -514,7 +515,11 @@ func (n *node) serve() func() {
 		}
 	}
 	if l := n.cfg.Metrics.Listen; l != "" {
-		srv := &http.Server{Addr: l, Handler: metrics.Handler(n.loop.Status, n.sup.Stats), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+		h := web.Handler(web.Options{
+			Status: n.loop.Status, Metrics: metrics.Handler(n.loop.Status, n.sup.Stats),
+			MaxLag: n.cfg.MySQL.MaxLag.D(), Stale: 2 * n.cfg.HA.CheckTTL.D(),
+		})
+		srv := &http.Server{Addr: l, Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 		ln, err := net.Listen("tcp", l)
 		if err != nil {
 			n.log.Warn("metrics endpoint disabled", "listen", l, "err", err)

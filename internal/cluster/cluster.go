@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
@@ -130,6 +131,17 @@ func (k *Cluster) parse(kvs []consul.KV) ha.ClusterView {
 			v.Initialized = true
 		case name == keySync:
 			v.Sync = parseSyncSet(kv.Value)
+		case name == keyHistory:
+			v.History = parseHistory(kv.Value)
+		case name == keyLatest:
+			v.Snapshot = parseLatest(kv.Value)
+		case name == keyBinlogsLast:
+			var p struct {
+				Updated time.Time `json:"updated"`
+			}
+			if json.Unmarshal(kv.Value, &p) == nil {
+				v.BinlogArchived = p.Updated
+			}
 		}
 	}
 	return v

@@ -93,6 +93,25 @@ type Status struct {
 	Error    string         `json:"error,omitempty"`
 	Members  []MemberRecord `json:"members,omitempty"`
 	Updated  time.Time      `json:"updated"`
+	// WritableUntil: on a primary with writes open, the instant it must stop accepting them
+	// unless a later cycle renews its lock (the fence deadline); zero otherwise. Role
+	// endpoints answer "primary" only before it, so a frozen loop stops being advertised.
+	// MySQLUp: this cycle's observation of mysqld succeeded.
+	MySQLUp bool `json:"mysql_up"`
+	// SemiSync: the primary side of semi-sync is on; Acking: the replica side.
+	SemiSync bool `json:"semi_sync,omitempty"`
+	Acking   bool `json:"acking,omitempty"`
+	// Promotions and Fences count this process's promotions and fences (for metrics).
+	Promotions uint64 `json:"promotions"`
+	Fences     uint64 `json:"fences"`
+	// BinlogArchived: when the binlog archive last recorded progress (zero: never).
+	BinlogArchived time.Time     `json:"binlog_archived,omitzero"`
+	WritableUntil  time.Time     `json:"writable_until,omitzero"`
+	Leader         string        `json:"leader,omitempty"`
+	Maintenance    bool          `json:"maintenance,omitempty"`
+	Sync           *SyncSet      `json:"sync,omitempty"`
+	History        []Failover    `json:"history,omitempty"`
+	Snapshot       *SnapshotInfo `json:"snapshot,omitempty"`
 }
 
 // Loop runs observe -> Decide -> act. One goroutine (Run) owns every field below mu's.
@@ -118,6 +137,8 @@ type Loop struct {
 	aloneUpTo    string
 	aloneLoaded  bool      // alone was taken from this node's previous member key
 	truncated    bool      // State.Truncated: until this node records its own sync set
+	promotions   uint64    // promotions that opened writes (Status, metrics)
+	fences       uint64    // fences run (Status, metrics)
 	promotedAt   time.Time // when this node last opened writes (zero while not primary)
 	publishedAt  time.Time
 	primaryReg   bool
@@ -485,6 +506,7 @@ func (l *Loop) act(ctx context.Context, a Action, o observation) error {
 func (l *Loop) fence(ctx context.Context) error {
 	// Alone stays: fenced, this node still holds the only copy of what it committed alone.
 	l.aloneUpTo, l.promotedAt = "", time.Time{}
+	l.fences++
 	err := l.db.Fence(ctx)
 	if err != nil {
 		err = fmt.Errorf("fence: %w", err)
@@ -582,6 +604,8 @@ func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 		}
 	}
 	l.log.Info(l.cfg.Node + " became primary")
+	l.promotions++
+	l.recordFailover(ctx, o)
 	l.promotedAt = l.now()
 	o.state.PromotedAt, o.state.Now = l.promotedAt, l.promotedAt
 	// Promote turned semi-sync on (when configured); adaptive semi-sync turns it off again
@@ -589,6 +613,25 @@ func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 	after := o
 	after.db.SemiSync = l.cfg.SemiSyncAuto
 	return l.stayPrimary(ctx, stayPrimary(o.state, because("became primary")), after)
+}
+
+// recordFailover adds this promotion to the failover history (best effort: it is for people).
+func (l *Loop) recordFailover(ctx context.Context, o observation) {
+	f := Failover{At: l.now(), From: o.view.LastLeader, To: l.cfg.Node, Cause: "failover"}
+	switch sw := o.view.Switchover; {
+	case !o.view.Initialized:
+		f.Cause = "bootstrap"
+	case sw != nil && sw.To == l.cfg.Node:
+		f.Cause, f.From = "switchover", sw.From
+	}
+	if !o.state.FreeSince.IsZero() {
+		f.Took = l.now().Sub(o.state.FreeSince)
+	}
+	cctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
+	defer cancel()
+	if err := l.cluster.RecordFailover(cctx, f); err != nil {
+		l.log.Debug("could not record the failover in the history", "err", err)
+	}
 }
 
 // awaitReceived waits (bounded) until this node has received every transaction in gtid.
@@ -985,6 +1028,17 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 		Node: l.cfg.Node, Role: role, Healthy: healthy, Action: Describe(a), Holder: s.Holder,
 		Session: l.session != "", Writable: o.db.Writable, Alone: l.alone, Executed: o.db.Executed, Replica: o.db.Replica,
 		Members: o.view.Members, Updated: l.now(),
+		Maintenance: o.view.Maintenance, Sync: o.view.Sync, History: o.view.History, Snapshot: o.view.Snapshot,
+		MySQLUp: o.dbErr == nil, SemiSync: o.db.SemiSync, Acking: o.db.Acking,
+		Promotions: l.promotions, Fences: l.fences, BinlogArchived: o.view.BinlogArchived,
+	}
+	if o.view.Leader != nil {
+		st.Leader = o.view.Leader.Node
+	}
+	if role == RolePrimary && o.db.Writable && o.state.HeldByUs {
+		if d := l.deadline(); !d.IsZero() {
+			st.WritableUntil = d.Add(-l.cfg.Timing.FenceMargin)
+		}
 	}
 	if actErr != nil {
 		st.Error = actErr.Error()

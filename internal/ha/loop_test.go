@@ -118,6 +118,11 @@ func (f *fakeWorld) SetSyncSet(_ context.Context, _ string, s SyncSet) error {
 	return nil
 }
 func (f *fakeWorld) CatchUp(context.Context) error { f.record("CatchUp"); return nil }
+func (f *fakeWorld) RecordFailover(_ context.Context, fo Failover) error {
+	f.record("RecordFailover(" + fo.Cause + ")")
+	f.view.History = append(f.view.History, fo)
+	return nil
+}
 func (f *fakeWorld) Promote(_ context.Context, bootstrap bool) error {
 	if bootstrap {
 		f.record("Promote(bootstrap)")

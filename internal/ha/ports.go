@@ -57,6 +57,31 @@ type ClusterView struct {
 	Switchover    *Switchover
 	Initialized   bool
 	Sync          *SyncSet // the sync-set record, nil when none
+	// History: the last changes of primary, oldest first (at most HistoryLen), for people.
+	History []Failover
+	// Snapshot: the latest published snapshot, nil when none.
+	Snapshot *SnapshotInfo
+	// BinlogArchived: when the binlog archive last recorded progress (zero: never).
+	BinlogArchived time.Time
+}
+
+// Failover is one change of primary, as the new primary records it once it opened writes.
+type Failover struct {
+	At    time.Time     `json:"at"`
+	From  string        `json:"from,omitempty"` // the last primary ("" for the first)
+	To    string        `json:"to"`
+	Cause string        `json:"cause"` // "switchover", "failover" or "bootstrap"
+	Took  time.Duration `json:"took"`  // from the lock's release (or loss) to writes open here
+}
+
+// HistoryLen bounds the failover history kept in Consul.
+const HistoryLen = 20
+
+// SnapshotInfo is what the cluster view says of the latest snapshot.
+type SnapshotInfo struct {
+	ID        string    `json:"id"`
+	Completed time.Time `json:"completed"`
+	Size      int64     `json:"size"`
 }
 
 // Cluster is what the loop needs of Consul. internal/consul provides it through an adapter.
@@ -79,6 +104,8 @@ type Cluster interface {
 	// SetSyncSet writes the sync-set record, only while session holds the leader lock
 	// (checked by Consul in the same transaction): a deposed primary cannot write it.
 	SetSyncSet(ctx context.Context, session string, s SyncSet) error
+	// RecordFailover appends f to the bounded failover history (best effort, for people).
+	RecordFailover(ctx context.Context, f Failover) error
 	SetSwitchover(ctx context.Context, sw *Switchover) error // nil clears it
 	MarkInitialized(ctx context.Context) error
 }

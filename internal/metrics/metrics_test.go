@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
@@ -30,5 +31,33 @@ func TestHandler_RendersTheLoopsStatusAndTheSupervisorsStats(t *testing.T) {
 	}
 	if strings.Contains(out, "replication_lag") {
 		t.Errorf("a primary has no replication lag:\n%s", out)
+	}
+}
+
+// Every family a Prometheus user expects, from a full status.
+func fullStatus(now time.Time) ha.Status {
+	return ha.Status{
+		Healthy: true, Role: ha.RoleReplica, MySQLUp: true, Session: true, Acking: true,
+		Executed: "0-1-5,0-2-9,1-3-2", Replica: &ha.ReplicaStatus{Lag: 1500 * time.Millisecond},
+		Promotions: 2, Fences: 3, History: []ha.Failover{{To: "a"}},
+		Snapshot:       &ha.SnapshotInfo{ID: "s", Completed: now.Add(-time.Hour), Size: 1 << 20},
+		BinlogArchived: now.Add(-30 * time.Second),
+	}
+}
+
+func TestWrite_EveryFamily(t *testing.T) {
+	now := time.Now()
+	var b strings.Builder
+	Write(&b, fullStatus(now), supervisor.Stats{}, now)
+	out := b.String()
+	for _, want := range []string{
+		`mysqlpilot_gtid_sequence{domain="0"} 9`, `mysqlpilot_gtid_sequence{domain="1"} 2`,
+		"mysqlpilot_replication_lag_seconds 1.5", "mysqlpilot_semi_sync_replica 1", "mysqlpilot_promotions_total 2",
+		"mysqlpilot_fences_total 3", "mysqlpilot_snapshot_age_seconds 3600", "mysqlpilot_snapshot_size_bytes 1048576",
+		"mysqlpilot_binlog_archive_lag_seconds 30", "mysqlpilot_cluster_failovers 1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
 	}
 }
