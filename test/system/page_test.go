@@ -60,19 +60,7 @@ func TestTopologyPage(t *testing.T) {
 		got, n := shown()
 		return got == s.Primary.Name && n == 3, got
 	})
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	dir := filepath.Join(repoRoot(), "test", "system", "out")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "topology.jpg")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot of %s: %s (%d bytes)", url, path, len(shot))
+	screenshot(ctx, t, url, "topology.png")
 
 	old := s.Primary
 	t0 := time.Now()
@@ -89,9 +77,28 @@ func TestTopologyPage(t *testing.T) {
 		}
 		return n > 0, ""
 	})
+	screenshot(ctx, t, url, "topology-after-stop.png")
 	s2 := p.WaitSettled(t, 2, settleTimeout)
 	if s2.Primary.Name != now {
 		t.Errorf("the page shows %s as primary, the cluster settled on %s", now, s2.Primary)
 	}
 	figures(t, "page_shows_new_primary_after", took, "since_docker_stop", time.Since(t0).Round(time.Millisecond))
+}
+
+// screenshot saves the page as a PNG under test/system/out (quality 100: PNG).
+func screenshot(ctx context.Context, t *testing.T, url, name string) {
+	t.Helper()
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	dir := filepath.Join(repoRoot(), "test", "system", "out")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of %s: %s (%d bytes)", url, path, len(shot))
 }
