@@ -4,8 +4,9 @@
 #   make image-base    Debian 12 + MariaDB base image, via debootstrap (once; ~1.5 min)
 #   make image-consul  Consul 1.16.3 server image, FROM scratch
 #   make image         bin/mysqlpilot (static) + mysqlpilot/mysql:latest
-#   make images        all three
-#   make up            images, then consul + SCALE (3) mysql; waits for a healthy cluster
+#   make image-haproxy mysqlpilot/haproxy:latest, the front door (Debian's haproxy on the base)
+#   make images        all four
+#   make up            images, then consul + SCALE (3) mysql + haproxy; waits for a healthy cluster
 #   make down          stop the cluster and DELETE its volumes (data, snapshots, Consul state)
 #   make system-tests  images, then the Go system tests (test/system, build tag `system`): each
 #                      test runs its own compose project (unique name, free port) and removes it.
@@ -20,6 +21,7 @@ _docker_mk_default_goal := $(.DEFAULT_GOAL)
 
 DOCKER_BASE_IMAGE   ?= mysqlpilot/base-mariadb:bookworm
 DOCKER_CONSUL_IMAGE ?= mysqlpilot/consul:1.16.3
+DOCKER_HAPROXY_IMAGE ?= mysqlpilot/haproxy:latest
 # The including Makefile's GO and LDFLAGS (version stamp) when it has them.
 MYSQLPILOT_GO ?= $(or $(GO),go)
 MYSQLPILOT_GO_LDFLAGS ?= $(or $(LDFLAGS),-s -w)
@@ -29,7 +31,7 @@ export CONSUL_UI_PORT ?= 8500
 export SCALE ?= 3
 export WAIT_TIMEOUT ?= 180
 
-.PHONY: image-base image-consul image images up up-preflight down system-tests smoke-test bin/mysqlpilot
+.PHONY: image-base image-consul image image-haproxy images up up-preflight down system-tests smoke-test bin/mysqlpilot
 
 image-base:
 	BASE_IMAGE=$(DOCKER_BASE_IMAGE) docker/make-base-image.sh $(if $(filter 1,$(FORCE)),--force)
@@ -52,7 +54,12 @@ image: bin/mysqlpilot image-base
 	BASE_IMAGE=$(DOCKER_BASE_IMAGE) docker/build-image.sh $(MYSQLPILOT_IMAGE) docker/Dockerfile \
 	  bin/mysqlpilot etc/mysqlpilot.json consul=$${MYSQLPILOT_TOOLS:-$$HOME/.cache/mysqlpilot/bin}/consul
 
-images: image-base image-consul image
+# HAProxy from Debian's package, installed at build time from the mirror the base image names.
+image-haproxy: image-base
+	BASE_IMAGE=$(DOCKER_BASE_IMAGE) docker/build-image.sh $(DOCKER_HAPROXY_IMAGE) docker/haproxy.Dockerfile \
+	  etc/haproxy.cfg docker/haproxy-entrypoint.sh
+
+images: image-base image-consul image image-haproxy
 
 # Prerequisites run left to right: docker/port checks fail fast, before any build.
 up: up-preflight images
