@@ -146,6 +146,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	signals := supervisor.Signals(sigCtx) // before any child starts
 	sup := supervisor.New(log)
 	defer sup.Close()
+	// No child inherits a password, key or token (mysqld, tools and jobs get their secrets in
+	// 0600 option files or not at all; a job gets what its config names in jobs[].env).
+	sup.SetEnviron(supervisor.ScrubEnv(os.Environ(), cfg.Secrets()))
 	return runNode(ctx, cfg, log, sup, signals)
 }
 

@@ -668,8 +668,12 @@ func (n *node) startJobs(addr string) func() {
 		jobs = append(jobs, consulAgentJob(a, n.cfg.Node, addr))
 	}
 	for _, j := range n.cfg.Jobs {
+		var env []string // nil: the supervisor's scrubbed environment
+		if len(j.Env) > 0 {
+			env = append(supervisor.ScrubEnv(os.Environ(), n.cfg.Secrets()), supervisor.Pass(os.Environ(), j.Env)...)
+		}
 		jobs = append(jobs, supervisor.Job{
-			Name: j.Name, Cmd: supervisor.Cmd{Name: j.Name, Path: j.Exec[0], Args: j.Exec[1:], Stdout: os.Stdout, Stderr: os.Stderr},
+			Name: j.Name, Cmd: supervisor.Cmd{Name: j.Name, Path: j.Exec[0], Args: j.Exec[1:], Stdout: os.Stdout, Stderr: os.Stderr, Env: env},
 			Restart: supervisor.RestartPolicy(j.Restart), RestartDelay: j.RestartDelay.D(), StopTimeout: j.StopTimeout.D(),
 		})
 	}

@@ -198,6 +198,9 @@ type JobConfig struct {
 	Restart      string   `json:"restart"`      // "never", "on-failure" (default) or "always"
 	RestartDelay Duration `json:"restartDelay"` // default 1s
 	StopTimeout  Duration `json:"stopTimeout"`  // default 10s
+	// Env names the variables of mysqlpilot's environment the job gets even though they
+	// carry a secret (every other secret is kept from it); default none.
+	Env []string `json:"env"`
 }
 
 // ControlConfig is the local control socket used by the CLI.

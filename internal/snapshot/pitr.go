@@ -495,7 +495,7 @@ func pipeReplay(ctx context.Context, o PITROptions, after string, files []string
 	readerDone := make(chan error, 1)
 	go func() {
 		err := o.Runner.Run(ctx, supervisor.Cmd{Name: o.Flavor.BinlogTool(), Path: o.BinlogTool, Args: args,
-			Env: append(os.Environ(), "TZ=UTC"), Stdout: pw})
+			Env: append(supervisor.ScrubEnv(os.Environ(), nil), "TZ=UTC"), Stdout: pw})
 		if err != nil {
 			err = fmt.Errorf("%s: %w", o.Flavor.BinlogTool(), err)
 		}

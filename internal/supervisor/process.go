@@ -165,10 +165,7 @@ func (s *Supervisor) start(c Cmd) (*Process, error) {
 		sup: s, log: s.log, name: name, outputIdle: outputIdleAfterExit,
 		exited: make(chan struct{}), done: make(chan struct{}),
 	}
-	env := c.Env
-	if env == nil {
-		env = os.Environ()
-	}
+	env := s.childEnv(c)
 	attr := &syscall.ProcAttr{
 		Dir:   c.Dir,
 		Env:   env,

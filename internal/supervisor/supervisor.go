@@ -39,6 +39,8 @@ type Supervisor struct {
 	subreaper  bool // we set PR_SET_CHILD_SUBREAPER and clear it on Close
 
 	stats stats
+
+	environ []string // children's environment when Cmd.Env is nil (SetEnviron); nil: ours
 }
 
 // New starts the reaper and returns a Supervisor. When this process is not PID 1 it registers as
