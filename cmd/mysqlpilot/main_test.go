@@ -31,13 +31,13 @@ func writeConfig(t *testing.T, doc string) string {
 }
 
 func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
-	env := map[string]string{"MYSQL_ROOT_PASSWORD": "r", "MYSQL_REPL_PASSWORD": "p", "HOSTNAME": "h"}
+	env := map[string]string{"MYSQL_ROOT_PASSWORD": "root-pw-long-enough", "MYSQL_REPL_PASSWORD": "repl-pw-long-enough", "HOSTNAME": "h"}
 	cases := []struct{ name, doc, want string }{
 		{"invalid JSON", "{\n \"ha\": {,}\n}", "invalid JSON at line 2, column 9"},
 		{"unknown field", `{"ha": {"sesionTTL": "10s"}}`, `ha.sesionTTL: unknown field (did you mean "sessionTTL"?)`},
 		{"bad duration", `{"ha": {"lockDelay": "1 second"}}`, `ha.lockDelay: "1 second" is not a duration`},
-		{"TTL too short", `{"ha": {"sessionTTL": "5s"}, "mysql": {"rootPassword": "r", "replPassword": "p"}}`, "ha.sessionTTL: 5s is below Consul's minimum of 10s"},
-		{"missing password", `{"mysql": {"replPassword": "p"}}`, "mysql.rootPassword: required: set MYSQL_ROOT_PASSWORD"},
+		{"TTL too short", `{"ha": {"sessionTTL": "5s"}, "mysql": {"rootPassword": "root-pw-long-enough", "replPassword": "repl-pw-long-enough"}}`, "ha.sessionTTL: 5s is below Consul's minimum of 10s"},
+		{"missing password", `{"mysql": {"replPassword": "repl-pw-long-enough"}}`, "mysql.rootPassword: required: set MYSQL_ROOT_PASSWORD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

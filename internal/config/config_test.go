@@ -14,7 +14,7 @@ func envMap(m map[string]string) LookupEnv {
 }
 
 var baseEnv = map[string]string{
-	"HOSTNAME": "node-a", "MYSQL_ROOT_PASSWORD": "r00t", "MYSQL_REPL_PASSWORD": "r3pl",
+	"HOSTNAME": "node-a", "MYSQL_ROOT_PASSWORD": "r00t-pw-12chars", "MYSQL_REPL_PASSWORD": "r3pl-pw-12chars",
 }
 
 func withEnv(extra map[string]string) LookupEnv {
@@ -30,7 +30,7 @@ func withEnv(extra map[string]string) LookupEnv {
 
 func TestEmbeddedDefaultLoadsWithSeedEnvironment(t *testing.T) {
 	cfg, err := Load("", withEnv(map[string]string{
-		"CONSUL": "consul", "MYSQL_USER": "app", "MYSQL_PASSWORD": "apppw", "MYSQL_DATABASE": "appdb",
+		"CONSUL": "consul", "MYSQL_USER": "app", "MYSQL_PASSWORD": "apppw-long-enough", "MYSQL_DATABASE": "appdb",
 		"MYSQL_REPL_USER": "replicator", "SNAPSHOT_BACKEND": "manta", "MANTA_USER": "acme",
 		"MANTA_KEY_ID": "aa:bb", "MANTA_PRIVATE_KEY": "-----BEGIN KEY-----#abc#-----END KEY-----",
 	}))
@@ -134,7 +134,7 @@ func TestBadInputNamesFieldAndFix(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			env := map[string]string{"HOSTNAME": "h", "MYSQL_ROOT_PASSWORD": "r", "MYSQL_REPL_PASSWORD": "p"}
+			env := map[string]string{"HOSTNAME": "h", "MYSQL_ROOT_PASSWORD": "root-pw-long-enough", "MYSQL_REPL_PASSWORD": "repl-pw-long-enough"}
 			for k, v := range c.env {
 				env[k] = v
 			}
@@ -184,7 +184,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 }
 
 func TestRedactedHidesEverySecret(t *testing.T) {
-	cfg, err := Load("", withEnv(map[string]string{"MYSQL_USER": "app", "MYSQL_PASSWORD": "apppw", "CONSUL_HTTP_TOKEN": "tok", "S3_SECRET_KEY": "s3s"}))
+	cfg, err := Load("", withEnv(map[string]string{"MYSQL_USER": "app", "MYSQL_PASSWORD": "apppw-long-enough", "CONSUL_HTTP_TOKEN": "tok", "S3_SECRET_KEY": "s3s"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,4 +215,15 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("empty error")
 		}
 	})
+}
+
+// A short password is refused, naming the variable and never quoting the value.
+func TestShortPasswordRefused(t *testing.T) {
+	_, err := Load("", withEnv(map[string]string{"MYSQL_ROOT_PASSWORD": "consul"}))
+	if err == nil || !strings.Contains(err.Error(), "mysql.rootPassword: 6 characters is too short: use at least 12 (set MYSQL_ROOT_PASSWORD") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "consul\"") || strings.Contains(err.Error(), ": consul") {
+		t.Errorf("the error quotes the password: %v", err)
+	}
 }

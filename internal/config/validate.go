@@ -79,6 +79,16 @@ func (c *Config) Validate() error {
 	if m.ReplPassword == "" {
 		add("mysql.replPassword", "required: set MYSQL_REPL_PASSWORD")
 	}
+	for _, p := range []struct{ field, env, v string }{
+		{"mysql.rootPassword", "MYSQL_ROOT_PASSWORD", m.RootPassword}, {"mysql.replPassword", "MYSQL_REPL_PASSWORD", m.ReplPassword},
+		{"mysql.password", "MYSQL_PASSWORD", m.Password},
+	} {
+		// Long enough to guess by nothing but brute force, and to scrub from logs without
+		// scrubbing ordinary words (never quoted: only its length is said).
+		if n := len(p.v); n > 0 && n < MinPasswordLen {
+			add(p.field, "%d characters is too short: use at least %d (set %s, e.g. to the output of `openssl rand -hex 16`; `make up` generates them into .env)", n, MinPasswordLen, p.env)
+		}
+	}
 	if m.ReplUser == "" {
 		add("mysql.replUser", "required: set MYSQL_REPL_USER or leave the default \"repl\"")
 	}
@@ -235,3 +245,6 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// MinPasswordLen is the shortest password the config accepts.
+const MinPasswordLen = 12
