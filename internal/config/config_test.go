@@ -227,3 +227,22 @@ func TestShortPasswordRefused(t *testing.T) {
 		t.Errorf("the error quotes the password: %v", err)
 	}
 }
+
+// A secret field's value is never quoted in an error, and a literal ${ in it is refused
+// rather than expanded silently.
+func TestSecretFieldErrorsQuoteNothing(t *testing.T) {
+	for _, doc := range []string{
+		`{"mysql": {"rootPassword": "s3cret-${et-pass"}}`,
+		`{"mysql": {"rootPassword": "s3cret-${x}-tail-long"}}`,
+		`{"mysql": {"rootPassword": "${bad-name}"}}`,
+	} {
+		_, err := Parse([]byte(doc), withEnv(nil))
+		if err == nil || !strings.Contains(err.Error(), "mysql.rootPassword:") || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "et-pass") || strings.Contains(err.Error(), "bad-name") {
+			t.Errorf("%s: err = %v", doc, err)
+		}
+	}
+	cfg, err := Parse([]byte(`{"mysql": {"rootPassword": "dollar$$-literal-ok", "replPassword": "${MYSQL_REPL_PASSWORD}"}}`), withEnv(nil))
+	if err != nil || cfg.MySQL.RootPassword != "dollar$-literal-ok" {
+		t.Errorf("$$ in a literal password: %v %q", err, cfg.MySQL.RootPassword)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,11 +75,24 @@ func assign(path string, v any, dst reflect.Value, env LookupEnv) error {
 		return nil
 	}
 	if s, ok := v.(string); ok {
-		expanded, err := interpolate(s, env)
-		if err != nil {
-			return fieldErr(path, "%v", err)
+		if secretPaths[path] {
+			// Never quote any part of a secret field's value. A reference is the whole value
+			// (${NAME}, ${NAME:-default}); a literal ${ elsewhere would expand silently.
+			if strings.Contains(s, "${") && !wholeReference.MatchString(s) {
+				return fieldErr(path, "holds a literal with ${ in it (the value is not shown): write $$ for a literal $, or give the whole value as ${NAME}")
+			}
+			expanded, err := interpolate(s, env)
+			if err != nil {
+				return fieldErr(path, "cannot be expanded (the value is not shown): write $$ for a literal $, or give the whole value as ${NAME}")
+			}
+			v = expanded
+		} else {
+			expanded, err := interpolate(s, env)
+			if err != nil {
+				return fieldErr(path, "%v", err)
+			}
+			v = expanded
 		}
-		v = expanded
 	}
 	if dst.Type() == durationType {
 		s, ok := v.(string)
@@ -240,3 +254,12 @@ func jsonKind(v any) string {
 	}
 	return "null"
 }
+
+// secretPaths are the config fields that hold secrets: their values are never quoted.
+var secretPaths = map[string]bool{
+	"consul.token": true, "mysql.rootPassword": true, "mysql.password": true, "mysql.replPassword": true,
+	"storage.s3.secretKey": true, "storage.manta.key": true,
+}
+
+// wholeReference is a value that is one ${NAME} or ${NAME:-default} reference and nothing else.
+var wholeReference = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$`)
