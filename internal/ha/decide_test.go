@@ -749,3 +749,17 @@ func TestAckStallSaysAloneFirst(t *testing.T) {
 		t.Fatalf("strict semi-sync committed alone after a stall: %s", Describe(a))
 	}
 }
+
+// What leaves the node (Consul KV, check notes) carries a replication error's number and
+// class, never its server text (application data, accounts, hosts).
+func TestPublicReason(t *testing.T) {
+	r := &ReplicaStatus{Error: "Could not execute Write_rows event on table app.users; Duplicate entry 'alice@example.com' for key 'email'", ErrNo: 1062}
+	why := "Wait: not a candidate: replication SQL error: " + r.Error
+	got := PublicReason(why, r)
+	if strings.Contains(got, "alice") || !strings.Contains(got, "error 1062 (row conflict)") {
+		t.Errorf("PublicReason = %q", got)
+	}
+	if got := PublicReason("replica of a", nil); got != "replica of a" {
+		t.Errorf("no error: %q", got)
+	}
+}

@@ -995,6 +995,7 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 	ctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
 	defer cancel()
 	healthy, note := l.health(role, o)
+	note = PublicReason(note, o.db.Replica)
 	s0 := o.state
 	if o.dbErr != nil {
 		s0.MySQLUp = true // a slow answer keeps our published lead; a dead server's session lapses
@@ -1008,7 +1009,7 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 		Node: l.cfg.Node, Address: l.cfg.Address, Port: l.cfg.Port, Role: role,
 		Executed: o.db.Executed, Received: o.db.Received, Healthy: healthy,
 		Eligible:  eligibleNow,
-		WasLeader: l.wasLeader, Why: a.Why(), Updated: l.now(),
+		WasLeader: l.wasLeader, Why: PublicReason(a.Why(), o.db.Replica), Updated: l.now(),
 		Alone: l.alone, Acking: o.db.Acking, Boot: l.cfg.Boot,
 	}
 	if r := o.db.Replica; r != nil && r.Lag >= 0 {

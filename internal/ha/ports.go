@@ -3,6 +3,8 @@ package ha
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -183,9 +185,40 @@ type ReplicaStatus struct {
 	Connecting bool // IO thread state "Connecting"
 	SQLRunning bool
 	Lag        time.Duration // -1 when unknown
-	Error      string
-	Errant     bool // the primary refused us because we have transactions it lacks
+	// Error is the server's text of the last replication error (local status only: it can
+	// hold application data; what leaves the node is ErrNo and a class, see PublicReason).
+	Error  string
+	ErrNo  int
+	Errant bool // the primary refused us because we have transactions it lacks
 	// Purged: the primary refused us because it no longer has the binlogs after our
 	// position (we are behind, not errant): only a re-seed from a snapshot helps.
 	Purged bool
+}
+
+// PublicReason is a reason fit to leave the node (Consul KV, check notes, /cluster): the
+// replication error's server text, which can hold application data, account names and hosts,
+// becomes its number and a short class.
+func PublicReason(why string, r *ReplicaStatus) string {
+	if r == nil || r.Error == "" || why == "" {
+		return why
+	}
+	return strings.ReplaceAll(why, r.Error, ReplicationErrorClass(r.ErrNo))
+}
+
+// ReplicationErrorClass is "error N (class)" for a replication error number.
+func ReplicationErrorClass(errno int) string {
+	class := "replication error"
+	switch errno {
+	case 1236:
+		class = "the primary cannot serve this position"
+	case 1045:
+		class = "access denied"
+	case 2002, 2003, 2005, 2013, 2026:
+		class = "cannot connect"
+	case 1062, 1032, 1451, 1452:
+		class = "row conflict"
+	case 0:
+		return class
+	}
+	return fmt.Sprintf("error %d (%s)", errno, class)
 }

@@ -96,9 +96,9 @@ func (d *Database) Observe(ctx context.Context) (ha.DBState, error) {
 		}
 		switch {
 		case rs.LastSQLError != "":
-			r.Error = rs.LastSQLError
+			r.Error, r.ErrNo = rs.LastSQLError, rs.LastSQLErrno
 		case rs.LastIOError != "":
-			r.Error = rs.LastIOError
+			r.Error, r.ErrNo = rs.LastIOError, rs.LastIOErrno
 		}
 		// 1236: the primary cannot serve our position: we hold transactions it never had
 		// (errant), or it purged binlogs we still need (then we are only behind: not errant,
