@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -90,6 +91,8 @@ type PilotNode struct {
 	Port    int
 	Config  string
 	LogPath string
+	// Metrics is the node's HTTP listener (role endpoints, /cluster, /metrics) on loopback.
+	Metrics string
 	cmd     *exec.Cmd
 	done    chan struct{}
 	bin     string
@@ -132,7 +135,8 @@ func (c *Cluster) AddNode() *PilotNode {
 
 func (c *Cluster) newNode(i int) *PilotNode {
 	t, o, base := c.t, c.o, c.base
-	n := &PilotNode{t: t, Name: fmt.Sprintf("n%d", i), Dir: filepath.Join(base, fmt.Sprintf("n%d", i)), Port: FreePort(t), bin: c.bin}
+	n := &PilotNode{t: t, Name: fmt.Sprintf("n%d", i), Dir: filepath.Join(base, fmt.Sprintf("n%d", i)), Port: FreePort(t), bin: c.bin,
+		Metrics: Addr(FreePort(t))}
 	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +163,7 @@ func (c *Cluster) newNode(i int) *PilotNode {
 			"snapshot": snapshots,
 			"storage":  map[string]any{"local": map[string]any{"dir": filepath.Join(base, "snapshots")}},
 			"control":  map[string]any{"socket": filepath.Join(n.Dir, "ctl.sock")},
-			"metrics":  map[string]any{"listen": ""},
+			"metrics":  map[string]any{"listen": n.Metrics},
 		}
 		if o.Mutate != nil {
 			o.Mutate(i, cfg)
@@ -411,15 +415,97 @@ func (c *Cluster) WaitSettled(t testing.TB, want int, d time.Duration) *PilotNod
 	return p
 }
 
-// AssertNoSecrets fails when any node's log contains a password.
+// AssertNoSecrets fails when a password shows up where it must not: any node's log, the argv
+// or environment of any process under a node's mysqlpilot (mariadbd, tools, jobs), Consul's KV
+// and health checks (notes, outputs), and each node's /metrics and /cluster.
 func (c *Cluster) AssertNoSecrets(t testing.TB) {
 	t.Helper()
-	for _, n := range c.Nodes {
-		b, _ := os.ReadFile(n.LogPath)
-		for _, s := range []string{RootPassword, AppPassword, ReplPassword} {
-			if bytes.Contains(b, []byte(s)) {
-				t.Errorf("%s's log contains a password", n.Name)
+	secrets := [][]byte{[]byte(RootPassword), []byte(AppPassword), []byte(ReplPassword)}
+	check := func(where string, b []byte) {
+		for _, s := range secrets {
+			if bytes.Contains(b, s) {
+				t.Errorf("%s contains a password", where)
 			}
 		}
 	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	get := func(url string) []byte {
+		resp, err := hc.Get(url)
+		if err != nil {
+			t.Errorf("GET %s: %v", url, err)
+			return nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return b
+	}
+	checked := 0
+	for _, n := range c.Nodes {
+		b, _ := os.ReadFile(n.LogPath)
+		check(n.Name+"'s log", b)
+		if !n.Running() {
+			continue
+		}
+		for _, pid := range descendants(n.pid()) {
+			for _, f := range []string{"cmdline", "environ"} {
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, f))
+				if err == nil {
+					check(fmt.Sprintf("%s's process %d (%s)", n.Name, pid, f), b)
+					checked++
+				}
+			}
+		}
+		check(n.Name+"'s /metrics", get("http://"+n.Metrics+"/metrics"))
+		check(n.Name+"'s /cluster", get("http://"+n.Metrics+"/cluster"))
+	}
+	check("Consul's KV", get("http://"+c.Consul.HTTPAddr()+"/v1/kv/?recurse"))
+	check("Consul's health checks", get("http://"+c.Consul.HTTPAddr()+"/v1/health/state/any"))
+	if checked == 0 {
+		t.Error("no process of any node was checked for passwords")
+	}
+}
+
+// pid is the node's mysqlpilot process (0 when not running).
+func (n *PilotNode) pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// descendants returns the children, grandchildren, ... of pid (from /proc), excluding pid
+// itself, whose environment holds what its parent passed on purpose (the test's passwords).
+func descendants(root int) []int {
+	if root == 0 {
+		return nil
+	}
+	parent := map[int]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces; take what follows the last ')'.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 {
+			parent[pid], _ = strconv.Atoi(f[1])
+		}
+	}
+	var out []int
+	for pid := range parent {
+		for p := parent[pid]; p != 0 && p != 1; p = parent[p] {
+			if p == root {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
 }
