@@ -38,8 +38,9 @@ import (
 
 // Images the tests run; `make images` builds them.
 var (
-	mysqlImage  = envOr("MYSQLPILOT_IMAGE", "mysqlpilot/mysql:latest")
-	consulImage = "mysqlpilot/consul:1.16.3"
+	mysqlImage   = envOr("MYSQLPILOT_IMAGE", "mysqlpilot/mysql:latest")
+	consulImage  = "mysqlpilot/consul:1.16.3"
+	haproxyImage = envOr("HAPROXY_IMAGE", "mysqlpilot/haproxy:latest")
 )
 
 func envOr(k, def string) string {
@@ -130,7 +131,7 @@ func preflight(t testing.TB) {
 			preflightErr = fmt.Errorf("docker-compose not found on PATH (1.29 works)")
 			return
 		}
-		for _, img := range []string{mysqlImage, consulImage} {
+		for _, img := range []string{mysqlImage, consulImage, haproxyImage} {
 			if _, err := docker(30*time.Second, "image", "inspect", "-f", "{{.Id}}", img); err != nil {
 				preflightErr = fmt.Errorf("image %s is missing: build the images with `make images` (make test-system does)", img)
 				return
@@ -158,6 +159,10 @@ type Project struct {
 	Root       string
 	ConsulPort int
 	Env        map[string]string // extra environment for docker-compose (e.g. HA_SEMI_SYNC)
+
+	// HAProxy's published ports on 127.0.0.1 (MYSQL_WRITE_PORT, MYSQL_READ_PORT): free ports,
+	// so that projects never collide with each other or with a developer's `make up`.
+	WritePort, ReadPort int
 
 	AppUser, AppPassword, AppDB, RootPassword, ReplPassword string
 
@@ -198,7 +203,7 @@ func newProject(t testing.TB, name string, env map[string]string, stack bool) *P
 	t.Helper()
 	preflight(t)
 	p := &Project{
-		t: t, Name: name, Root: repoRoot(), ConsulPort: freePort(t), Env: env, Stack: stack,
+		t: t, Name: name, Root: repoRoot(), ConsulPort: freePort(t), WritePort: freePort(t), ReadPort: freePort(t), Env: env, Stack: stack,
 		AppUser: "app", AppPassword: randHex(12), AppDB: "app", RootPassword: randHex(12), ReplPassword: randHex(12),
 		dbs: map[string]*sqlDB{}, volumes: map[string]bool{},
 	}
@@ -230,7 +235,8 @@ func (p *Project) environ() []string {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasPrefix(k, "COMPOSE_"), strings.HasPrefix(k, "MYSQL_"), strings.HasPrefix(k, "HA_"),
-			k == "CONSUL", k == "CONSUL_UI_PORT", k == "SNAPSHOT_BACKEND", k == "LOG_LEVEL":
+			k == "CONSUL", k == "CONSUL_UI_PORT", k == "SNAPSHOT_BACKEND", k == "LOG_LEVEL", k == "HAPROXY_IMAGE",
+			k == "SERVICE_NAME", k == "REPLICA_MAX_LAG":
 			continue
 		}
 		env = append(env, kv)
@@ -241,6 +247,9 @@ func (p *Project) environ() []string {
 		"COMPOSE_HTTP_TIMEOUT=120",
 		"CONSUL_UI_PORT="+strconv.Itoa(p.ConsulPort),
 		"MYSQLPILOT_IMAGE="+mysqlImage,
+		"HAPROXY_IMAGE="+haproxyImage,
+		"MYSQL_WRITE_PORT="+strconv.Itoa(p.WritePort),
+		"MYSQL_READ_PORT="+strconv.Itoa(p.ReadPort),
 		"MYSQL_ROOT_PASSWORD="+p.RootPassword,
 		"MYSQL_USER="+p.AppUser,
 		"MYSQL_PASSWORD="+p.AppPassword,
