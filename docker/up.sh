@@ -2,8 +2,9 @@
 # Starts the compose cluster the way a user would (`up -d`, then scale) and waits, with a
 # deadline, until Consul reports a passing primary and SCALE-1 passing replicas.
 #
-# usage: docker/up.sh [--preflight]     (--preflight: only check docker, curl and the port)
+# usage: docker/up.sh [--preflight]     (--preflight: only check docker, curl and the ports)
 #   CONSUL_UI_PORT (8500)  host port of Consul's UI/API, published on 127.0.0.1
+#   MYSQL_WRITE_PORT (3306), MYSQL_READ_PORT (3307)  HAProxy's ports for writes and reads (127.0.0.1)
 #   SCALE (3)              mysql containers
 #   WAIT_TIMEOUT (180)     seconds to wait for a healthy cluster
 #   COMPOSE (docker-compose), COMPOSE_FILE / COMPOSE_PROJECT_NAME as docker-compose reads them
@@ -11,6 +12,8 @@ set -euo pipefail
 
 COMPOSE=${COMPOSE:-docker-compose}
 PORT=${CONSUL_UI_PORT:-8500}
+WRITE_PORT=${MYSQL_WRITE_PORT:-3306}
+READ_PORT=${MYSQL_READ_PORT:-3307}
 SCALE=${SCALE:-3}
 TIMEOUT=${WAIT_TIMEOUT:-180}
 SERVICE=${SERVICE_NAME:-mysql}     # the name mysqlpilot registers in Consul
@@ -19,11 +22,20 @@ CONSUL_URL="http://127.0.0.1:$PORT"
 
 die() { echo "up: $*" >&2; exit 1; }
 
-# Our own consul container publishing $PORT already (a second `make up`)?
-our_consul_on_port() {
+# Our own container of service $1 publishing its port $2 on host port $3 already (a second
+# `make up`)?
+ours_on_port() {
   local id
-  id=$($COMPOSE ps -q consul 2>/dev/null || true)
-  [ -n "$id" ] && docker port "$id" 8500/tcp 2>/dev/null | grep -q ":$PORT\$"
+  id=$($COMPOSE ps -q "$1" 2>/dev/null || true)
+  [ -n "$id" ] && docker port "$id" "$2/tcp" 2>/dev/null | grep -q ":$3\$"
+}
+
+# Fails when host port $3 is taken by anything but our own service $1 (port $2); $4 names it.
+port_free() {
+  ours_on_port "$1" "$2" "$3" && return 0
+  if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$3" 2>/dev/null; then
+    die "host port $3 ($4 on 127.0.0.1) is already in use: stop what listens there, or choose another port, e.g. $5 make up"
+  fi
 }
 
 preflight() {
@@ -31,10 +43,9 @@ preflight() {
     die "docker daemon not reachable: start it with 'service docker start' (or run 'dockerd &' as root), then retry"
   command -v "$COMPOSE" >/dev/null || die "$COMPOSE not found: install docker-compose (1.29 works) or set COMPOSE=..."
   command -v curl >/dev/null || die "curl not found: it is needed to ask Consul for the cluster's health"
-  our_consul_on_port && return 0
-  if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null; then
-    die "host port $PORT (Consul UI/API on 127.0.0.1) is already in use: stop what listens there, or choose another port, e.g. CONSUL_UI_PORT=18500 make up"
-  fi
+  port_free consul 8500 "$PORT" "Consul UI/API" CONSUL_UI_PORT=18500
+  port_free haproxy 3306 "$WRITE_PORT" "HAProxy, MySQL writes" MYSQL_WRITE_PORT=13306
+  port_free haproxy 3307 "$READ_PORT" "HAProxy, MySQL reads" MYSQL_READ_PORT=13307
 }
 
 # Number of instances of service $1 (optionally with tag $2) whose checks all pass.
@@ -78,6 +89,25 @@ fi
 $COMPOSE up -d --scale "$NODES=$SCALE"
 wait_for $((SCALE - 1))
 
+# HAProxy routes once its own checks (every 250 ms while a node is down) agree with Consul: a
+# MySQL server's greeting through the port says it does (HAProxy closes the connection at once
+# while it has no server for it).
+greets() {
+  [ "$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && head -c 16 <&3" 2>/dev/null | wc -c)" -ge 16 ]
+}
+ports=$WRITE_PORT
+[ "$SCALE" -gt 1 ] && ports="$ports $READ_PORT"
+for port in $ports; do
+  until greets "$port"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "up: TIMED OUT after ${TIMEOUT}s: HAProxy routes no MySQL connection on 127.0.0.1:$port." >&2
+      $COMPOSE logs --no-color --tail=40 haproxy >&2 || true
+      exit 1
+    fi
+    sleep 1
+  done
+done
+
 # Where the primary is: its service address, and the container that has it.
 body=$(curl -fsS --max-time 5 "$CONSUL_URL/v1/health/service/$SERVICE-primary?passing")
 addr=$(sed -n 's/.*"Service":{[^}]*"Address":"\([^"]*\)".*/\1/p' <<<"$body")
@@ -91,11 +121,16 @@ done
 cat <<EOF
 
 mysqlpilot is up: primary $name ($addr:3306) and $((SCALE - 1)) replicas, all passing in Consul.
+  Writes (HAProxy):     mariadb -h 127.0.0.1 -P $WRITE_PORT -u ${MYSQL_USER:-app} -p -D ${MYSQL_DATABASE:-app}
+                        (always the primary: HAProxy follows failovers; password: MYSQL_PASSWORD)
+  Reads (HAProxy):      mariadb -h 127.0.0.1 -P $READ_PORT -u ${MYSQL_USER:-app} -p -D ${MYSQL_DATABASE:-app}
+                        (the healthy replicas, round robin)
   Consul UI:            http://127.0.0.1:$PORT/ui
   SQL on the primary:   docker exec -it $name mariadb -uroot -p
                         (the root password is MYSQL_ROOT_PASSWORD; the compose file's default
                          is for trying it out only)
-  From a container:     on network ${net% }: host $addr, port 3306
+  From a container:     on network ${net% }: haproxy:3306 (writes), haproxy:3307 (reads);
+                        the primary itself is $addr:3306
                         (or $SERVICE-primary.service.consul with docker-compose.dns.yml)
   Who is primary now:   curl -s '$CONSUL_URL/v1/health/service/$SERVICE-primary?passing'
   Node status:          docker exec $name mysqlpilot status
