@@ -507,6 +507,14 @@ func (l *Loop) fence(ctx context.Context) error {
 	// Alone stays: fenced, this node still holds the only copy of what it committed alone.
 	l.aloneUpTo, l.promotedAt = "", time.Time{}
 	l.fences++
+	// Stop advertising writes at once (GET /primary), before the fence's own steps: the
+	// next report may never come (a handover on docker stop runs after the loop stopped).
+	l.mu.Lock()
+	if l.status.Role == RolePrimary {
+		l.status.Role = RoleNone
+	}
+	l.status.WritableUntil = time.Time{}
+	l.mu.Unlock()
 	err := l.db.Fence(ctx)
 	if err != nil {
 		err = fmt.Errorf("fence: %w", err)
@@ -1036,7 +1044,10 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 	if o.view.Leader != nil {
 		st.Leader = o.view.Leader.Node
 	}
-	if role == RolePrimary && o.db.Writable && o.state.HeldByUs {
+	// promotedAt is set when this node opened writes and cleared by every fence: the cycle
+	// that promoted observed the node before it did, and must advertise it already.
+	if opened := !l.promotedAt.IsZero(); role == RolePrimary && (o.db.Writable || opened) && (o.state.HeldByUs || opened) {
+		st.Writable = true
 		if d := l.deadline(); !d.IsZero() {
 			st.WritableUntil = d.Add(-l.cfg.Timing.FenceMargin)
 		}

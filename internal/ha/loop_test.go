@@ -390,3 +390,20 @@ func TestTruncatedEndsWithOwnSyncSet(t *testing.T) {
 		t.Errorf("after recording its own set: truncated=%v, OnOwnSyncSet called %d times; want false, 1", l.truncated, cleared)
 	}
 }
+
+// A fence stops advertising writes at once (the status GET /primary reads), even when no report
+// follows (a handover runs after the loop stopped).
+func TestFenceStopsAdvertisingAtOnce(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{Empty: true}}, newClock()
+	l := newLoopWith(f, c, false)
+	cycleUntilWritable(l, f, c)
+	if st := l.Status(); st.Role != RolePrimary || st.WritableUntil.IsZero() {
+		t.Fatalf("not advertised as primary: %+v", st)
+	}
+	if err := l.fence(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Status(); st.Role == RolePrimary || !st.WritableUntil.IsZero() {
+		t.Errorf("still advertised as primary after the fence: role %s until %s", st.Role, st.WritableUntil)
+	}
+}
