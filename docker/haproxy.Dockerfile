@@ -22,8 +22,9 @@ RUN apt-get update -qq && \
 COPY etc/haproxy.cfg /etc/haproxy/haproxy.cfg
 COPY docker/haproxy-entrypoint.sh /usr/local/bin/haproxy-entrypoint.sh
 
-# 3306 writes, 3307 reads, 8404 stats page (/stats) and Prometheus metrics (/metrics).
-EXPOSE 3306 3307 8404
+# 3306 writes, 3307 reads, 8080 mysqlpilot's topology page, 8404 stats page (/stats) and
+# Prometheus metrics (/metrics).
+EXPOSE 3306 3307 8080 8404
 USER haproxy
 # HAProxy's master is PID 1 (haproxy -W -db): it reaps its workers and handles signals.
 # SIGUSR2 reloads the configuration; SIGTERM (docker stop) stops at once.

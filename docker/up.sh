@@ -5,6 +5,7 @@
 # usage: docker/up.sh [--preflight]     (--preflight: only check docker, curl and the ports)
 #   CONSUL_UI_PORT (8500)  host port of Consul's UI/API, published on 127.0.0.1
 #   MYSQL_WRITE_PORT (3306), MYSQL_READ_PORT (3307)  HAProxy's ports for writes and reads (127.0.0.1)
+#   MYSQLPILOT_PAGE_PORT (8080)  the topology page, through HAProxy (127.0.0.1)
 #   SCALE (3)              mysql containers
 #   WAIT_TIMEOUT (180)     seconds to wait for a healthy cluster
 #   COMPOSE (docker-compose), COMPOSE_FILE / COMPOSE_PROJECT_NAME as docker-compose reads them
@@ -14,6 +15,7 @@ COMPOSE=${COMPOSE:-docker-compose}
 PORT=${CONSUL_UI_PORT:-8500}
 WRITE_PORT=${MYSQL_WRITE_PORT:-3306}
 READ_PORT=${MYSQL_READ_PORT:-3307}
+PAGE_PORT=${MYSQLPILOT_PAGE_PORT:-8080}
 SCALE=${SCALE:-3}
 TIMEOUT=${WAIT_TIMEOUT:-180}
 SERVICE=${SERVICE_NAME:-mysql}     # the name mysqlpilot registers in Consul
@@ -46,6 +48,7 @@ preflight() {
   port_free consul 8500 "$PORT" "Consul UI/API" CONSUL_UI_PORT=18500
   port_free haproxy 3306 "$WRITE_PORT" "HAProxy, MySQL writes" MYSQL_WRITE_PORT=13306
   port_free haproxy 3307 "$READ_PORT" "HAProxy, MySQL reads" MYSQL_READ_PORT=13307
+  port_free haproxy 8080 "$PAGE_PORT" "HAProxy, the topology page" MYSQLPILOT_PAGE_PORT=18080
 }
 
 # Number of instances of service $1 (optionally with tag $2) whose checks all pass.
@@ -108,6 +111,15 @@ for port in $ports; do
   done
 done
 
+# The page answers once HAProxy has a live node for it.
+until curl -fsS --max-time 3 -o /dev/null "http://127.0.0.1:$PAGE_PORT/cluster"; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "up: TIMED OUT after ${TIMEOUT}s: the topology page does not answer on http://127.0.0.1:$PAGE_PORT/." >&2
+    exit 1
+  fi
+  sleep 1
+done
+
 # Where the primary is: its service address, and the container that has it.
 body=$(curl -fsS --max-time 5 "$CONSUL_URL/v1/health/service/$SERVICE-primary?passing")
 addr=$(sed -n 's/.*"Service":{[^}]*"Address":"\([^"]*\)".*/\1/p' <<<"$body")
@@ -125,6 +137,7 @@ mysqlpilot is up: primary $name ($addr:3306) and $((SCALE - 1)) replicas, all pa
                         (always the primary: HAProxy follows failovers; password: MYSQL_PASSWORD)
   Reads (HAProxy):      mariadb -h 127.0.0.1 -P $READ_PORT -u ${MYSQL_USER:-app} -p -D ${MYSQL_DATABASE:-app}
                         (the healthy replicas, round robin)
+  Topology page:        http://127.0.0.1:$PAGE_PORT/  (and /cluster as JSON)
   Consul UI:            http://127.0.0.1:$PORT/ui
   SQL on the primary:   docker exec -it $name mariadb -uroot -p
                         (the root password is MYSQL_ROOT_PASSWORD; the compose file's default

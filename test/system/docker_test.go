@@ -162,7 +162,7 @@ type Project struct {
 
 	// HAProxy's published ports on 127.0.0.1 (MYSQL_WRITE_PORT, MYSQL_READ_PORT): free ports,
 	// so that projects never collide with each other or with a developer's `make up`.
-	WritePort, ReadPort int
+	WritePort, ReadPort, PagePort int
 
 	AppUser, AppPassword, AppDB, RootPassword, ReplPassword string
 
@@ -203,7 +203,7 @@ func newProject(t testing.TB, name string, env map[string]string, stack bool) *P
 	t.Helper()
 	preflight(t)
 	p := &Project{
-		t: t, Name: name, Root: repoRoot(), ConsulPort: freePort(t), WritePort: freePort(t), ReadPort: freePort(t), Env: env, Stack: stack,
+		t: t, Name: name, Root: repoRoot(), ConsulPort: freePort(t), WritePort: freePort(t), ReadPort: freePort(t), PagePort: freePort(t), Env: env, Stack: stack,
 		AppUser: "app", AppPassword: randHex(12), AppDB: "app", RootPassword: randHex(12), ReplPassword: randHex(12),
 		dbs: map[string]*sqlDB{}, volumes: map[string]bool{},
 	}
@@ -250,6 +250,7 @@ func (p *Project) environ() []string {
 		"HAPROXY_IMAGE="+haproxyImage,
 		"MYSQL_WRITE_PORT="+strconv.Itoa(p.WritePort),
 		"MYSQL_READ_PORT="+strconv.Itoa(p.ReadPort),
+		"MYSQLPILOT_PAGE_PORT="+strconv.Itoa(p.PagePort),
 		"MYSQL_ROOT_PASSWORD="+p.RootPassword,
 		"MYSQL_USER="+p.AppUser,
 		"MYSQL_PASSWORD="+p.AppPassword,

@@ -4,6 +4,7 @@ package system
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 )
 
 // The topology page in a real browser: Debian's chromium, headless, driven with chromedp. It
-// opens a replica's page, saves a screenshot, checks that the primary shown is Consul's, then
+// opens the page through HAProxy, saves a screenshot, checks that the primary shown is Consul's, then
 // stops the primary and checks that the page shows the new one within 10 s, with the change in
 // its history.
 func TestTopologyPage(t *testing.T) {
@@ -30,8 +31,8 @@ func TestTopologyPage(t *testing.T) {
 		t.Fatal("no chromium on PATH (test/tools/install-deps.sh installs Debian's chromium)")
 	}
 	p, s := startCluster(t, nil, 3)
-	viewer := s.Replicas[0]
-	url := "http://" + viewer.IP + ":9104/"
+	// As `make up` prints it: through HAProxy, which serves it from any live node.
+	url := fmt.Sprintf("http://127.0.0.1:%d/", p.PagePort)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser),
 		chromedp.NoSandbox, chromedp.Flag("headless", true), chromedp.WindowSize(1280, 800))
