@@ -112,7 +112,7 @@ func cmdRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		cat = cluster.NewCatalog(c, cfg.Consul.Prefix, cfg.Node, log)
 	}
 	// A standalone command: no supervisor reaps here, so os/exec runs the tools.
-	res, err := snapshot.PointInTimeRestore(ctx, cfg, flavor, req, cat, supervisor.ExecRunner{}, log)
+	res, err := snapshot.PointInTimeRestore(ctx, cfg, flavor, req, cat, supervisor.ExecRunner{Env: supervisor.ScrubEnv(os.Environ(), cfg.Secrets())}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "mysqlpilot restore:", err)
 		return 1

@@ -133,23 +133,25 @@ type Loop struct {
 	// Adaptive semi-sync (primary): alone says this node may have acknowledged writes no
 	// replica has (published as MemberRecord.Alone); aloneUpTo is what it had committed when
 	// it turned semi-sync back on: alone ends once a replica has received all of it.
-	alone        bool
-	aloneUpTo    string
-	aloneLoaded  bool      // alone was taken from this node's previous member key
-	truncated    bool      // State.Truncated: until this node records its own sync set
-	promotions   uint64    // promotions that opened writes (Status, metrics)
-	fences       uint64    // fences run (Status, metrics)
-	promotedAt   time.Time // when this node last opened writes (zero while not primary)
-	publishedAt  time.Time
-	primaryReg   bool
-	lastFollow   time.Time // when replication was last (re)pointed, and at whom
-	followed     string
-	lastDB       DBState   // the last successful observation of mysqld
-	quarantined  bool      // the last decision was Quarantine (log and fence once)
-	lastFailover time.Time // when the lock last moved without a switchover
-	promoteFails int       // consecutive failed promotions
-	ackWaitSince time.Time // commits have waited for an acknowledgement since (zero: none waits)
-	benchedUntil time.Time // no candidacy before this (after repeated failed promotions)
+	alone       bool
+	aloneUpTo   string
+	aloneLoaded bool   // alone was taken from this node's previous member key
+	truncated   bool   // State.Truncated: until this node records its own sync set
+	promotions  uint64 // promotions that opened writes (Status, metrics)
+	fences      uint64 // fences run (Status, metrics)
+	// pendingFailover: this cycle's promotion, recorded in the history after the report.
+	pendingFailover *Failover
+	promotedAt      time.Time // when this node last opened writes (zero while not primary)
+	publishedAt     time.Time
+	primaryReg      bool
+	lastFollow      time.Time // when replication was last (re)pointed, and at whom
+	followed        string
+	lastDB          DBState   // the last successful observation of mysqld
+	quarantined     bool      // the last decision was Quarantine (log and fence once)
+	lastFailover    time.Time // when the lock last moved without a switchover
+	promoteFails    int       // consecutive failed promotions
+	ackWaitSince    time.Time // commits have waited for an acknowledgement since (zero: none waits)
+	benchedUntil    time.Time // no candidacy before this (after repeated failed promotions)
 
 	mu     sync.Mutex
 	status Status
@@ -191,6 +193,9 @@ type observation struct {
 	db    DBState
 	view  ClusterView
 	dbErr error
+	// before: the replica state Decide saw, when the server was observed again after the
+	// action (its error text may be in the action's reason: PublicReason redacts both).
+	before *ReplicaStatus
 }
 
 // Cycle runs one observe -> decide -> act round and returns the action taken.
@@ -213,10 +218,12 @@ func (l *Loop) Cycle(ctx context.Context) Action {
 		// The server changed: report what it is now, not what it was (a new primary must not
 		// fail its checks for a cycle).
 		octx, cancel := context.WithTimeout(ctx, l.cfg.Timing.ObserveTimeout())
+		o.before = o.db.Replica
 		o.db, o.dbErr = l.db.Observe(octx)
 		cancel()
 	}
 	l.report(ctx, a, o, err)
+	l.recordFailover(ctx)
 	return a
 }
 
@@ -613,7 +620,7 @@ func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 	}
 	l.log.Info(l.cfg.Node + " became primary")
 	l.promotions++
-	l.recordFailover(ctx, o)
+	l.pendingFailover = l.failoverRecord(o) // recorded after this cycle's report: never delays advertising writes
 	l.promotedAt = l.now()
 	o.state.PromotedAt, o.state.Now = l.promotedAt, l.promotedAt
 	// Promote turned semi-sync on (when configured); adaptive semi-sync turns it off again
@@ -623,8 +630,8 @@ func (l *Loop) promoteOnce(ctx context.Context, o observation) error {
 	return l.stayPrimary(ctx, stayPrimary(o.state, because("became primary")), after)
 }
 
-// recordFailover adds this promotion to the failover history (best effort: it is for people).
-func (l *Loop) recordFailover(ctx context.Context, o observation) {
+// failoverRecord is this promotion as the failover history keeps it.
+func (l *Loop) failoverRecord(o observation) *Failover {
 	f := Failover{At: l.now(), From: o.view.LastLeader, To: l.cfg.Node, Cause: "failover"}
 	switch sw := o.view.Switchover; {
 	case !o.view.Initialized:
@@ -635,9 +642,19 @@ func (l *Loop) recordFailover(ctx context.Context, o observation) {
 	if !o.state.FreeSince.IsZero() {
 		f.Took = l.now().Sub(o.state.FreeSince)
 	}
+	return &f
+}
+
+// recordFailover writes a pending failover record (best effort: it is for people).
+func (l *Loop) recordFailover(ctx context.Context) {
+	f := l.pendingFailover
+	if f == nil {
+		return
+	}
+	l.pendingFailover = nil
 	cctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
 	defer cancel()
-	if err := l.cluster.RecordFailover(cctx, f); err != nil {
+	if err := l.cluster.RecordFailover(cctx, *f); err != nil {
 		l.log.Debug("could not record the failover in the history", "err", err)
 	}
 }
@@ -1003,7 +1020,7 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 	ctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
 	defer cancel()
 	healthy, note := l.health(role, o)
-	note = PublicReason(note, o.db.Replica)
+	note = PublicReason(PublicReason(note, o.db.Replica), o.before)
 	s0 := o.state
 	if o.dbErr != nil {
 		s0.MySQLUp = true // a slow answer keeps our published lead; a dead server's session lapses
@@ -1017,7 +1034,7 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 		Node: l.cfg.Node, Address: l.cfg.Address, Port: l.cfg.Port, Role: role,
 		Executed: o.db.Executed, Received: o.db.Received, Healthy: healthy,
 		Eligible:  eligibleNow,
-		WasLeader: l.wasLeader, Why: PublicReason(a.Why(), o.db.Replica), Updated: l.now(),
+		WasLeader: l.wasLeader, Why: PublicReason(PublicReason(a.Why(), o.db.Replica), o.before), Updated: l.now(),
 		Alone: l.alone, Acking: o.db.Acking, Boot: l.cfg.Boot,
 	}
 	if r := o.db.Replica; r != nil && r.Lag >= 0 {
@@ -1046,8 +1063,9 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 	}
 	// promotedAt is set when this node opened writes and cleared by every fence: the cycle
 	// that promoted observed the node before it did, and must advertise it already.
-	if opened := !l.promotedAt.IsZero(); role == RolePrimary && (o.db.Writable || opened) && (o.state.HeldByUs || opened) {
-		st.Writable = true
+	// o.db is the server as it is after the action (observed again after a promotion); the
+	// lock as observed before the cycle's Acquire is not: promotedAt stands in for it.
+	if opened := !l.promotedAt.IsZero(); role == RolePrimary && o.db.Writable && (o.state.HeldByUs || opened) {
 		if d := l.deadline(); !d.IsZero() {
 			st.WritableUntil = d.Add(-l.cfg.Timing.FenceMargin)
 		}

@@ -386,6 +386,7 @@ func TestTruncatedEndsWithOwnSyncSet(t *testing.T) {
 	if !f.db.Writable {
 		t.Fatalf("never became writable: %v", f.calls)
 	}
+	inOrder(t, f.calls, "Promote(bootstrap)", "RecordFailover(bootstrap)")
 	if l.truncated || cleared != 1 {
 		t.Errorf("after recording its own set: truncated=%v, OnOwnSyncSet called %d times; want false, 1", l.truncated, cleared)
 	}

@@ -18,6 +18,8 @@ import (
 
 // PITROptions configure RestoreToTime. Fields without a default are required.
 type PITROptions struct {
+	// Secrets are the configured secret values, kept out of the replay tools' environment.
+	Secrets []string
 	Runner  supervisor.Runner
 	Flavor  mysql.Flavor
 	Store   storage.Store
@@ -495,7 +497,7 @@ func pipeReplay(ctx context.Context, o PITROptions, after string, files []string
 	readerDone := make(chan error, 1)
 	go func() {
 		err := o.Runner.Run(ctx, supervisor.Cmd{Name: o.Flavor.BinlogTool(), Path: o.BinlogTool, Args: args,
-			Env: append(supervisor.ScrubEnv(os.Environ(), nil), "TZ=UTC"), Stdout: pw})
+			Env: append(supervisor.ScrubEnv(os.Environ(), o.Secrets), "TZ=UTC"), Stdout: pw})
 		if err != nil {
 			err = fmt.Errorf("%s: %w", o.Flavor.BinlogTool(), err)
 		}

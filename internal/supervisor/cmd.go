@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -149,12 +150,23 @@ func StatusFromWait(ws syscall.WaitStatus) ExitStatus {
 // ExecRunner runs commands with os/exec. Use it only where no Supervisor reaps the process
 // (unit and integration tests of other packages, CLI subcommands): while a Supervisor runs, its
 // reaper takes every child's exit status and os/exec's Wait fails with ECHILD.
-type ExecRunner struct{}
+//
+// Env is the environment of a command without its own (Cmd.Env nil); nil means ours without
+// the variables named as secrets (ScrubEnv): a CLI subcommand run by `docker exec` has them all.
+type ExecRunner struct {
+	Env []string
+}
 
 // Run implements Runner with os/exec.
-func (ExecRunner) Run(ctx context.Context, c Cmd) error {
+func (r ExecRunner) Run(ctx context.Context, c Cmd) error {
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Env, cmd.Dir = c.Env, c.Dir
+	if cmd.Env == nil {
+		cmd.Env = r.Env
+	}
+	if cmd.Env == nil {
+		cmd.Env = ScrubEnv(os.Environ(), nil)
+	}
 	cmd.Stdin, cmd.Stdout = c.Stdin, c.Stdout
 	var tail tailBuffer
 	if c.Stderr != nil {

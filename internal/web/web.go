@@ -205,15 +205,18 @@ func Cluster(st ha.Status, now time.Time) ClusterJSON {
 	return c
 }
 
+var errorWord = regexp.MustCompile(`(?i)error`)
+
 var errNumber = regexp.MustCompile(`\b(1\d{3}|2\d{3}|4\d{3})\b`)
 
 // ShortWhy keeps a decision's reason but cuts any replication error text to its number and a
 // short class: server messages can name accounts, hosts and files.
 func ShortWhy(why string) string {
-	i := strings.Index(strings.ToLower(why), "error")
-	if i < 0 {
+	loc := errorWord.FindStringIndex(why) // on why itself: lower-casing may change byte offsets
+	if loc == nil {
 		return why
 	}
+	i := loc[0]
 	class := "replication error"
 	low := strings.ToLower(why)
 	switch {

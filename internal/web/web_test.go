@@ -144,3 +144,11 @@ func TestPage(t *testing.T) {
 		t.Error("an unknown path is not 404")
 	}
 }
+
+// Text whose lower-case form has another byte length (the Kelvin sign) does not panic.
+func TestShortWhyNonASCII(t *testing.T) {
+	got := ShortWhy("\u212a\u212a\u212a\u212a\u212a replication ERROR 1045: Access denied for user 'x'")
+	if strings.Contains(got, "Access denied for user") || !strings.Contains(got, "error 1045") {
+		t.Errorf("ShortWhy = %q", got)
+	}
+}
