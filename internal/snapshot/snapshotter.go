@@ -272,7 +272,7 @@ func PointInTimeRestore(ctx context.Context, cfg *config.Config, flavor mysql.Fl
 	}
 	return RestoreToTime(ctx, PITROptions{
 		Secrets: cfg.Secrets(),
-		Runner: runner, Flavor: flavor, Store: store, Catalog: cat,
+		Runner:  runner, Flavor: flavor, Store: store, Catalog: cat,
 		Until: req.Until, UntilGTID: req.UntilGTID, Datadir: req.Datadir, TempDir: tmp, OSUser: user,
 		RootPassword: cfg.MySQL.RootPassword, ServerBinary: server, AllowIncomplete: req.AllowIncomplete, Log: log,
 	})
