@@ -327,7 +327,7 @@ func (n *node) mayTruncate(ctx context.Context) bool {
 		if v.Leader != nil && v.Leader.Node != n.cfg.Node {
 			deadline = start.Add(truncateWait + promoteWithin)
 		}
-		if v.Leader == nil && nobodyElseMay(v, n.cfg.Node) {
+		if v.Leader == nil && ha.NobodyElseMay(v, n.cfg.Node) {
 			n.log.Info("this node was primary and a member of its sync set restarted since it was recorded: only this node may take over; its crash recovery keeps every transaction")
 			return false
 		}
@@ -356,23 +356,6 @@ func (n *node) mayTruncate(ctx context.Context) bool {
 // promoteWithin bounds how long a restarted old primary waits for a new primary that holds
 // the lock to finish its promotion (see mayTruncate).
 const promoteWithin = 5 * time.Minute
-
-// nobodyElseMay reports whether the sync-set rule lets no node but node (the set's leader)
-// take the lock: a member of its set has restarted since it was recorded (its relay log, which
-// may have held writes it acknowledged, is gone), so every other candidate waits for node
-// (see ha's syncRule). Only a new holder can change the record, and none can arise.
-func nobodyElseMay(v ha.ClusterView, node string) bool {
-	s := v.Sync
-	if s == nil || s.Async || s.Leader != node || s.Boots == nil {
-		return false
-	}
-	for _, r := range v.Members {
-		if r.Node != node && s.Has(r.Node) && r.Boot != "" && r.Boot != s.Boots[r.Node] {
-			return true
-		}
-	}
-	return false
-}
 
 // truncatedMarker is the file that says this datadir may lack writes this node acknowledged as
 // primary (ha.State.Truncated).

@@ -12,7 +12,6 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/internal/cluster"
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
-	"github.com/mysqlpilot/mysqlpilot/internal/ha"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
 
@@ -82,31 +81,5 @@ func TestConsulAgentJob(t *testing.T) {
 	}
 	if j.Restart != supervisor.RestartAlways {
 		t.Errorf("restart policy %q, want always", j.Restart)
-	}
-}
-
-// A restarted old primary need not wait for a failover the sync-set rule forbids: once a
-// member of its set restarted since it was recorded, nobody else may take the lock.
-func TestNobodyElseMay(t *testing.T) {
-	set := &ha.SyncSet{Leader: "a", Members: []string{"b", "c"}, Boots: map[string]string{"b": "b1", "c": "c1"}}
-	view := func(bBoot string, s *ha.SyncSet) ha.ClusterView {
-		return ha.ClusterView{Sync: s, Members: []ha.MemberRecord{{Node: "b", Boot: bBoot}, {Node: "c", Boot: "c1"}}}
-	}
-	for _, c := range []struct {
-		name string
-		v    ha.ClusterView
-		node string
-		want bool
-	}{
-		{"every member as recorded: another may take over", view("b1", set), "a", false},
-		{"a member restarted since: only a", view("b2", set), "a", true},
-		{"not this node's record", view("b2", set), "x", false},
-		{"no record", view("b2", nil), "a", false},
-		{"an asynchronous primary's record", view("b2", &ha.SyncSet{Leader: "a", Async: true}), "a", false},
-		{"a member that never published its boot", view("", set), "a", false},
-	} {
-		if got := nobodyElseMay(c.v, c.node); got != c.want {
-			t.Errorf("%s: nobodyElseMay = %v, want %v", c.name, got, c.want)
-		}
 	}
 }

@@ -414,6 +414,23 @@ func syncRule(s State) (why string, ok bool) {
 	return "", true
 }
 
+// NobodyElseMay reports whether the sync-set rule lets no node but node (the set's leader)
+// take the lock: a member of its set has restarted since it was recorded (its relay log, which
+// may have held writes it acknowledged, is gone), so every other candidate waits for node
+// (see syncRule), so a restarted old primary need not wait for a failover before it starts. Only a new holder can change the record, and none can arise.
+func NobodyElseMay(v ClusterView, node string) bool {
+	s := v.Sync
+	if s == nil || s.Async || s.Leader != node || s.Boots == nil {
+		return false
+	}
+	for _, r := range v.Members {
+		if r.Node != node && s.Has(r.Node) && r.Boot != "" && r.Boot != s.Boots[r.Node] {
+			return true
+		}
+	}
+	return false
+}
+
 // HandoverTarget is the member a graceful handover (switchover without --to, docker stop)
 // goes to: among live eligible members, those that acknowledge our commits as members of our
 // sync set first (they have what we acknowledged), then the most advanced (Rank: how many such

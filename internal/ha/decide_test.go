@@ -763,3 +763,29 @@ func TestPublicReason(t *testing.T) {
 		t.Errorf("no error: %q", got)
 	}
 }
+
+// A restarted old primary need not wait for a failover the sync-set rule forbids: once a
+// member of its set restarted since it was recorded, nobody else may take the lock.
+func TestNobodyElseMay(t *testing.T) {
+	set := &SyncSet{Leader: "a", Members: []string{"b", "c"}, Boots: map[string]string{"b": "b1", "c": "c1"}}
+	view := func(bBoot string, s *SyncSet) ClusterView {
+		return ClusterView{Sync: s, Members: []MemberRecord{{Node: "b", Boot: bBoot}, {Node: "c", Boot: "c1"}}}
+	}
+	for _, c := range []struct {
+		name string
+		v    ClusterView
+		node string
+		want bool
+	}{
+		{"every member as recorded: another may take over", view("b1", set), "a", false},
+		{"a member restarted since: only a", view("b2", set), "a", true},
+		{"not this node's record", view("b2", set), "x", false},
+		{"no record", view("b2", nil), "a", false},
+		{"an asynchronous primary's record", view("b2", &SyncSet{Leader: "a", Async: true}), "a", false},
+		{"a member that never published its boot", view("", set), "a", false},
+	} {
+		if got := NobodyElseMay(c.v, c.node); got != c.want {
+			t.Errorf("%s: NobodyElseMay = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -894,7 +894,7 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 				if to == "" {
 					ms = l.members(view, Progress{Executed: st.Executed})
 					target = HandoverTarget(State{Node: l.cfg.Node, Sync: view.Sync, Members: ms})
-					if target == "" && !anyLive(ms) {
+					if target == "" && !anyMayBecomeTarget(ms) {
 						break // nobody to hand over to: release now
 					}
 					// Live members, none eligible yet (repointing, catching up, their keys
@@ -937,10 +937,10 @@ func (l *Loop) handover(ctx context.Context, to string, o observation) error {
 	return nil
 }
 
-// anyLive reports whether a member other than us may soon be a handover target: a live
+// anyMayBecomeTarget reports whether a member other than us may soon be a handover target: a live
 // replica whose history has not split from another's (one quarantined, benched or restoring
 // is no replica and is not waited for).
-func anyLive(ms []Member) bool {
+func anyMayBecomeTarget(ms []Member) bool {
 	for _, m := range ms {
 		if m.Live && m.Role == RoleReplica && !m.Split {
 			return true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,11 +32,11 @@ func TestSoak(t *testing.T) {
 	seed, _ := strconv.ParseUint(envOr("MYSQLPILOT_SOAK_SEED", "1"), 10, 64)
 	var faults []soakFault
 	for _, name := range strings.Split(envOr("MYSQLPILOT_SOAK_FAULTS", strings.Join(soakFaultNames(), ",")), ",") {
-		f, ok := soakFaults[strings.TrimSpace(name)]
-		if !ok {
+		i := slices.IndexFunc(soakFaults, func(f soakFault) bool { return f.name == strings.TrimSpace(name) })
+		if i < 0 {
 			t.Fatalf("MYSQLPILOT_SOAK_FAULTS: unknown fault %q (known: %s)", name, strings.Join(soakFaultNames(), ", "))
 		}
-		faults = append(faults, f)
+		faults = append(faults, soakFaults[i])
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
@@ -90,22 +91,22 @@ type soakFault struct {
 
 // soakFaults: the primary's faults of the system tests, the four partitions, and two compound
 // faults (a replica rejoining when the primary dies; every node killed at once).
-var soakFaults = map[string]soakFault{
-	"stop": {"stop", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
+var soakFaults = []soakFault{
+	{"stop", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
 		t0 := time.Now()
 		p.Docker(90*time.Second, "stop", "--time", "30", s.Primary.ID)
 		c.WaitAckBy(t, t0, s.Primary.Name, failoverTimeout)
 		p.Docker(time.Minute, "start", s.Primary.ID)
 		return ""
 	}},
-	"kill": {"kill", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
+	{"kill", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
 		t0 := time.Now()
 		p.Docker(time.Minute, "kill", "--signal", "KILL", s.Primary.ID)
 		c.WaitAckBy(t, t0, s.Primary.Name, failoverTimeout)
 		p.Docker(time.Minute, "start", s.Primary.ID)
 		return ""
 	}},
-	"pause": {"pause", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
+	{"pause", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
 		t0 := p.Pause(s.Primary.ID)
 		c.WaitAckBy(t, t0, s.Primary.Name, failoverTimeout)
 		// The freeze outlasts the session TTL: the fault's length is its parameter.
@@ -113,7 +114,7 @@ var soakFaults = map[string]soakFault{
 		p.Docker(time.Minute, "unpause", s.Primary.ID)
 		return ""
 	}},
-	"disconnect": {"disconnect", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
+	{"disconnect", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
 		t0 := time.Now()
 		p.Docker(time.Minute, "network", "disconnect", p.NetworkName(), s.Primary.ID)
 		c.WaitAckBy(t, t0, s.Primary.Name, failoverTimeout)
@@ -122,36 +123,23 @@ var soakFaults = map[string]soakFault{
 	}},
 	// mariadbd killed, the container left alone: mysqlpilot exits with it and Docker's
 	// restart policy brings the node back; the primary may move or come back.
-	"kill-mysqld": {"kill-mysqld", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
+	{"kill-mysqld", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
 		killMySQLd(t, p, s.Primary)
 		return ""
 	}},
 	// P1: {P, A} | {B, Consul}: B must not take over while A, a sync-set member, is cut off.
-	"partition-p1": {"partition-p1", func(t *testing.T, p *Project, c *Checker, s Settled, rng *rand.Rand) string {
+	{"partition-p1", func(t *testing.T, p *Project, c *Checker, s Settled, rng *rand.Rand) string {
 		a, b := pickTwo(s.Replicas, rng)
 		cut := p.Cut(t, false, []endpoint{s.Primary.endpoint(), a.endpoint()}, []endpoint{b.endpoint(), p.consulEndpoint(t)})
 		last := neverWritable(t, p, b, 20*time.Second, "while the sync-set member "+a.Name+" was cut off")
 		cut.Heal(t)
 		return "B waited: " + last.Action
 	}},
-	// P2: the primary cut from Consul only.
-	"partition-p2": {"partition-p2", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
-		t0 := time.Now()
-		cut := p.Cut(t, false, []endpoint{s.Primary.endpoint()}, []endpoint{p.consulEndpoint(t)})
-		c.WaitAckBy(t, t0, s.Primary.Name, failoverTimeout)
-		cut.Heal(t)
-		return ""
-	}},
-	// P3: one way, the primary's packets to Consul dropped.
-	"partition-p3": {"partition-p3", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
-		t0 := time.Now()
-		cut := p.Cut(t, true, []endpoint{s.Primary.endpoint()}, []endpoint{p.consulEndpoint(t)})
-		c.WaitAckBy(t, t0, s.Primary.Name, failoverTimeout)
-		cut.Heal(t)
-		return ""
-	}},
+	// P2: the primary cut from Consul only; P3: one way, its packets to Consul dropped.
+	{"partition-p2", primaryCutFromConsulFault(false)},
+	{"partition-p3", primaryCutFromConsulFault(true)},
 	// P4: a replica cut from the primary but not from Consul: no failover.
-	"partition-p4": {"partition-p4", func(t *testing.T, p *Project, c *Checker, s Settled, rng *rand.Rand) string {
+	{"partition-p4", func(t *testing.T, p *Project, c *Checker, s Settled, rng *rand.Rand) string {
 		b, _ := pickTwo(s.Replicas, rng)
 		t0 := time.Now()
 		cut := p.Cut(t, false, []endpoint{b.endpoint()}, []endpoint{s.Primary.endpoint()})
@@ -164,7 +152,7 @@ var soakFaults = map[string]soakFault{
 	}},
 	// The bank case: a replica restarts (its relay log gone) and the primary is killed as it
 	// rejoins.
-	"rejoin-kill": {"rejoin-kill", func(t *testing.T, p *Project, c *Checker, s Settled, rng *rand.Rand) string {
+	{"rejoin-kill", func(t *testing.T, p *Project, c *Checker, s Settled, rng *rand.Rand) string {
 		a, _ := pickTwo(s.Replicas, rng)
 		p.Docker(time.Minute, "kill", "--signal", "KILL", a.ID)
 		p.Docker(time.Minute, "start", a.ID)
@@ -201,7 +189,7 @@ var soakFaults = map[string]soakFault{
 		return a.Name + " rejoined as the primary died; " + how
 	}},
 	// Every node killed at once, then started: a whole-cluster crash.
-	"kill-all": {"kill-all", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
+	{"kill-all", func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
 		var ids []string
 		for _, n := range append([]Node{s.Primary}, s.Replicas...) {
 			ids = append(ids, n.ID)
@@ -212,9 +200,25 @@ var soakFaults = map[string]soakFault{
 	}},
 }
 
+// primaryCutFromConsulFault cuts the primary from Consul (both ways, or only its own packets)
+// until another node acknowledges writes, then heals.
+func primaryCutFromConsulFault(oneWay bool) func(*testing.T, *Project, *Checker, Settled, *rand.Rand) string {
+	return func(t *testing.T, p *Project, c *Checker, s Settled, _ *rand.Rand) string {
+		t0 := time.Now()
+		cut := p.Cut(t, oneWay, []endpoint{s.Primary.endpoint()}, []endpoint{p.consulEndpoint(t)})
+		c.WaitAckBy(t, t0, s.Primary.Name, failoverTimeout)
+		cut.Heal(t)
+		return ""
+	}
+}
+
+// soakFaultNames lists soakFaults' names, in order.
 func soakFaultNames() []string {
-	return []string{"stop", "kill", "pause", "disconnect", "kill-mysqld", "partition-p1", "partition-p2",
-		"partition-p3", "partition-p4", "rejoin-kill", "kill-all"}
+	var names []string
+	for _, f := range soakFaults {
+		names = append(names, f.name)
+	}
+	return names
 }
 
 // pickTwo returns the two replicas in a random order.
