@@ -21,6 +21,7 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/control"
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
+	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
 
@@ -44,6 +45,7 @@ Usage:
   mysqlpilot restore --to-time T|--to-gtid G --datadir D
                                             point-in-time restore from snapshots + archived binlogs
   mysqlpilot config [--config FILE]         print the effective config, secrets redacted
+  mysqlpilot keygen                         print a new random snapshot key (snapshot.encrypt)
   mysqlpilot supervise [flags] -- CMD ARGS  run any command as PID 1 (reap, forward signals)
   mysqlpilot version
 
@@ -76,6 +78,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRestore(ctx, rest, stdout, stderr)
 	case "supervise":
 		return cmdSupervise(ctx, rest, stderr)
+	case "keygen":
+		if len(rest) != 0 {
+			fmt.Fprintln(stderr, "Usage: mysqlpilot keygen > snapshot.key  (32 random bytes, base64; give the file as snapshot.encrypt.keyFile)")
+			return 2
+		}
+		fmt.Fprintln(stdout, seal.NewKeyText())
+		return 0
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mysqlpilot", version)
 		return 0

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
+	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -81,6 +82,14 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, nil, "version"); code != 0 || !strings.HasPrefix(out, "mysqlpilot ") {
 		t.Errorf("version: %d %q", code, out)
+	}
+	if code, out, _ := runCLI(t, nil, "keygen"); code != 0 {
+		t.Errorf("keygen: exit %d", code)
+	} else if _, err := seal.ParseKey(out, "keygen"); err != nil {
+		t.Errorf("keygen printed no key: %v", err)
+	}
+	if code, _, _ := runCLI(t, nil, "keygen", "x"); code != 2 {
+		t.Errorf("keygen x: exit %d, want 2", code)
 	}
 	if code, _, stderr := runCLI(t, nil, "status", "--socket", "/nonexistent.sock"); code != 1 || !strings.Contains(stderr, "control socket") {
 		t.Errorf("status without a node: %d %q", code, stderr)

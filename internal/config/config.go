@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 )
 
 // DefaultPath is where `mysqlpilot run` looks for its config when --config is not given.
@@ -152,6 +154,45 @@ type SnapshotConfig struct {
 	Compress            string   `json:"compress"`            // "zstd" (default) or "none"
 	BinlogFlushInterval Duration `json:"binlogFlushInterval"` // default 5m; 0 disables binlog archiving
 	TempDir             string   `json:"tempDir"`             // restore scratch space; default "<datadir>/../mysqlpilot-restore"
+	// Encrypt seals snapshots and archived binlogs before they leave the node (see
+	// internal/seal); off when neither field is set.
+	Encrypt EncryptConfig `json:"encrypt"`
+}
+
+// EncryptConfig gives the snapshot key: 32 random bytes as base64 or 64 hex digits
+// (`mysqlpilot keygen` prints one), in a file or in the config (from the environment).
+type EncryptConfig struct {
+	KeyFile string `json:"keyFile"` // a file holding the key, e.g. a Docker secret under /run/secrets
+	Key     string `json:"key"`     // the key itself, e.g. "${MYSQLPILOT_SNAPSHOT_KEY}"; never logged
+}
+
+// Enabled reports whether a key is configured.
+func (e EncryptConfig) Enabled() bool { return e.Key != "" || e.KeyFile != "" }
+
+// LoadKey returns the configured key, or nil when encryption is off. Errors name the field
+// (and the file) and never quote the key.
+func (e EncryptConfig) LoadKey() (*seal.Key, error) {
+	switch {
+	case e.Key != "" && e.KeyFile != "":
+		return nil, fieldErr("snapshot.encrypt", "give the key in key or in keyFile, not both")
+	case e.Key != "":
+		k, err := seal.ParseKey(e.Key, "snapshot.encrypt.key")
+		if err != nil {
+			return nil, &Error{Field: "snapshot.encrypt.key", Msg: strings.TrimPrefix(err.Error(), "snapshot.encrypt.key: ")}
+		}
+		return k, nil
+	case e.KeyFile != "":
+		b, err := os.ReadFile(e.KeyFile)
+		if err != nil {
+			return nil, fieldErr("snapshot.encrypt.keyFile", "cannot read the key: %v", err)
+		}
+		k, err := seal.ParseKey(string(b), "snapshot.encrypt.keyFile "+e.KeyFile)
+		if err != nil {
+			return nil, &Error{Field: "snapshot.encrypt.keyFile", Msg: strings.TrimPrefix(err.Error(), "snapshot.encrypt.keyFile ")}
+		}
+		return k, nil
+	}
+	return nil, nil
 }
 
 // StorageConfig configures each backend; only the chosen one is validated.

@@ -129,6 +129,12 @@ func TestBadInputNamesFieldAndFix(t *testing.T) {
 		{"local agent with an empty server", `{"mysql": {` + pw + `}, "consul": {"address": "127.0.0.1:8500", "agent": {"join": "consul,,consul-3"}}}`, nil,
 			`config: consul.agent.join: "consul,,consul-3" has an empty entry`},
 		{"job without exec", `{"mysql": {` + pw + `}, "jobs": [{"name": "agent"}]}`, nil, "config: jobs[0].exec: required"},
+		{"snapshot key not a key", `{"mysql": {` + pw + `}, "snapshot": {"encrypt": {"key": "${K}"}}}`, map[string]string{"K": "hunter2-hunter2"},
+			"config: snapshot.encrypt.key: not a 256-bit key (want 32 random bytes as base64 or 64 hex digits, e.g. `mysqlpilot keygen`; 15 characters given)"},
+		{"snapshot key twice", `{"mysql": {` + pw + `}, "snapshot": {"encrypt": {"key": "${K}", "keyFile": "/k"}}}`, map[string]string{"K": strings.Repeat("ab", 32)},
+			"config: snapshot.encrypt: give the key in key or in keyFile, not both"},
+		{"snapshot key file missing", `{"mysql": {` + pw + `}, "snapshot": {"encrypt": {"keyFile": "/nonexistent/k"}}}`, nil,
+			"config: snapshot.encrypt.keyFile: cannot read the key: open /nonexistent/k: no such file or directory"},
 		{"bad interpolation", `{"node": "${A"}`, nil, "config: node: unterminated ${"},
 		{"string where list expected", `{"mysql": {"exec": "mariadbd"}}`, nil, "config: mysql.exec: must be a list"},
 	}
@@ -184,19 +190,23 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 }
 
 func TestRedactedHidesEverySecret(t *testing.T) {
-	cfg, err := Load("", withEnv(map[string]string{"MYSQL_USER": "app", "MYSQL_PASSWORD": "apppw-long-enough", "CONSUL_HTTP_TOKEN": "tok", "S3_SECRET_KEY": "s3s"}))
+	cfg, err := Load("", withEnv(map[string]string{"MYSQL_USER": "app", "MYSQL_PASSWORD": "apppw-long-enough", "CONSUL_HTTP_TOKEN": "tok", "S3_SECRET_KEY": "s3s",
+		"SNAPSHOT_KEY": strings.Repeat("c3", 32)}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := cfg.Redacted()
-	dump := strings.Join([]string{r.Consul.Token, r.MySQL.RootPassword, r.MySQL.Password, r.MySQL.ReplPassword, r.Storage.S3.SecretKey}, " ")
+	dump := strings.Join([]string{r.Consul.Token, r.MySQL.RootPassword, r.MySQL.Password, r.MySQL.ReplPassword, r.Storage.S3.SecretKey, r.Snapshot.Encrypt.Key}, " ")
 	for _, s := range cfg.Secrets() {
 		if strings.Contains(dump, s) {
 			t.Errorf("secret %q survives redaction", s)
 		}
 	}
-	if len(cfg.Secrets()) != 5 {
-		t.Errorf("Secrets() = %d values, want 5", len(cfg.Secrets()))
+	if len(cfg.Secrets()) != 6 {
+		t.Errorf("Secrets() = %d values, want 6", len(cfg.Secrets()))
+	}
+	if k, err := cfg.Snapshot.Encrypt.LoadKey(); err != nil || k == nil {
+		t.Errorf("SNAPSHOT_KEY: %v, %v", k, err)
 	}
 }
 

@@ -258,7 +258,7 @@ func jsonKind(v any) string {
 // secretPaths are the config fields that hold secrets: their values are never quoted.
 var secretPaths = map[string]bool{
 	"consul.token": true, "mysql.rootPassword": true, "mysql.password": true, "mysql.replPassword": true,
-	"storage.s3.secretKey": true, "storage.manta.key": true,
+	"storage.s3.secretKey": true, "storage.manta.key": true, "snapshot.encrypt.key": true,
 }
 
 // wholeReference is a value that is one ${NAME} or ${NAME:-default} reference and nothing else.

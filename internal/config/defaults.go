@@ -107,6 +107,7 @@ func (c *Config) Redacted() *Config {
 	hide(&r.Storage.S3.AccessKey)
 	hide(&r.Storage.S3.SecretKey)
 	hide(&r.Storage.Manta.Key)
+	hide(&r.Snapshot.Encrypt.Key)
 	return &r
 }
 
@@ -114,7 +115,7 @@ func (c *Config) Redacted() *Config {
 func (c *Config) Secrets() []string {
 	var out []string
 	for _, s := range []string{c.Consul.Token, c.MySQL.RootPassword, c.MySQL.Password, c.MySQL.ReplPassword,
-		c.Storage.S3.SecretKey, c.Storage.Manta.Key} {
+		c.Storage.S3.SecretKey, c.Storage.Manta.Key, c.Snapshot.Encrypt.Key} {
 		if s != "" {
 			out = append(out, s)
 		}

@@ -190,6 +190,9 @@ func (c *Config) Validate() error {
 	if s.Compress != "zstd" && s.Compress != "none" {
 		add("snapshot.compress", "%q: use \"zstd\" or \"none\"", s.Compress)
 	}
+	if _, err := s.Encrypt.LoadKey(); err != nil {
+		errs = append(errs, err)
+	}
 
 	seen := map[string]bool{}
 	for i, j := range c.Jobs {

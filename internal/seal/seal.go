@@ -133,6 +133,7 @@ func nonce(dst *[nonceLen]byte, i uint64, last bool) {
 // a stream not closed does not open.
 type Writer struct {
 	w    io.Writer
+	hdr  []byte // the header, until it is written with the first chunk
 	aead cipher.AEAD
 	buf  []byte // plaintext of the current chunk, then its ciphertext in place
 	n    int    // plaintext bytes in buf
@@ -141,7 +142,8 @@ type Writer struct {
 	nb   [nonceLen]byte
 }
 
-// NewWriter writes the header to w and returns a Writer sealing under k.
+// NewWriter returns a Writer sealing under k onto w. Nothing reaches w before the first
+// chunk (or Close), so w may be a pipe whose reader starts later.
 func NewWriter(w io.Writer, k *Key) (*Writer, error) {
 	hdr := make([]byte, headerLen)
 	copy(hdr, magic)
@@ -155,10 +157,7 @@ func NewWriter(w io.Writer, k *Key) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := w.Write(hdr); err != nil {
-		return nil, err
-	}
-	return &Writer{w: w, aead: a, buf: make([]byte, ChunkSize+tagLen)}, nil
+	return &Writer{w: w, hdr: hdr, aead: a, buf: make([]byte, ChunkSize+tagLen)}, nil
 }
 
 // Write buffers p and seals every full chunk. A chunk is sealed only once a byte after it is
@@ -183,6 +182,13 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 func (w *Writer) flush(last bool) error {
+	if w.hdr != nil {
+		if _, err := w.w.Write(w.hdr); err != nil {
+			w.err = err
+			return err
+		}
+		w.hdr = nil
+	}
 	nonce(&w.nb, w.i, last)
 	out := w.aead.Seal(w.buf[:0], w.nb[:], w.buf[:w.n], nil)
 	if _, err := w.w.Write(out); err != nil {

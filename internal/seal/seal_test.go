@@ -203,3 +203,12 @@ func BenchmarkOpen(b *testing.B) {
 		io.Copy(io.Discard, r)
 	}
 }
+
+// Nothing reaches the underlying writer before data does: a pipe whose reader starts later
+// (the store's upload) must not block NewWriter.
+func TestNewWriterWritesNothingYet(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := NewWriter(&out, key(t, keyA)); err != nil || out.Len() != 0 {
+		t.Errorf("NewWriter wrote %d bytes, %v", out.Len(), err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 	"github.com/mysqlpilot/mysqlpilot/internal/storage"
 )
 
@@ -21,6 +22,8 @@ type ArchiveOptions struct {
 	Prefix string
 	// Compress is "zstd" (default) or "none".
 	Compress string
+	// Key, when not nil, seals each file after compression (snapshot.encrypt).
+	Key *seal.Key
 	// Node is recorded in the progress; optional.
 	Node string
 	// NoFlush skips FLUSH BINARY LOGS: only files the server already closed are archived.
@@ -113,13 +116,13 @@ func ArchiveBinlogs(ctx context.Context, db *mysql.DB, store storage.Store, o Ar
 		if err != nil {
 			return res, fmt.Errorf("snapshot: archive binlog %s: %w", file, err)
 		}
-		name := BinlogObjectName(o.Prefix, serverID, created, file, o.Compress)
+		name := sealedName(BinlogObjectName(o.Prefix, serverID, created, file, o.Compress), o.Key)
 		var closedAt time.Time
 		switch _, err := store.Stat(ctx, name); {
 		case err == nil:
 			// Archived by an earlier run.
 		case errors.Is(err, storage.ErrNotFound):
-			closedAt, err = uploadBinlog(ctx, store, name, path, o.Compress)
+			closedAt, err = uploadBinlog(ctx, store, name, path, o.Compress, o.Key)
 			if err != nil {
 				return res, fmt.Errorf("snapshot: archive binlog %s to %s: %w", file, name, err)
 			}
@@ -213,9 +216,10 @@ func findGap(last *BinlogProgress, serverID uint32, dir string, closed []string)
 	return ""
 }
 
-// uploadBinlog streams the file at path to name, compressed per compress, checking that it
-// is a whole binary log; it returns when the file was closed (its last event).
-func uploadBinlog(ctx context.Context, store storage.Store, name, path, compress string) (time.Time, error) {
+// uploadBinlog streams the file at path to name, compressed per compress and sealed under key
+// (when not nil), checking that it is a whole binary log; it returns when the file was closed
+// (its last event).
+func uploadBinlog(ctx context.Context, store storage.Store, name, path, compress string, key *seal.Key) (time.Time, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return time.Time{}, err
@@ -224,10 +228,10 @@ func uploadBinlog(ctx context.Context, store storage.Store, name, path, compress
 	scan := &binlogScanner{}
 	src := &checkedReader{r: io.TeeReader(f, scan), atEOF: func() error { _, err := scan.closed(); return err }}
 	var body io.Reader = src
-	if compress == CompressZstd {
+	if compress == CompressZstd || key != nil {
 		pr, pw := io.Pipe()
 		go func() {
-			enc, err := newZstdWriter(pw)
+			enc, err := newEncoder(pw, compress, key)
 			if err == nil {
 				_, err = io.Copy(enc, src)
 				if cerr := enc.Close(); err == nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 	"github.com/mysqlpilot/mysqlpilot/internal/storage"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
@@ -41,6 +42,9 @@ type BackupOptions struct {
 	Prefix string
 	// Compress is "zstd" (default) or "none".
 	Compress string
+	// Key, when not nil, seals the stream after compression (snapshot.encrypt); the sha256
+	// and size in the record are the sealed object's.
+	Key *seal.Key
 	// Node is the mysqlpilot node name recorded in the snapshot; optional.
 	Node string
 	// ID names the snapshot; optional, default NewID of the start time. It must pass CheckID.
@@ -181,7 +185,7 @@ func Backup(ctx context.Context, o BackupOptions) (Record, error) {
 	if id == "" {
 		id = NewID(start)
 	}
-	name := ObjectName(o.Prefix, id, o.Compress)
+	name := sealedName(ObjectName(o.Prefix, id, o.Compress), o.Key)
 	log := o.Log.With("snapshot", id, "store", o.Store.String())
 	fail := func(err error) (Record, error) {
 		return Record{}, fmt.Errorf("snapshot: backup %s to %s: %w", id, o.Store.String(), err)
@@ -195,7 +199,7 @@ func Backup(ctx context.Context, o BackupOptions) (Record, error) {
 	if err != nil {
 		return fail(err)
 	}
-	log.Info("backup started", "tool", o.Tool, "object", name, "compress", o.Compress)
+	log.Info("backup started", "tool", o.Tool, "object", name, "compress", o.Compress, "encrypted", o.Key != nil)
 
 	var res streamResult
 	err = withOptionFile(o.TempDir, mysql.ClientOptions{User: o.User, Password: o.Password, Socket: o.Socket, Host: o.Host, Port: o.Port},
@@ -243,6 +247,9 @@ func Backup(ctx context.Context, o BackupOptions) (Record, error) {
 		Flavor: o.Flavor.String(), ServerVersion: facts.version, ServerID: facts.serverID, Node: o.Node,
 		Created: start.UTC(),
 	}
+	if o.Key != nil {
+		rec.Encrypt, rec.KeyID = seal.Algorithm, o.Key.ID()
+	}
 	if v := backupInfoValue(o.Flavor, res.xb, "server_version"); v != "" {
 		rec.ServerVersion = v
 	}
@@ -275,8 +282,8 @@ type streamResult struct {
 	xb     *xbReader
 }
 
-// streamUp runs the tool with its stdout piped through the xbstream checker and the
-// compressor into a hasher and counter and on into o.Store.Put, all in lock step: the only
+// streamUp runs the tool with its stdout piped through the xbstream checker, the compressor
+// and the sealer (when a key is set) into a hasher and counter and on into o.Store.Put, all in lock step: the only
 // buffers are the pipe's copy buffer, the compressor's window and the store's part buffer.
 // When the tool fails the pipe is closed with its error, so Put fails and publishes nothing;
 // when Put fails the tool is stopped.
@@ -285,13 +292,9 @@ func streamUp(ctx context.Context, o BackupOptions, name string, cmd supervisor.
 	defer cancel(nil)
 	pr, pw := io.Pipe()
 	hc := newHashCounter(pw)
-	var enc io.WriteCloser = nopWriteCloser{hc}
-	if o.Compress == CompressZstd {
-		z, err := newZstdWriter(hc)
-		if err != nil {
-			return streamResult{}, fmt.Errorf("zstd: %w", err)
-		}
-		enc = z
+	enc, err := newEncoder(hc, o.Compress, o.Key)
+	if err != nil {
+		return streamResult{}, err
 	}
 	raw := &counter{}
 	xb := newXBReader(append(o.Flavor.BinlogInfoFiles(), o.Flavor.BackupInfoFiles()...)...)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,6 +166,7 @@ type memStore struct {
 	discard bool
 	failPut func(name string, written int64) error // called as data arrives
 	lieSize int64                                  // added to Stat's size
+	gets    atomic.Int64                           // Get calls
 }
 
 func newMemStore() *memStore {
@@ -210,6 +212,7 @@ func (m *memStore) Put(ctx context.Context, name string, r io.Reader) (storage.O
 }
 
 func (m *memStore) Get(_ context.Context, name string) (io.ReadCloser, error) {
+	m.gets.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, ok := m.objs[name]

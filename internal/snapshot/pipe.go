@@ -16,6 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 )
 
 // DefaultProgressInterval is how often a running backup or restore logs its progress.
@@ -45,6 +46,67 @@ func newZstdReader(r io.Reader) (*zstd.Decoder, error) {
 		zstd.WithDecoderConcurrency(1),
 		zstd.WithDecoderLowmem(true),
 		zstd.WithDecoderMaxWindow(64<<20))
+}
+
+// encoder compresses (per compress) and then seals (when key is not nil) what is written to it
+// onto w. Close flushes both stages, in that order; it does not close w.
+type encoder struct {
+	io.Writer
+	stages []io.Closer // innermost (the compressor) first
+}
+
+func newEncoder(w io.Writer, compress string, key *seal.Key) (*encoder, error) {
+	e := &encoder{Writer: w}
+	if key != nil {
+		sw, err := seal.NewWriter(w, key)
+		if err != nil {
+			return nil, fmt.Errorf("seal: %w", err)
+		}
+		e.Writer, e.stages = sw, []io.Closer{sw}
+	}
+	if compress == CompressZstd {
+		z, err := newZstdWriter(e.Writer)
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		e.Writer, e.stages = z, append([]io.Closer{z}, e.stages...)
+	}
+	return e, nil
+}
+
+func (e *encoder) Close() error {
+	var first error
+	for _, c := range e.stages {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// newDecoder opens (when sealed) and decompresses (per compress) r; release frees the
+// decompressor. A sealed stream needs key: without it, or under another key, it fails here,
+// before any data is read past the header. what names the object in errors.
+func newDecoder(r io.Reader, what, compress string, sealed bool, key *seal.Key) (_ io.Reader, release func(), err error) {
+	release = func() {}
+	if sealed {
+		if key == nil {
+			return nil, release, fmt.Errorf("%s is encrypted: set snapshot.encrypt.keyFile or snapshot.encrypt.key to the key it was sealed with", what)
+		}
+		sr, err := seal.NewReader(r, key)
+		if err != nil {
+			return nil, release, fmt.Errorf("%s: %w", what, err)
+		}
+		r = sr
+	}
+	if compress == CompressZstd {
+		dec, err := newZstdReader(r)
+		if err != nil {
+			return nil, release, fmt.Errorf("zstd: %w", err)
+		}
+		r, release = dec, dec.Close
+	}
+	return r, release, nil
 }
 
 // hashCounter hashes (sha256) and counts what passes through it to w.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 	"github.com/mysqlpilot/mysqlpilot/internal/storage"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
@@ -24,7 +25,8 @@ type PITROptions struct {
 	Flavor  mysql.Flavor
 	Store   storage.Store
 	Prefix  string
-	Catalog Catalog // where snapshots are found (StoreCatalog reads the store's manifests)
+	Catalog Catalog   // where snapshots are found (StoreCatalog reads the store's manifests)
+	Key     *seal.Key // opens sealed snapshots and binlogs
 
 	// Until: replay transactions stamped before this second (binary log timestamps have one
 	// second resolution: transactions in Until's own second are not replayed). Or UntilGTID:
@@ -130,6 +132,9 @@ func RestoreToTime(ctx context.Context, o PITROptions) (PITRResult, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if err := checkKey(rec, o.Key); err != nil {
+		return fail(err)
+	}
 	log := o.Log.With("snapshot", rec.ID)
 	log.Info("point-in-time restore planned", "target", target, "snapshot_completed", rec.Completed, "snapshot_gtid", rec.GTID, "binlogs", len(plan))
 
@@ -141,7 +146,7 @@ func RestoreToTime(ctx context.Context, o PITROptions) (PITRResult, error) {
 		return fail(err)
 	}
 	defer os.RemoveAll(work)
-	files, covered, archived, err := downloadBinlogs(ctx, o.Store, plan, filepath.Join(work, "binlogs"))
+	files, covered, archived, err := downloadBinlogs(ctx, o.Store, o.Key, plan, filepath.Join(work, "binlogs"))
 	if err != nil {
 		return fail(err)
 	}
@@ -166,7 +171,7 @@ func RestoreToTime(ctx context.Context, o PITROptions) (PITRResult, error) {
 		}
 	}
 
-	rr, err := Restore(ctx, RestoreOptions{Runner: o.Runner, Flavor: o.Flavor, Store: o.Store, Record: rec,
+	rr, err := Restore(ctx, RestoreOptions{Runner: o.Runner, Flavor: o.Flavor, Store: o.Store, Record: rec, Key: o.Key,
 		Datadir: o.Datadir, TempDir: work, OSUser: o.OSUser, StreamTool: o.StreamTool, BackupTool: o.BackupTool,
 		Log: o.Log, Progress: o.Progress, Now: o.Now})
 	if err != nil {
@@ -304,7 +309,7 @@ func reaches(f mysql.Flavor, snapshotGTID string, archived []string, target stri
 // transaction before it is in the files. A trailing marker (Object "") means a later file
 // exists, opened at its Created: the archive covers up to then. archived lists, per file, the
 // last MariaDB GTIDs it holds.
-func downloadBinlogs(ctx context.Context, store storage.Store, plan []ArchivedBinlog, dir string) (files []string, covered time.Time, archived []string, err error) {
+func downloadBinlogs(ctx context.Context, store storage.Store, key *seal.Key, plan []ArchivedBinlog, dir string) (files []string, covered time.Time, archived []string, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, time.Time{}, nil, err
 	}
@@ -314,7 +319,7 @@ func downloadBinlogs(ctx context.Context, store storage.Store, plan []ArchivedBi
 			break
 		}
 		path := filepath.Join(dir, fmt.Sprintf("%06d-%s", len(files), b.File))
-		scan, err := downloadBinlog(ctx, store, b, path)
+		scan, err := downloadBinlog(ctx, store, key, b, path)
 		if err != nil {
 			return nil, time.Time{}, nil, fmt.Errorf("download binlog %s: %w", b.Object, err)
 		}
@@ -331,21 +336,17 @@ func downloadBinlogs(ctx context.Context, store storage.Store, plan []ArchivedBi
 	return files, covered, archived, nil
 }
 
-func downloadBinlog(ctx context.Context, store storage.Store, b ArchivedBinlog, path string) (*binlogScanner, error) {
+func downloadBinlog(ctx context.Context, store storage.Store, key *seal.Key, b ArchivedBinlog, path string) (*binlogScanner, error) {
 	rc, err := store.Get(ctx, b.Object)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	var src io.Reader = rc
-	if b.Compress == CompressZstd {
-		dec, err := newZstdReader(rc)
-		if err != nil {
-			return nil, err
-		}
-		defer dec.Close()
-		src = dec
+	src, release, err := newDecoder(rc, "archived binlog "+b.Object, b.Compress, b.Sealed, key)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err

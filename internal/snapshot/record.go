@@ -31,6 +31,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 )
 
 // Compression names.
@@ -58,6 +60,10 @@ type Record struct {
 	RawSize int64 `json:"raw_size"`
 	// Compress is "zstd" or "none".
 	Compress string `json:"compress"`
+	// Encrypt names the encryption (seal.Algorithm) and KeyID the key's public id when the
+	// object is sealed; both empty when it is not.
+	Encrypt string `json:"encrypt,omitempty"`
+	KeyID   string `json:"key_id,omitempty"`
 	// GTID is the position the restore sets (gtid_slave_pos on MariaDB, gtid_purged on MySQL):
 	// the backup tool's own record of the last transaction in the backup.
 	GTID string `json:"gtid"`
@@ -98,6 +104,15 @@ func (r Record) Validate() error {
 	}
 	if r.Compress != CompressZstd && r.Compress != CompressNone {
 		errs = append(errs, fmt.Errorf("compression %q (want zstd or none)", r.Compress))
+	}
+	switch r.Encrypt {
+	case "":
+	case seal.Algorithm:
+		if len(r.KeyID) != 16 {
+			errs = append(errs, fmt.Errorf("key id %q is not 16 hex digits", r.KeyID))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("encryption %q (this version knows %s)", r.Encrypt, seal.Algorithm))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("snapshot record %s: %w", r.ID, err)
@@ -152,6 +167,7 @@ const (
 	binlogsDir   = "binlogs/"
 	streamExt    = ".xbstream"
 	zstdExt      = ".zst"
+	sealedExt    = ".sealed"
 	manifestExt  = ".json"
 )
 
@@ -164,6 +180,14 @@ func ObjectName(prefix, id, compress string) string {
 	return n
 }
 
+// sealedName is name with the suffix of a sealed object when key is not nil.
+func sealedName(name string, key *seal.Key) string {
+	if key != nil {
+		return name + sealedExt
+	}
+	return name
+}
+
 // ManifestName is the name of the JSON record stored beside a snapshot's stream.
 func ManifestName(prefix, id string) string { return prefix + snapshotsDir + id + manifestExt }
 
@@ -173,6 +197,7 @@ func snapshotObjectID(prefix, name string) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	base = strings.TrimSuffix(base, sealedExt)
 	for _, ext := range []string{streamExt + zstdExt, streamExt, manifestExt} {
 		if id, ok := strings.CutSuffix(base, ext); ok && CheckID(id) == nil {
 			return id, true
@@ -201,6 +226,7 @@ type ArchivedBinlog struct {
 	Created  time.Time // when the server opened it
 	File     string    // its name on the server, e.g. "mysql-bin.000042"
 	Compress string    // "zstd" or "none"
+	Sealed   bool      // encrypted (name ends in .sealed)
 	Size     int64     // stored size
 	ModTime  time.Time // when the store received it (after the file was closed)
 }
@@ -228,7 +254,10 @@ func parseBinlogObject(prefix, name string) (ArchivedBinlog, bool) {
 		return ArchivedBinlog{}, false
 	}
 	b := ArchivedBinlog{Object: name, ServerID: id, Created: created, File: file, Compress: CompressNone}
-	if f, ok := strings.CutSuffix(file, zstdExt); ok {
+	if f, ok := strings.CutSuffix(b.File, sealedExt); ok {
+		b.File, b.Sealed = f, true
+	}
+	if f, ok := strings.CutSuffix(b.File, zstdExt); ok {
 		b.File, b.Compress = f, CompressZstd
 	}
 	return b, true

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 	"github.com/mysqlpilot/mysqlpilot/internal/storage"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
@@ -33,6 +34,8 @@ type RestoreOptions struct {
 	// Store holds the snapshot; Record describes it.
 	Store  storage.Store
 	Record Record
+	// Key opens a sealed snapshot (Record.Encrypt); it must be the key the record names.
+	Key *seal.Key
 	// Datadir receives the restored files: absolute; missing or empty, else the existing
 	// directory is renamed to "<Datadir>.old-<time>" (never deleted). The server must not run.
 	Datadir string
@@ -78,6 +81,9 @@ func (o *RestoreOptions) fill() error {
 	if err := o.Record.Validate(); err != nil {
 		return err
 	}
+	if err := checkKey(o.Record, o.Key); err != nil {
+		return err
+	}
 	if o.Record.Flavor != "" && o.Record.Flavor != o.Flavor.String() {
 		return fmt.Errorf("snapshot %s was taken from a %s server; this node runs %s", o.Record.ID, o.Record.Flavor, o.Flavor)
 	}
@@ -101,6 +107,19 @@ func (o *RestoreOptions) fill() error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	return nil
+}
+
+// checkKey refuses, before anything is downloaded, a sealed snapshot without its key.
+func checkKey(rec Record, key *seal.Key) error {
+	switch {
+	case rec.Encrypt == "":
+		return nil
+	case key == nil:
+		return fmt.Errorf("snapshot %s is encrypted with key id %s and no key is configured: set snapshot.encrypt.keyFile or snapshot.encrypt.key to that key", rec.ID, rec.KeyID)
+	case key.ID() != rec.KeyID:
+		return fmt.Errorf("snapshot %s is encrypted with key id %s; the key from %s has id %s: give the key it was taken with (%w)", rec.ID, rec.KeyID, key.Source(), key.ID(), seal.ErrWrongKey)
 	}
 	return nil
 }
@@ -227,15 +246,11 @@ func streamDown(ctx context.Context, o RestoreOptions, dir string, log *slog.Log
 	copyDone := make(chan error, 1)
 	go func() {
 		err := func() error {
-			var src io.Reader = hr
-			if rec.Compress == CompressZstd {
-				dec, err := newZstdReader(hr)
-				if err != nil {
-					return fmt.Errorf("zstd: %w", err)
-				}
-				defer dec.Close()
-				src = dec
+			src, release, err := newDecoder(hr, "snapshot "+rec.ID, rec.Compress, rec.Encrypt != "", o.Key)
+			if err != nil {
+				return err
 			}
+			defer release()
 			if _, err := io.Copy(io.MultiWriter(xb, pw), src); err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 	"github.com/mysqlpilot/mysqlpilot/internal/storage"
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
@@ -28,6 +29,7 @@ type Snapshotter struct {
 	store   storage.Store
 	backend string
 	catalog Catalog
+	key     *seal.Key // seals snapshots and binlogs (snapshot.encrypt); nil: not sealed
 	runner  supervisor.Runner
 	log     *slog.Logger
 	busy    sync.Mutex // held while this node takes a backup
@@ -44,9 +46,13 @@ func NewSnapshotter(cfg *config.Config, flavor mysql.Flavor, catalog Catalog, ru
 	if store == nil {
 		return nil, nil
 	}
+	key, err := cfg.Snapshot.Encrypt.LoadKey()
+	if err != nil {
+		return nil, err
+	}
 	log = log.With("component", "snapshot")
 	return &Snapshotter{cfg: cfg, flavor: flavor, store: store, backend: backend,
-		catalog: catalog, runner: runner, log: log}, nil
+		catalog: catalog, key: key, runner: runner, log: log}, nil
 }
 
 // Store is the snapshot store.
@@ -73,7 +79,7 @@ func (s *Snapshotter) BackupNow(ctx context.Context, db *mysql.DB, id string) (R
 	m := s.cfg.MySQL
 	rec, err := Backup(ctx, BackupOptions{
 		Runner: s.runner, Flavor: s.flavor, Socket: m.Socket, User: "root", Password: m.RootPassword, DB: db,
-		Store: s.store, Backend: s.backend, Compress: s.cfg.Snapshot.Compress, Node: s.cfg.Node, ID: id, Log: s.log,
+		Store: s.store, Backend: s.backend, Compress: s.cfg.Snapshot.Compress, Key: s.key, Node: s.cfg.Node, ID: id, Log: s.log,
 	})
 	if err != nil {
 		return Record{}, err
@@ -96,7 +102,7 @@ func (s *Snapshotter) ArchiveNow(ctx context.Context, db *mysql.DB) (ArchiveResu
 	if err != nil {
 		s.log.Warn("cannot read the binlog archive's progress; archiving without the gap check", "err", err)
 	}
-	res, err := ArchiveBinlogs(ctx, db, s.store, ArchiveOptions{Compress: s.cfg.Snapshot.Compress,
+	res, err := ArchiveBinlogs(ctx, db, s.store, ArchiveOptions{Compress: s.cfg.Snapshot.Compress, Key: s.key,
 		Node: s.cfg.Node, Last: last, Log: s.log})
 	if err != nil {
 		return res, err
@@ -168,7 +174,7 @@ func (s *Snapshotter) Reseed(ctx context.Context) (*Bootstrap, error) {
 // RestoreState) so that Finish runs even after a crash.
 func (s *Snapshotter) restore(ctx context.Context, rec Record) (RestoreResult, error) {
 	m := s.cfg.MySQL
-	return Restore(ctx, RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: rec,
+	return Restore(ctx, RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: rec, Key: s.key,
 		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: m.OSUser(), Log: s.log, State: true})
 }
 
@@ -256,6 +262,10 @@ func PointInTimeRestore(ctx context.Context, cfg *config.Config, flavor mysql.Fl
 	if cat == nil {
 		cat = StoreCatalog{Store: store}
 	}
+	key, err := cfg.Snapshot.Encrypt.LoadKey()
+	if err != nil {
+		return PITRResult{}, err
+	}
 	tmp := req.TempDir
 	if tmp == "" {
 		tmp = cfg.Snapshot.TempDir
@@ -272,7 +282,7 @@ func PointInTimeRestore(ctx context.Context, cfg *config.Config, flavor mysql.Fl
 	}
 	return RestoreToTime(ctx, PITROptions{
 		Secrets: cfg.Secrets(),
-		Runner:  runner, Flavor: flavor, Store: store, Catalog: cat,
+		Runner:  runner, Flavor: flavor, Store: store, Catalog: cat, Key: key,
 		Until: req.Until, UntilGTID: req.UntilGTID, Datadir: req.Datadir, TempDir: tmp, OSUser: user,
 		RootPassword: cfg.MySQL.RootPassword, ServerBinary: server, AllowIncomplete: req.AllowIncomplete, Log: log,
 	})

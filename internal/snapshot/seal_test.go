@@ -1,0 +1,187 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mysqlpilot/mysqlpilot/internal/seal"
+)
+
+func testKey(t *testing.T, text string) *seal.Key {
+	t.Helper()
+	k, err := seal.ParseKey(text, "snapshot.encrypt.keyFile /run/secrets/snapshot-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+var (
+	sealKeyA = strings.Repeat("5a", 32)
+	sealKeyB = strings.Repeat("a5", 32)
+)
+
+func sealedBackupToMem(t *testing.T, compress string, key *seal.Key) (*memStore, Record) {
+	t.Helper()
+	store := newMemStore()
+	o := testOptions(t, &fakeTools{size: 2 << 20}, store)
+	o.Compress, o.Key = compress, key
+	rec, err := Backup(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, rec
+}
+
+// A sealed snapshot records its algorithm and key id (never the key), its object holds no
+// plaintext, its sha256 is the ciphertext's, and it restores with its key.
+func TestSealedSnapshot_RoundTrip(t *testing.T) {
+	k := testKey(t, sealKeyA)
+	for _, compress := range []string{CompressZstd, CompressNone} {
+		t.Run(compress, func(t *testing.T) {
+			store, rec := sealedBackupToMem(t, compress, k)
+			if rec.Encrypt != seal.Algorithm || rec.KeyID != k.ID() || !strings.HasSuffix(rec.Path, ".sealed") {
+				t.Fatalf("record: encrypt %q key %q path %q", rec.Encrypt, rec.KeyID, rec.Path)
+			}
+			if err := rec.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if id, ok := snapshotObjectID("", rec.Path); !ok || id != rec.ID {
+				t.Errorf("snapshotObjectID(%s) = %s, %v: pruning would not know it", rec.Path, id, ok)
+			}
+			obj := store.objs[rec.Path]
+			if !bytes.HasPrefix(obj, []byte("MPSEAL1\n")) || bytes.Contains(obj, []byte("xtrabackup_binlog_info")) {
+				t.Error("the stored object is not sealed: its plaintext shows")
+			}
+			if err := readBack(context.Background(), store, rec.Path, rec.Size, rec.SHA256); err != nil {
+				t.Errorf("the record's size and sha256 are not the stored ciphertext's: %v", err)
+			}
+			o := restoreOpts(t, store, rec, filepath.Join(t.TempDir(), "data"))
+			o.Key = k
+			res, err := Restore(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.GTID != "0-1-99" {
+				t.Errorf("restored GTID %q", res.GTID)
+			}
+		})
+	}
+}
+
+// A sealed snapshot without its key is refused before anything is downloaded or run, naming
+// what to configure; a key other than the record's likewise.
+func TestSealedSnapshot_WrongOrMissingKeyFailsFirst(t *testing.T) {
+	store, rec := sealedBackupToMem(t, CompressZstd, testKey(t, sealKeyA))
+	for name, c := range map[string]struct {
+		key  *seal.Key
+		want []string
+	}{
+		"missing key": {nil, []string{"encrypted with key id " + rec.KeyID, "snapshot.encrypt.keyFile"}},
+		"wrong key":   {testKey(t, sealKeyB), []string{"key id " + rec.KeyID, "/run/secrets/snapshot-key", testKey(t, sealKeyB).ID()}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			datadir := filepath.Join(t.TempDir(), "data")
+			o := restoreOpts(t, store, rec, datadir)
+			o.Key = c.key
+			gets := store.gets.Load()
+			_, err := Restore(context.Background(), o)
+			if err == nil {
+				t.Fatal("restored")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if store.gets.Load() != gets || len(o.Runner.(*fakeTools).ran) != 0 {
+				t.Error("the object was downloaded or a tool ran before the key was checked")
+			}
+			if _, err := os.Stat(datadir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("datadir touched: %v", err)
+			}
+		})
+	}
+	// A record that lies about the key (a manifest edited in the store) fails on the stream's
+	// own header, before the unpack tool gets a byte of plaintext.
+	lying := rec
+	lying.KeyID = testKey(t, sealKeyB).ID()
+	o := restoreOpts(t, store, lying, filepath.Join(t.TempDir(), "data"))
+	o.Key = testKey(t, sealKeyB)
+	if _, err := Restore(context.Background(), o); !errors.Is(err, seal.ErrWrongKey) {
+		t.Errorf("record naming another key: %v, want ErrWrongKey", err)
+	}
+}
+
+// A tampered chunk fails authentication: the snapshot is refused as corrupt and never prepared.
+func TestSealedSnapshot_TamperedChunkRefused(t *testing.T) {
+	k := testKey(t, sealKeyA)
+	for _, at := range []int{60, 200 << 10, -1} {
+		store, rec := sealedBackupToMem(t, CompressNone, k)
+		if at < 0 {
+			at = int(rec.Size) - 1
+		}
+		store.corrupt(t, rec.Path, at)
+		datadir := filepath.Join(t.TempDir(), "data")
+		o := restoreOpts(t, store, rec, datadir)
+		o.Key = k
+		_, err := Restore(context.Background(), o)
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "does not open") {
+			t.Fatalf("byte %d flipped: %v, want ErrCorrupt naming the chunk that does not open", at, err)
+		}
+		for _, r := range o.Runner.(*fakeTools).ran {
+			if strings.Contains(r, "prepare") {
+				t.Error("a tampered snapshot was prepared")
+			}
+		}
+		if _, err := os.Stat(datadir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("datadir touched: %v", err)
+		}
+	}
+}
+
+// Archived binlogs are sealed the same way; one downloaded without the key fails naming what
+// to configure.
+func TestSealedBinlog_RoundTrip(t *testing.T) {
+	file := []byte(binlogMagic)
+	file = append(file, binlogEvent(1000, 15, 256)...)
+	file = append(file, binlogEvent(1001, 2, 5000)...)
+	file = append(file, binlogEvent(1005, binlogRotateEvent, 47)...)
+	path := filepath.Join(t.TempDir(), "mysql-bin.000007")
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := testKey(t, sealKeyA)
+	ctx := context.Background()
+	for _, compress := range []string{CompressZstd, CompressNone} {
+		store := newMemStore()
+		name := sealedName(BinlogObjectName("", 3, time.Unix(1000, 0), "mysql-bin.000007", compress), k)
+		if _, err := uploadBinlog(ctx, store, name, path, compress, k); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(store.objs[name], file[:200]) || !bytes.HasPrefix(store.objs[name], []byte("MPSEAL1\n")) {
+			t.Errorf("%s: the archived binlog is not sealed", compress)
+		}
+		b, ok := parseBinlogObject("", name)
+		if !ok || !b.Sealed || b.Compress != compress || b.File != "mysql-bin.000007" {
+			t.Fatalf("parseBinlogObject(%s) = %+v, %v", name, b, ok)
+		}
+		out := filepath.Join(t.TempDir(), compress)
+		if _, err := downloadBinlog(ctx, store, k, b, out); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(out); !bytes.Equal(got, file) {
+			t.Errorf("%s: downloaded binlog differs", compress)
+		}
+		_, err := downloadBinlog(ctx, store, nil, b, out+"-nokey")
+		if err == nil || !strings.Contains(err.Error(), "is encrypted: set snapshot.encrypt.keyFile") {
+			t.Errorf("%s: download without the key: %v", compress, err)
+		}
+	}
+}
