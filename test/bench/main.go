@@ -62,6 +62,7 @@ type Results struct {
 	Loaded   []Footprint
 	Boot     string // why the bootstrap is not measured
 	Boots    []Boot
+	Pipeline []PipeRow
 	Problems []string
 }
 
@@ -74,7 +75,7 @@ func logf(format string, args ...any) {
 func main() {
 	fs := pflag.NewFlagSet("bench", pflag.ExitOnError)
 	runs := fs.Int("runs", 10, "fault injections per fault and settings (p99 is nearest-rank: with fewer than 100 runs it is the maximum)")
-	scen := fs.String("scenarios", "failover,seed,rpo,health,supervisor,bootstrap", "comma-separated: failover (project defaults), seed (seed's settings), rpo, health, supervisor, bootstrap")
+	scen := fs.String("scenarios", "failover,seed,rpo,health,supervisor,bootstrap,pipeline", "comma-separated: failover (project defaults), seed (seed's settings), rpo, health, supervisor, bootstrap, pipeline (snapshot compress/seal/sha256 stages)")
 	faults := fs.String("faults", "kill9,sigstop,sigterm,netcut", "comma-separated faults for failover and seed")
 	quick := fs.Bool("quick", false, "a quick pass: 3 runs, 50 health checks, 15s idle window (flags given explicitly win)")
 	out := fs.String("out", "bench/results", "directory for the results (<date>.md and latest.md; -quick writes <date>-quick.md); empty: print only")
@@ -128,6 +129,14 @@ func main() {
 	load := lab.StartLoadSampler()
 	logf("bench: %d runs per fault; scenarios %s; faults %v; machine %d CPUs, load %.2f", o.runs, *scen, o.faults, r.Machine.CPUs, lab.LoadAvg())
 
+	// Phase 0: the snapshot pipeline's stages, in-process, before any cluster loads the CPUs.
+	if o.scenarios["pipeline"] {
+		rows, err := Pipeline()
+		if err != nil {
+			r.problem("pipeline: %v", err)
+		}
+		r.Pipeline = rows
+	}
 	// Phase 1, alone on the machine (as far as this program goes): the project's defaults,
 	// then, on the same settled cluster with its writer stopped, the idle and health figures.
 	if o.scenarios["failover"] || o.scenarios["health"] || o.scenarios["supervisor"] || o.scenarios["rpo"] {

@@ -219,6 +219,10 @@ func (r *Results) Markdown() string {
 		w("\n")
 	}
 
+	if len(r.Pipeline) > 0 {
+		w("%s", pipelineMarkdown(r.Pipeline))
+	}
+
 	w("## Targets (issue 7)\n\n| target | measured | result |\n|---|---|---|\n")
 	for _, t := range r.targets() {
 		w("| %s | %s | %s |\n", t[0], t[1], t[2])
