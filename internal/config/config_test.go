@@ -256,3 +256,26 @@ func TestSecretFieldErrorsQuoteNothing(t *testing.T) {
 		t.Errorf("$$ in a literal password: %v %q", err, cfg.MySQL.RootPassword)
 	}
 }
+
+// NAME_FILE gives a variable's value from a file (a Docker secret), so the secret never shows
+// in `docker inspect` or a process's environment; its errors name the file, not the secret.
+func TestVariableFromFile(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "root")
+	if err := os.WriteFile(pw, []byte("from-a-file-long-enough\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load("", withEnv(map[string]string{"MYSQL_ROOT_PASSWORD": "", "MYSQL_ROOT_PASSWORD_FILE": pw}))
+	if err != nil || cfg.MySQL.RootPassword != "from-a-file-long-enough" {
+		t.Fatalf("root password from file: %v", err)
+	}
+	for env, want := range map[string]map[string]string{
+		"both MYSQL_ROOT_PASSWORD and MYSQL_ROOT_PASSWORD_FILE are set: keep one": {"MYSQL_ROOT_PASSWORD": "in-the-env-long-enough", "MYSQL_ROOT_PASSWORD_FILE": pw},
+		"MYSQL_ROOT_PASSWORD_FILE names /nonexistent/x, which does not exist":     {"MYSQL_ROOT_PASSWORD": "", "MYSQL_ROOT_PASSWORD_FILE": "/nonexistent/x"},
+	} {
+		_, err := Load("", withEnv(want))
+		if err == nil || !strings.Contains(err.Error(), "mysql.rootPassword: "+env) || strings.Contains(err.Error(), "long-enough") {
+			t.Errorf("%v: err = %v, want %q", want, err, env)
+		}
+	}
+}

@@ -82,6 +82,10 @@ func assign(path string, v any, dst reflect.Value, env LookupEnv) error {
 				return fieldErr(path, "holds a literal with ${ in it (the value is not shown): write $$ for a literal $, or give the whole value as ${NAME}")
 			}
 			expanded, err := interpolate(s, env)
+			var fe *fileRefError
+			if errors.As(err, &fe) {
+				return fieldErr(path, "%v", fe)
+			}
 			if err != nil {
 				return fieldErr(path, "cannot be expanded (the value is not shown): write $$ for a literal $, or give the whole value as ${NAME}")
 			}

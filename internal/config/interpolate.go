@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -40,7 +42,10 @@ func interpolate(s string, env LookupEnv) (string, error) {
 		if !validEnvName(name) {
 			return "", fmt.Errorf("bad variable name %q in ${%s} (use ${NAME} or ${NAME:-default})", name, expr)
 		}
-		v, ok := env(name)
+		v, ok, err := lookup(env, name)
+		if err != nil {
+			return "", err
+		}
 		if hasDef && (!ok || v == "") {
 			v = def
 		}
@@ -48,6 +53,34 @@ func interpolate(s string, env LookupEnv) (string, error) {
 		i += 2 + end
 	}
 	return b.String(), nil
+}
+
+// fileRefError is an error about a NAME_FILE variable: it names a file, never a secret, so a
+// secret field's error may show it.
+type fileRefError struct{ msg string }
+
+func (e *fileRefError) Error() string { return e.msg }
+
+// lookup reads the variable name, or, when NAME_FILE is set, the file it names (a Docker or
+// Kubernetes secret such as /run/secrets/mysql_root_password), without its trailing newline:
+// secrets passed as files never show in `docker inspect` or in /proc/<pid>/environ.
+func lookup(env LookupEnv, name string) (string, bool, error) {
+	v, ok := env(name)
+	path, fok := env(name + "_FILE")
+	if !fok || path == "" {
+		return v, ok, nil
+	}
+	if ok && v != "" {
+		return "", false, &fileRefError{fmt.Sprintf("both %s and %s_FILE are set: keep one", name, name)}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", false, &fileRefError{fmt.Sprintf("%s_FILE names %s, which does not exist", name, path)}
+		}
+		return "", false, &fileRefError{fmt.Sprintf("%s_FILE: %v", name, err)}
+	}
+	return strings.TrimRight(string(b), "\r\n"), true, nil
 }
 
 func validEnvName(s string) bool {

@@ -74,10 +74,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	if m.RootPassword == "" {
-		add("mysql.rootPassword", "required: set MYSQL_ROOT_PASSWORD")
+		add("mysql.rootPassword", "required: set MYSQL_ROOT_PASSWORD (or MYSQL_ROOT_PASSWORD_FILE to a file holding it)")
 	}
 	if m.ReplPassword == "" {
-		add("mysql.replPassword", "required: set MYSQL_REPL_PASSWORD")
+		add("mysql.replPassword", "required: set MYSQL_REPL_PASSWORD (or MYSQL_REPL_PASSWORD_FILE to a file holding it)")
 	}
 	for _, p := range []struct{ field, env, v string }{
 		{"mysql.rootPassword", "MYSQL_ROOT_PASSWORD", m.RootPassword}, {"mysql.replPassword", "MYSQL_REPL_PASSWORD", m.ReplPassword},
@@ -86,7 +86,7 @@ func (c *Config) Validate() error {
 		// Long enough to guess by nothing but brute force, and to scrub from logs without
 		// scrubbing ordinary words (never quoted: only its length is said).
 		if n := len(p.v); n > 0 && n < MinPasswordLen {
-			add(p.field, "%d characters is too short: use at least %d (set %s, e.g. to the output of `openssl rand -hex 16`; `make up` generates them into .env)", n, MinPasswordLen, p.env)
+			add(p.field, "%d characters is too short: use at least %d (set %s, e.g. to the output of `openssl rand -hex 16`; `make up` generates them into .secrets/)", n, MinPasswordLen, p.env)
 		}
 	}
 	if m.ReplUser == "" {

@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -165,6 +166,11 @@ type Project struct {
 	WritePort, ReadPort, PagePort int
 
 	AppUser, AppPassword, AppDB, RootPassword, ReplPassword string
+	// SnapshotKey seals the project's snapshots (a compose project: from its secrets dir).
+	SnapshotKey string
+	// Secrets is the directory of the secret files docker-compose.secrets.yml mounts, as
+	// `make up` writes them (compose projects; a stack gets its passwords from the environment).
+	Secrets string
 
 	// Stack: deployed with `docker stack deploy` on a swarm instead of docker-compose.
 	Stack bool
@@ -207,6 +213,16 @@ func newProject(t testing.TB, name string, env map[string]string, stack bool) *P
 		AppUser: "app", AppPassword: randHex(12), AppDB: "app", RootPassword: randHex(12), ReplPassword: randHex(12),
 		dbs: map[string]*sqlDB{}, volumes: map[string]bool{},
 	}
+	if !stack {
+		// As `make up` does: the secrets as files, mounted by docker-compose.secrets.yml.
+		p.Secrets, p.SnapshotKey = t.TempDir(), base64.StdEncoding.EncodeToString([]byte(randHex(16)))
+		for name, v := range map[string]string{"mysql_root_password": p.RootPassword, "mysql_password": p.AppPassword,
+			"mysql_repl_password": p.ReplPassword, "snapshot_key": p.SnapshotKey} {
+			if err := os.WriteFile(filepath.Join(p.Secrets, name), []byte(v+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	t.Cleanup(p.Down)
 	return p
 }
@@ -231,6 +247,10 @@ func (p *Project) mysqlFilter() []string {
 // would point it at another project or file, plus this project's settings.
 func (p *Project) environ() []string {
 	var env []string
+	files := "docker-compose.yml"
+	if f := p.Env["COMPOSE_FILE"]; f != "" {
+		files = f
+	}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch {
@@ -243,7 +263,6 @@ func (p *Project) environ() []string {
 	}
 	env = append(env,
 		"COMPOSE_PROJECT_NAME="+p.Name,
-		"COMPOSE_FILE=docker-compose.yml",
 		"COMPOSE_HTTP_TIMEOUT=120",
 		"CONSUL_UI_PORT="+strconv.Itoa(p.ConsulPort),
 		"MYSQLPILOT_IMAGE="+mysqlImage,
@@ -251,14 +270,19 @@ func (p *Project) environ() []string {
 		"MYSQL_WRITE_PORT="+strconv.Itoa(p.WritePort),
 		"MYSQL_READ_PORT="+strconv.Itoa(p.ReadPort),
 		"MYSQLPILOT_PAGE_PORT="+strconv.Itoa(p.PagePort),
-		"MYSQL_ROOT_PASSWORD="+p.RootPassword,
 		"MYSQL_USER="+p.AppUser,
-		"MYSQL_PASSWORD="+p.AppPassword,
 		"MYSQL_DATABASE="+p.AppDB,
-		"MYSQL_REPL_PASSWORD="+p.ReplPassword,
 	)
+	if p.Secrets != "" {
+		env = append(env, "COMPOSE_FILE="+files+":docker-compose.secrets.yml", "MYSQLPILOT_SECRETS="+p.Secrets)
+	} else {
+		env = append(env, "COMPOSE_FILE="+files, "MYSQL_ROOT_PASSWORD="+p.RootPassword, "MYSQL_PASSWORD="+p.AppPassword,
+			"MYSQL_REPL_PASSWORD="+p.ReplPassword)
+	}
 	for k, v := range p.Env {
-		env = append(env, k+"="+v)
+		if k != "COMPOSE_FILE" {
+			env = append(env, k+"="+v)
+		}
 	}
 	return env
 }
@@ -557,6 +581,46 @@ func (p *Project) Exec(d time.Duration, id string, env []string, args ...string)
 	dargs = append(dargs, id)
 	dargs = append(dargs, args...)
 	return run(context.Background(), d, cenv, "", "docker", dargs...)
+}
+
+// AssertNoSecrets fails when a password or the snapshot key shows up where it must not: in
+// `docker inspect` of any of the project's containers (their environment, labels, mounts'
+// sources), in any container's log, or in the argv or environment of any process in a running
+// mysql container.
+func (p *Project) AssertNoSecrets(t testing.TB) {
+	t.Helper()
+	secrets := map[string]string{"root password": p.RootPassword, "app password": p.AppPassword, "repl password": p.ReplPassword}
+	if p.SnapshotKey != "" {
+		secrets["snapshot key"] = p.SnapshotKey
+	}
+	look := func(where, text string) {
+		for what, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("the %s shows in %s", what, where)
+			}
+		}
+	}
+	ids := strings.Fields(p.Docker(30*time.Second, "ps", "-aq", "--no-trunc", "--filter", p.projectLabel()))
+	if len(ids) == 0 {
+		t.Fatal("AssertNoSecrets: the project has no containers")
+	}
+	for _, id := range ids {
+		look("docker inspect "+id[:12], p.Docker(30*time.Second, "inspect", id))
+		logs, err := exec.Command("docker", "logs", id).CombinedOutput()
+		if err != nil {
+			t.Errorf("docker logs %s: %v", id[:12], err)
+		}
+		look("docker logs "+id[:12], string(logs))
+	}
+	for _, n := range p.Nodes() {
+		out, err := p.Exec(30*time.Second, n.ID, nil, "sh", "-c",
+			`for d in /proc/[0-9]*; do tr '\0' '\n' <"$d/cmdline"; tr '\0' '\n' <"$d/environ"; done 2>/dev/null; echo END`)
+		if err != nil || !strings.Contains(out, "END") || !strings.Contains(out, "mariadbd") {
+			t.Errorf("AssertNoSecrets: cannot read the processes of %s: %v", n, err)
+			continue
+		}
+		look("a process of "+n.String(), out)
+	}
 }
 
 // Logs returns a container's output (stdout and stderr) since t.

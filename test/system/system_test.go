@@ -79,6 +79,30 @@ func TestUpScaleWriteRead(t *testing.T) {
 	splits := c.CheckSplits(t)
 	checked, lost := c.Verify(t, s.Primary)
 	rounds, attempts := c.Counts()
+
+	// make up's setup: secrets as files, snapshots sealed with the snapshot key. The store holds
+	// only sealed snapshots, and no password or key shows in docker inspect, docker logs or
+	// any process's argv or environment.
+	Eventually(t, 60*time.Second, 500*time.Millisecond, "a sealed snapshot in the store", func() (bool, string) {
+		out, err := p.Exec(10*time.Second, s.Primary.ID, nil, "ls", "/snapshots/snapshots/")
+		names := strings.Fields(out)
+		sealed := 0
+		for _, n := range names {
+			switch {
+			case strings.HasSuffix(n, ".sealed"):
+				sealed++
+			case !strings.HasSuffix(n, ".json"):
+				t.Fatalf("an unsealed snapshot object in the store: %s", n)
+			}
+		}
+		return err == nil && sealed > 0, fmt.Sprint(names, err)
+	})
+	for _, r := range s.Replicas {
+		if strings.Contains(p.Logs(r.ID, start), "restoring the latest snapshot") {
+			t.Logf("replica %s was bootstrapped from the sealed snapshot", r)
+		}
+	}
+	p.AssertNoSecrets(t)
 	figures(t, "up_and_scale_took", upTook, "write_gap", c.Gap(acks[0].At, acks[len(acks)-1].At), "rounds", rounds,
 		"writes_attempted", attempts, "writes_checked", checked, "writes_lost", lost, "split_rounds", splits)
 }
