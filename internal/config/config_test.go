@@ -265,9 +265,16 @@ func TestVariableFromFile(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("from-a-file-long-enough\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Load("", withEnv(map[string]string{"MYSQL_ROOT_PASSWORD": "", "MYSQL_ROOT_PASSWORD_FILE": pw}))
+	key := filepath.Join(dir, "key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load("", withEnv(map[string]string{"MYSQL_ROOT_PASSWORD": "", "MYSQL_ROOT_PASSWORD_FILE": pw, "SNAPSHOT_KEY_FILE": key}))
 	if err != nil || cfg.MySQL.RootPassword != "from-a-file-long-enough" {
 		t.Fatalf("root password from file: %v", err)
+	}
+	if k, err := cfg.Snapshot.Encrypt.LoadKey(); err != nil || k == nil {
+		t.Errorf("SNAPSHOT_KEY_FILE in the embedded default: %v, %v", k, err)
 	}
 	for env, want := range map[string]map[string]string{
 		"both MYSQL_ROOT_PASSWORD and MYSQL_ROOT_PASSWORD_FILE are set: keep one": {"MYSQL_ROOT_PASSWORD": "in-the-env-long-enough", "MYSQL_ROOT_PASSWORD_FILE": pw},
