@@ -12,11 +12,12 @@ import (
 // PipeRow is one stage combination of the backup pipeline after the tool (compress, seal,
 // sha256), in MB/s of the raw stream, from internal/snapshot's BenchmarkPipeline.
 type PipeRow struct {
-	Name string // "zstd", "zstd+sealed", "none", "none+sealed"
-	MBps float64
+	Name string  // "zstd", "zstd+sealed", "none", "none+sealed"
+	MBps float64 // wall clock
+	CPU  float64 // CPU seconds per GiB, all goroutines
 }
 
-var pipeLine = regexp.MustCompile(`^BenchmarkPipeline/(\S+?)(-\d+)?\s+\d+\s+\d+ ns/op\s+([\d.]+) MB/s`)
+var pipeLine = regexp.MustCompile(`^BenchmarkPipeline/(\S+?)(-\d+)?\s+\d+\s+\d+ ns/op\s+([\d.]+) MB/s\s+([\d.]+) cpu-s/GiB`)
 
 // Pipeline runs BenchmarkPipeline (in-process, 64 MiB of InnoDB-like pages per round) and
 // returns its rows: what sealing costs beside compression and hashing.
@@ -31,7 +32,8 @@ func Pipeline() ([]PipeRow, error) {
 	for _, l := range strings.Split(string(out), "\n") {
 		if m := pipeLine.FindStringSubmatch(l); m != nil {
 			v, _ := strconv.ParseFloat(m[3], 64)
-			rows = append(rows, PipeRow{Name: m[1], MBps: v})
+			c, _ := strconv.ParseFloat(m[4], 64)
+			rows = append(rows, PipeRow{Name: m[1], MBps: v, CPU: c})
 		}
 	}
 	if len(rows) != 4 {
@@ -44,18 +46,20 @@ func Pipeline() ([]PipeRow, error) {
 func pipelineMarkdown(rows []PipeRow) string {
 	var b strings.Builder
 	b.WriteString("## Snapshot pipeline: the cost of sealing (snapshot.encrypt)\n\n")
-	b.WriteString("In-process, after the backup tool: compress (zstd fastest, 2 goroutines) or not, seal (AES-256-GCM, 64 KiB chunks) or not, sha256 of what is stored, on 64 MiB of InnoDB-like pages (hex rows, free space) per round, 10 rounds. MB/s of the raw stream; the backup tool itself (mariabackup) is not in these figures.\n\n")
-	b.WriteString("| stages | MB/s | reference (same, unsealed) | sealed / reference |\n|---|---|---|---|\n")
-	by := map[string]float64{}
+	b.WriteString("In-process, after the backup tool: compress (zstd fastest, 2 goroutines) or not, seal (AES-256-GCM, 64 KiB chunks) or not, sha256 of what is stored, on 64 MiB of InnoDB-like pages (hex rows, free space) per round, 10 rounds. MB/s (wall clock) and CPU seconds per GiB (all goroutines) of the raw stream; the backup tool itself (mariabackup) is not in these figures. CPU per GiB is the steadier figure when the machine is loaded.\n\n")
+	b.WriteString("| stages | MB/s | CPU s/GiB | reference (same, unsealed): MB/s, CPU s/GiB | sealed / reference, MB/s | extra CPU for sealing |\n|---|---|---|---|---|---|\n")
+	by := map[string]PipeRow{}
 	for _, r := range rows {
-		by[r.Name] = r.MBps
+		by[r.Name] = r
 	}
 	for _, r := range rows {
-		ref, ok := strings.CutSuffix(r.Name, "+sealed")
+		name, ok := strings.CutSuffix(r.Name, "+sealed")
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s + sha256 | %.0f | %s + sha256: %.0f | %.2f |\n", r.Name, r.MBps, ref, by[ref], r.MBps/by[ref])
+		ref := by[name]
+		fmt.Fprintf(&b, "| %s + sha256 | %.0f | %.2f | %s + sha256: %.0f, %.2f | %.2f | %+.0f%% |\n", r.Name, r.MBps, r.CPU, name, ref.MBps, ref.CPU,
+			r.MBps/ref.MBps, 100*(r.CPU-ref.CPU)/ref.CPU)
 	}
 	b.WriteString("\n")
 	return b.String()
