@@ -28,7 +28,8 @@ func (s *Supervisor) childEnv(c Cmd) []string {
 
 // ScrubEnv returns environ without the variables that carry a secret: any whose value holds
 // one of secrets (the configured passwords, keys and tokens), and any whose name says it is
-// one (…PASSWORD…, …SECRET…, …TOKEN…, …PRIVATE_KEY…, MYSQL_PWD), whatever the config uses.
+// one (…PASSWORD…, …SECRET…, …TOKEN…, …PRIVATE_KEY…, …KEY at the end, MYSQL_PWD), whatever
+// the config uses: a secret the config does not reference is kept from children too.
 func ScrubEnv(environ, secrets []string) []string {
 	out := make([]string, 0, len(environ))
 next:
@@ -54,7 +55,7 @@ func secretName(name string) bool {
 			return true
 		}
 	}
-	return false
+	return strings.HasSuffix(n, "KEY") // SNAPSHOT_KEY, S3_ACCESS_KEY, any API_KEY
 }
 
 // Pass returns the named variables of environ (for a job's config `env`: what it is given

@@ -30,6 +30,8 @@ const (
 	AppPassword  = "app-Secret-4712"
 	AppDatabase  = "appdb"
 	ReplPassword = "repl-Secret-4713"
+	// SnapshotKey seals the snapshots of a cluster with Snapshots on (snapshot.encrypt.key).
+	SnapshotKey = "c25hcHNob3Qta2V5LW9mLXRoZS10ZXN0LWNsdXN0ZXI="
 )
 
 var (
@@ -146,7 +148,7 @@ func (c *Cluster) newNode(i int) *PilotNode {
 	}
 	snapshots := map[string]any{"backend": "none"}
 	if o.Snapshots {
-		snapshots = map[string]any{"backend": "local", "interval": "6h"}
+		snapshots = map[string]any{"backend": "local", "interval": "6h", "encrypt": map[string]any{"key": "${SNAPSHOT_KEY}"}}
 	}
 	{
 		cfg := map[string]any{
@@ -202,7 +204,7 @@ func (n *PilotNode) Start() {
 		n.t.Fatal(err)
 	}
 	cmd := exec.Command(n.bin, "run", "--config", n.Config)
-	cmd.Env = append(os.Environ(), "MYSQL_ROOT_PASSWORD="+RootPassword, "MYSQL_PASSWORD="+AppPassword, "MYSQL_REPL_PASSWORD="+ReplPassword)
+	cmd.Env = append(os.Environ(), "MYSQL_ROOT_PASSWORD="+RootPassword, "MYSQL_PASSWORD="+AppPassword, "MYSQL_REPL_PASSWORD="+ReplPassword, "SNAPSHOT_KEY="+SnapshotKey)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -415,12 +417,13 @@ func (c *Cluster) WaitSettled(t testing.TB, want int, d time.Duration) *PilotNod
 	return p
 }
 
-// AssertNoSecrets fails when a password shows up where it must not: any node's log, the argv
-// or environment of any process under a node's mysqlpilot (mariadbd, tools, jobs), Consul's KV
-// and health checks (notes, outputs), and each node's /metrics and /cluster.
+// AssertNoSecrets fails when a password or the snapshot key shows up where it must not: any
+// node's log, the argv or environment of any process under a node's mysqlpilot (mariadbd,
+// tools, jobs), Consul's KV (keys and decoded values) and health checks (notes, outputs), and
+// each node's /metrics and /cluster.
 func (c *Cluster) AssertNoSecrets(t testing.TB) {
 	t.Helper()
-	secrets := [][]byte{[]byte(RootPassword), []byte(AppPassword), []byte(ReplPassword)}
+	secrets := [][]byte{[]byte(RootPassword), []byte(AppPassword), []byte(ReplPassword), []byte(SnapshotKey)}
 	check := func(where string, b []byte) {
 		for _, s := range secrets {
 			if bytes.Contains(b, s) {
@@ -458,7 +461,17 @@ func (c *Cluster) AssertNoSecrets(t testing.TB) {
 		check(n.Name+"'s /metrics", get("http://"+n.Metrics+"/metrics"))
 		check(n.Name+"'s /cluster", get("http://"+n.Metrics+"/cluster"))
 	}
-	check("Consul's KV", get("http://"+c.Consul.HTTPAddr()+"/v1/kv/?recurse"))
+	// KV values come base64-encoded: decode each before looking.
+	var kv []struct {
+		Key   string
+		Value []byte
+	}
+	if err := json.Unmarshal(get("http://"+c.Consul.HTTPAddr()+"/v1/kv/?recurse"), &kv); err != nil || len(kv) == 0 {
+		t.Errorf("Consul's KV: %d keys, %v", len(kv), err)
+	}
+	for _, e := range kv {
+		check("Consul's KV key "+e.Key, append([]byte(e.Key+" "), e.Value...))
+	}
 	check("Consul's health checks", get("http://"+c.Consul.HTTPAddr()+"/v1/health/state/any"))
 	if checked == 0 {
 		t.Error("no process of any node was checked for passwords")

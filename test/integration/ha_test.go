@@ -344,6 +344,12 @@ func TestScaleOutFromSnapshot(t *testing.T) {
 		k, err := count(n, `SELECT COUNT(*) FROM s`)
 		return err == nil && k == 3
 	})
+	// The harness seals snapshots (snapshot.encrypt.key from SNAPSHOT_KEY): the bootstrap
+	// opened a sealed one, and the key shows nowhere.
+	if !strings.Contains(p.Log(), "encrypted=true") {
+		t.Errorf("the primary's backup was not sealed:\n%s", p.Log())
+	}
+	c.AssertNoSecrets(t)
 }
 
 // TestErrantNodeReseeds: a replica with a transaction the primary never had (written by root,
