@@ -276,6 +276,11 @@ func planBinlogs(ctx context.Context, o PITROptions, rec Record) ([]ArchivedBinl
 		}
 		if n := len(plan); n > 0 {
 			prev := plan[n-1]
+			if prev.ServerID == b.ServerID && prev.Created.Equal(b.Created) && prev.File == b.File {
+				// The same file archived twice (compression or snapshot.encrypt changed in
+				// between): either copy holds it.
+				continue
+			}
 			pb, pn, ok1 := binlogSeq(prev.File)
 			cb, cn, ok2 := binlogSeq(b.File)
 			if !ok1 || !ok2 || pb != cb || cn != pn+1 {

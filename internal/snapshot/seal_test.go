@@ -247,3 +247,31 @@ func innodbLike(n int) []byte {
 	}
 	return out
 }
+
+// A binlog archived twice, before and after snapshot.encrypt was turned on, is replayed once:
+// the plan keeps one copy and sees no gap.
+func TestPlanBinlogs_SameFileArchivedTwice(t *testing.T) {
+	store := newMemStore()
+	k := testKey(t, sealKeyA)
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	put := func(name string) {
+		if _, err := store.Put(context.Background(), name, strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(BinlogObjectName("", 3, t0, "mysql-bin.000001", CompressZstd))
+	put(BinlogObjectName("", 3, t0.Add(time.Minute), "mysql-bin.000002", CompressZstd))
+	put(sealedName(BinlogObjectName("", 3, t0.Add(time.Minute), "mysql-bin.000002", CompressZstd), k))
+	put(sealedName(BinlogObjectName("", 3, t0.Add(2*time.Minute), "mysql-bin.000003", CompressZstd), k))
+	plan, err := planBinlogs(context.Background(), PITROptions{Store: store}, Record{ServerID: 3, BinlogFile: "mysql-bin.000001", BinlogCreated: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, b := range plan {
+		files = append(files, b.File)
+	}
+	if strings.Join(files, ",") != "mysql-bin.000001,mysql-bin.000002,mysql-bin.000003" {
+		t.Errorf("plan %v, want each file once", files)
+	}
+}
