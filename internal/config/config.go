@@ -163,7 +163,11 @@ type SnapshotConfig struct {
 // (`mysqlpilot keygen` prints one), in a file or in the config (from the environment).
 type EncryptConfig struct {
 	KeyFile string `json:"keyFile"` // a file holding the key, e.g. a Docker secret under /run/secrets
-	Key     string `json:"key"`     // the key itself, e.g. "${MYSQLPILOT_SNAPSHOT_KEY}"; never logged
+	Key     string `json:"key"`     // the key itself, e.g. "${SNAPSHOT_KEY}"; never logged
+	// AllowUnsealed lets a node with a key restore unsealed snapshots and binlogs (a cluster
+	// moving to encryption, until its snapshots are sealed); default false: refused, since
+	// whoever can write to the store could plant them.
+	AllowUnsealed bool `json:"allowUnsealed"`
 }
 
 // Enabled reports whether a key is configured.

@@ -276,12 +276,18 @@ func TestVariableFromFile(t *testing.T) {
 	if k, err := cfg.Snapshot.Encrypt.LoadKey(); err != nil || k == nil {
 		t.Errorf("SNAPSHOT_KEY_FILE in the embedded default: %v, %v", k, err)
 	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for env, want := range map[string]map[string]string{
-		"both MYSQL_ROOT_PASSWORD and MYSQL_ROOT_PASSWORD_FILE are set: keep one": {"MYSQL_ROOT_PASSWORD": "in-the-env-long-enough", "MYSQL_ROOT_PASSWORD_FILE": pw},
-		"MYSQL_ROOT_PASSWORD_FILE names /nonexistent/x, which does not exist":     {"MYSQL_ROOT_PASSWORD": "", "MYSQL_ROOT_PASSWORD_FILE": "/nonexistent/x"},
+		"SNAPSHOT_KEY_FILE names " + empty + ", which is empty":                       {"SNAPSHOT_KEY_FILE": empty},
+		"MYSQL_ROOT_PASSWORD_FILE: /dev/zero is not a regular file of at most 64 KiB": {"MYSQL_ROOT_PASSWORD": "", "MYSQL_ROOT_PASSWORD_FILE": "/dev/zero"},
+		"both MYSQL_ROOT_PASSWORD and MYSQL_ROOT_PASSWORD_FILE are set: keep one":     {"MYSQL_ROOT_PASSWORD": "in-the-env-long-enough", "MYSQL_ROOT_PASSWORD_FILE": pw},
+		"MYSQL_ROOT_PASSWORD_FILE names /nonexistent/x, which does not exist":         {"MYSQL_ROOT_PASSWORD": "", "MYSQL_ROOT_PASSWORD_FILE": "/nonexistent/x"},
 	} {
 		_, err := Load("", withEnv(want))
-		if err == nil || !strings.Contains(err.Error(), "mysql.rootPassword: "+env) || strings.Contains(err.Error(), "long-enough") {
+		if err == nil || !strings.Contains(err.Error(), env) || strings.Contains(err.Error(), "long-enough") {
 			t.Errorf("%v: err = %v, want %q", want, err, env)
 		}
 	}

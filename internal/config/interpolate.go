@@ -73,14 +73,32 @@ func lookup(env LookupEnv, name string) (string, bool, error) {
 	if ok && v != "" {
 		return "", false, &fileRefError{fmt.Sprintf("both %s and %s_FILE are set: keep one", name, name)}
 	}
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return "", false, &fileRefError{fmt.Sprintf("%s_FILE names %s, which does not exist", name, path)}
 		}
 		return "", false, &fileRefError{fmt.Sprintf("%s_FILE: %v", name, err)}
 	}
-	return strings.TrimRight(string(b), "\r\n"), true, nil
+	v = strings.TrimRight(string(b), "\r\n")
+	if strings.TrimSpace(v) == "" {
+		// An empty secret file (a generator that failed) must not quietly turn into a
+		// default: for the snapshot key that would store snapshots unsealed.
+		return "", false, &fileRefError{fmt.Sprintf("%s_FILE names %s, which is empty", name, path)}
+	}
+	return v, true, nil
+}
+
+// readSmallFile reads a regular file of at most 64 KiB (a secret, not /dev/zero or a FIFO).
+func readSmallFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > 64<<10 {
+		return nil, fmt.Errorf("%s is not a regular file of at most 64 KiB", path)
+	}
+	return os.ReadFile(path)
 }
 
 func validEnvName(s string) bool {

@@ -6,7 +6,7 @@
 // Reyhanitabar, Rogaway and Vizár, as age and Tink use it), with only the standard library:
 //
 //	header  = magic "MPSEAL1\n" | key id (8 bytes) | salt (32 random bytes)
-//	subkey  = HKDF-SHA256(key, salt, "mysqlpilot seal v1 stream key")
+//	subkey  = HKDF-SHA256(key, salt, "mysqlpilot seal v1 stream key" | 0 | context)
 //	chunk i = AES-256-GCM(subkey, nonce = i as 11 bytes big-endian | last flag, plaintext_i)
 //
 // Every chunk but the last holds ChunkSize bytes of plaintext; the last holds fewer (possibly
@@ -14,7 +14,9 @@
 // altered, or a header from another stream all fail authentication. A fresh salt per stream
 // gives each stream its own subkey, so the counter nonces never repeat under one key. The key
 // id (an HMAC of a fixed label under the key) tells a wrong key from a corrupt stream before
-// any chunk is read, without revealing anything of the key.
+// any chunk is read, without revealing anything of the key. The context names what the stream
+// is (a snapshot's id, an archived binlog's server, time and file): a stream opens only under
+// the context it was sealed with, so sealed objects swapped or renamed in the store fail.
 //
 // Why not age (filippo.io/age)? Its asymmetric recipients pay off when the writer must not be
 // able to read; here every node both takes snapshots and restores them (bootstrap, re-seed),
@@ -75,8 +77,11 @@ func (k *Key) ID() string { return k.id }
 // Source says where the key came from (a config field, a file), for error messages.
 func (k *Key) Source() string { return k.source }
 
-// String never shows the key.
-func (k *Key) String() string { return "key " + k.id + " from " + k.source }
+// String and GoString never show the key (nor does %v or %#v of a Key or *Key).
+func (k Key) String() string { return "key " + k.id + " from " + k.source }
+
+// GoString is String.
+func (k Key) GoString() string { return k.String() }
 
 // ParseKey reads a key: 32 bytes written as 64 hex digits or as standard base64 (44
 // characters, e.g. `openssl rand -base64 32` or `mysqlpilot keygen`), surrounding white space
@@ -109,8 +114,8 @@ func NewKeyText() string {
 	return base64.StdEncoding.EncodeToString(b[:])
 }
 
-func (k *Key) aead(salt []byte) (cipher.AEAD, error) {
-	sub, err := hkdf.Key(sha256.New, k.k[:], salt, "mysqlpilot seal v1 stream key", keyLen)
+func (k *Key) aead(salt []byte, context string) (cipher.AEAD, error) {
+	sub, err := hkdf.Key(sha256.New, k.k[:], salt, "mysqlpilot seal v1 stream key\x00"+context, keyLen)
 	if err != nil {
 		return nil, err
 	}
@@ -142,9 +147,9 @@ type Writer struct {
 	nb   [nonceLen]byte
 }
 
-// NewWriter returns a Writer sealing under k onto w. Nothing reaches w before the first
-// chunk (or Close), so w may be a pipe whose reader starts later.
-func NewWriter(w io.Writer, k *Key) (*Writer, error) {
+// NewWriter returns a Writer sealing under k, for context, onto w. Nothing reaches w before
+// the first chunk (or Close), so w may be a pipe whose reader starts later.
+func NewWriter(w io.Writer, k *Key, context string) (*Writer, error) {
 	hdr := make([]byte, headerLen)
 	copy(hdr, magic)
 	id, _ := hex.DecodeString(k.id)
@@ -153,7 +158,7 @@ func NewWriter(w io.Writer, k *Key) (*Writer, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return nil, err
 	}
-	a, err := k.aead(salt)
+	a, err := k.aead(salt, context)
 	if err != nil {
 		return nil, err
 	}
@@ -231,8 +236,9 @@ type Reader struct {
 }
 
 // NewReader reads the header from r and checks that it was sealed under k: a stream that is
-// not sealed, or sealed under another key, fails here, before any of its data is returned.
-func NewReader(r io.Reader, k *Key) (*Reader, error) {
+// not sealed, or sealed under another key, fails here, before any of its data is returned; one
+// sealed for another context fails on its first chunk.
+func NewReader(r io.Reader, k *Key, context string) (*Reader, error) {
 	hdr := make([]byte, headerLen)
 	if _, err := io.ReadFull(r, hdr); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -246,7 +252,7 @@ func NewReader(r io.Reader, k *Key) (*Reader, error) {
 	if id := hex.EncodeToString(hdr[len(magic) : len(magic)+idLen]); id != k.id {
 		return nil, fmt.Errorf("sealed under key id %s; the %s has id %s: %w", id, k.source, k.id, ErrWrongKey)
 	}
-	a, err := k.aead(hdr[len(magic)+idLen:])
+	a, err := k.aead(hdr[len(magic)+idLen:], context)
 	if err != nil {
 		return nil, err
 	}

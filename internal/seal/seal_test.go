@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ var (
 func seal(t testing.TB, k *Key, plain []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
-	w, err := NewWriter(&out, k)
+	w, err := NewWriter(&out, k, "ctx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func seal(t testing.TB, k *Key, plain []byte) []byte {
 }
 
 func open(k *Key, sealed []byte) ([]byte, error) {
-	r, err := NewReader(bytes.NewReader(sealed), k)
+	r, err := NewReader(bytes.NewReader(sealed), k, "ctx")
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +79,7 @@ func TestSameInputSealsDifferently(t *testing.T) {
 
 func TestWrongKeyFailsBeforeAnyData(t *testing.T) {
 	sealed := seal(t, key(t, keyA), []byte("secret rows"))
-	_, err := NewReader(bytes.NewReader(sealed), key(t, keyB))
+	_, err := NewReader(bytes.NewReader(sealed), key(t, keyB), "ctx")
 	if !errors.Is(err, ErrWrongKey) {
 		t.Fatalf("open with another key: %v, want ErrWrongKey", err)
 	}
@@ -134,12 +135,26 @@ func TestTamperingFails(t *testing.T) {
 	}
 }
 
+// A stream opens only under the context it was sealed with: a sealed object renamed or swapped
+// in the store (a binlog put in another's place) fails on its first chunk.
+func TestContextBindsTheStream(t *testing.T) {
+	k := key(t, keyA)
+	sealed := seal(t, k, []byte("binlog 7"))
+	r, err := NewReader(bytes.NewReader(sealed), k, "binlog:3/20261205T100000Z/mysql-bin.000008")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(r); !errors.Is(err, ErrAuth) || len(got) != 0 {
+		t.Errorf("opened under another context: %q, %v", got, err)
+	}
+}
+
 // The reader never hands out a byte of a chunk that did not authenticate.
 func TestReaderReturnsOnlyAuthenticatedBytes(t *testing.T) {
 	k := key(t, keyA)
 	plain := make([]byte, 2*ChunkSize+10)
 	sealed := flip(seal(t, k, plain), headerLen+ChunkSize+tagLen+3) // in chunk 1
-	r, err := NewReader(bytes.NewReader(sealed), k)
+	r, err := NewReader(bytes.NewReader(sealed), k, "ctx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,8 +191,10 @@ func TestParseKey(t *testing.T) {
 			t.Errorf("ParseKey(%q) = %q: must name the source and never quote the text", bad, err)
 		}
 	}
-	if s := a.String(); strings.Contains(s, keyA) || !strings.Contains(s, a.ID()) {
-		t.Errorf("String() = %q", s)
+	for _, s := range []string{a.String(), fmt.Sprintf("%v %+v %#v %s", a, a, a, *a), fmt.Sprintf("%v %#v", *a, *a)} {
+		if strings.Contains(strings.ToLower(s), keyA[:8]) || strings.Contains(s, "0xab") || !strings.Contains(s, a.ID()) {
+			t.Errorf("formatted key %q shows its bytes or lacks its id", s)
+		}
 	}
 }
 
@@ -186,7 +203,7 @@ func BenchmarkSeal(b *testing.B) {
 	buf := make([]byte, 1<<20)
 	rand.Read(buf)
 	b.SetBytes(int64(len(buf)))
-	w, _ := NewWriter(io.Discard, k)
+	w, _ := NewWriter(io.Discard, k, "ctx")
 	for b.Loop() {
 		w.Write(buf)
 	}
@@ -199,7 +216,7 @@ func BenchmarkOpen(b *testing.B) {
 	sealed := seal(b, k, plain)
 	b.SetBytes(int64(len(plain)))
 	for b.Loop() {
-		r, _ := NewReader(bytes.NewReader(sealed), k)
+		r, _ := NewReader(bytes.NewReader(sealed), k, "ctx")
 		io.Copy(io.Discard, r)
 	}
 }
@@ -208,7 +225,7 @@ func BenchmarkOpen(b *testing.B) {
 // (the store's upload) must not block NewWriter.
 func TestNewWriterWritesNothingYet(t *testing.T) {
 	var out bytes.Buffer
-	if _, err := NewWriter(&out, key(t, keyA)); err != nil || out.Len() != 0 {
+	if _, err := NewWriter(&out, key(t, keyA), "ctx"); err != nil || out.Len() != 0 {
 		t.Errorf("NewWriter wrote %d bytes, %v", out.Len(), err)
 	}
 }

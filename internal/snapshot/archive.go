@@ -122,7 +122,7 @@ func ArchiveBinlogs(ctx context.Context, db *mysql.DB, store storage.Store, o Ar
 		case err == nil:
 			// Archived by an earlier run.
 		case errors.Is(err, storage.ErrNotFound):
-			closedAt, err = uploadBinlog(ctx, store, name, path, o.Compress, o.Key)
+			closedAt, err = uploadBinlog(ctx, store, name, path, o.Compress, o.Key, binlogContext(serverID, created, file))
 			if err != nil {
 				return res, fmt.Errorf("snapshot: archive binlog %s to %s: %w", file, name, err)
 			}
@@ -219,7 +219,7 @@ func findGap(last *BinlogProgress, serverID uint32, dir string, closed []string)
 // uploadBinlog streams the file at path to name, compressed per compress and sealed under key
 // (when not nil), checking that it is a whole binary log; it returns when the file was closed
 // (its last event).
-func uploadBinlog(ctx context.Context, store storage.Store, name, path, compress string, key *seal.Key) (time.Time, error) {
+func uploadBinlog(ctx context.Context, store storage.Store, name, path, compress string, key *seal.Key, sealCtx string) (time.Time, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return time.Time{}, err
@@ -231,12 +231,15 @@ func uploadBinlog(ctx context.Context, store storage.Store, name, path, compress
 	if compress == CompressZstd || key != nil {
 		pr, pw := io.Pipe()
 		go func() {
-			enc, err := newEncoder(pw, compress, key)
+			enc, err := newEncoder(pw, compress, key, sealCtx)
 			if err == nil {
-				_, err = io.Copy(enc, src)
-				if cerr := enc.Close(); err == nil {
-					err = cerr
+				if _, err = io.Copy(enc, src); err != nil {
+					// Fail the pipe before anything could end the stream cleanly (a closed
+					// encoder writes a valid last chunk).
+					pw.CloseWithError(err)
+					return
 				}
+				err = enc.Close()
 			}
 			pw.CloseWithError(err)
 		}()

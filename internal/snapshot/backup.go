@@ -209,7 +209,7 @@ func Backup(ctx context.Context, o BackupOptions) (Record, error) {
 				return err
 			}
 			args := append(o.Flavor.BackupArgs(optionFile, target), o.ExtraArgs...)
-			res, err = streamUp(ctx, o, name, supervisor.Cmd{Name: o.Flavor.BackupTool(), Path: o.Tool, Args: args}, log)
+			res, err = streamUp(ctx, o, id, name, supervisor.Cmd{Name: o.Flavor.BackupTool(), Path: o.Tool, Args: args}, log)
 			return err
 		})
 	if err != nil {
@@ -287,12 +287,12 @@ type streamResult struct {
 // buffers are the pipe's copy buffer, the compressor's window and the store's part buffer.
 // When the tool fails the pipe is closed with its error, so Put fails and publishes nothing;
 // when Put fails the tool is stopped.
-func streamUp(ctx context.Context, o BackupOptions, name string, cmd supervisor.Cmd, log *slog.Logger) (streamResult, error) {
+func streamUp(ctx context.Context, o BackupOptions, id, name string, cmd supervisor.Cmd, log *slog.Logger) (streamResult, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	pr, pw := io.Pipe()
 	hc := newHashCounter(pw)
-	enc, err := newEncoder(hc, o.Compress, o.Key)
+	enc, err := newEncoder(hc, o.Compress, o.Key, snapshotContext(id))
 	if err != nil {
 		return streamResult{}, err
 	}

@@ -48,17 +48,18 @@ func newZstdReader(r io.Reader) (*zstd.Decoder, error) {
 		zstd.WithDecoderMaxWindow(64<<20))
 }
 
-// encoder compresses (per compress) and then seals (when key is not nil) what is written to it
-// onto w. Close flushes both stages, in that order; it does not close w.
+// encoder compresses (per compress) and then seals (when key is not nil, bound to context:
+// see snapshotContext and binlogContext) what is written to it onto w. Close flushes both
+// stages, in that order; it does not close w.
 type encoder struct {
 	io.Writer
 	stages []io.Closer // innermost (the compressor) first
 }
 
-func newEncoder(w io.Writer, compress string, key *seal.Key) (*encoder, error) {
+func newEncoder(w io.Writer, compress string, key *seal.Key, context string) (*encoder, error) {
 	e := &encoder{Writer: w}
 	if key != nil {
-		sw, err := seal.NewWriter(w, key)
+		sw, err := seal.NewWriter(w, key, context)
 		if err != nil {
 			return nil, fmt.Errorf("seal: %w", err)
 		}
@@ -86,14 +87,16 @@ func (e *encoder) Close() error {
 
 // newDecoder opens (when sealed) and decompresses (per compress) r; release frees the
 // decompressor. A sealed stream needs key: without it, or under another key, it fails here,
-// before any data is read past the header. what names the object in errors.
-func newDecoder(r io.Reader, what, compress string, sealed bool, key *seal.Key) (_ io.Reader, release func(), err error) {
+// before any data is read past the header. With a key, an unsealed stream is refused unless
+// allowUnsealed (snapshot.encrypt.allowUnsealed): whoever can write to the store could
+// otherwise plant one. what names the object in errors.
+func newDecoder(r io.Reader, what, compress string, sealed bool, key *seal.Key, context string, allowUnsealed bool) (_ io.Reader, release func(), err error) {
 	release = func() {}
+	if err := checkSealed(what, sealed, key, allowUnsealed); err != nil {
+		return nil, release, err
+	}
 	if sealed {
-		if key == nil {
-			return nil, release, fmt.Errorf("%s is encrypted: set snapshot.encrypt.keyFile or snapshot.encrypt.key to the key it was sealed with", what)
-		}
-		sr, err := seal.NewReader(r, key)
+		sr, err := seal.NewReader(r, key, context)
 		if err != nil {
 			return nil, release, fmt.Errorf("%s: %w", what, err)
 		}
@@ -107,6 +110,26 @@ func newDecoder(r io.Reader, what, compress string, sealed bool, key *seal.Key) 
 		r, release = dec, dec.Close
 	}
 	return r, release, nil
+}
+
+// checkSealed refuses a sealed object without a key, and an unsealed one when a key is set
+// (unless allowUnsealed).
+func checkSealed(what string, sealed bool, key *seal.Key, allowUnsealed bool) error {
+	switch {
+	case sealed && key == nil:
+		return fmt.Errorf("%s is encrypted: set snapshot.encrypt.keyFile or snapshot.encrypt.key to the key it was sealed with", what)
+	case !sealed && key != nil && !allowUnsealed:
+		return fmt.Errorf("%s is not sealed, and snapshot.encrypt is set: refusing an object anyone with write access to the store could have planted (set snapshot.encrypt.allowUnsealed while a cluster moves to encryption, until its snapshots are sealed)", what)
+	}
+	return nil
+}
+
+// snapshotContext binds a sealed snapshot stream to its id.
+func snapshotContext(id string) string { return "snapshot:" + id }
+
+// binlogContext binds a sealed binlog to the server, time and file its name says.
+func binlogContext(serverID uint32, created time.Time, file string) string {
+	return fmt.Sprintf("binlog:%d/%s/%s", serverID, created.UTC().Format(binlogCreatedLayout), file)
 }
 
 // hashCounter hashes (sha256) and counts what passes through it to w.

@@ -27,6 +27,9 @@ type PITROptions struct {
 	Prefix  string
 	Catalog Catalog   // where snapshots are found (StoreCatalog reads the store's manifests)
 	Key     *seal.Key // opens sealed snapshots and binlogs
+	// AllowUnsealed accepts unsealed snapshots and binlogs although Key is set (a cluster
+	// moving to encryption).
+	AllowUnsealed bool
 
 	// Until: replay transactions stamped before this second (binary log timestamps have one
 	// second resolution: transactions in Until's own second are not replayed). Or UntilGTID:
@@ -132,7 +135,7 @@ func RestoreToTime(ctx context.Context, o PITROptions) (PITRResult, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if err := checkKey(rec, o.Key); err != nil {
+	if err := checkKey(rec, o.Key, o.AllowUnsealed); err != nil {
 		return fail(err)
 	}
 	log := o.Log.With("snapshot", rec.ID)
@@ -146,7 +149,7 @@ func RestoreToTime(ctx context.Context, o PITROptions) (PITRResult, error) {
 		return fail(err)
 	}
 	defer os.RemoveAll(work)
-	files, covered, archived, err := downloadBinlogs(ctx, o.Store, o.Key, plan, filepath.Join(work, "binlogs"))
+	files, covered, archived, err := downloadBinlogs(ctx, o.Store, o.Key, o.AllowUnsealed, plan, filepath.Join(work, "binlogs"))
 	if err != nil {
 		return fail(err)
 	}
@@ -171,7 +174,7 @@ func RestoreToTime(ctx context.Context, o PITROptions) (PITRResult, error) {
 		}
 	}
 
-	rr, err := Restore(ctx, RestoreOptions{Runner: o.Runner, Flavor: o.Flavor, Store: o.Store, Record: rec, Key: o.Key,
+	rr, err := Restore(ctx, RestoreOptions{Runner: o.Runner, Flavor: o.Flavor, Store: o.Store, Record: rec, Key: o.Key, AllowUnsealed: o.AllowUnsealed,
 		Datadir: o.Datadir, TempDir: work, OSUser: o.OSUser, StreamTool: o.StreamTool, BackupTool: o.BackupTool,
 		Log: o.Log, Progress: o.Progress, Now: o.Now})
 	if err != nil {
@@ -278,7 +281,11 @@ func planBinlogs(ctx context.Context, o PITROptions, rec Record) ([]ArchivedBinl
 			prev := plan[n-1]
 			if prev.ServerID == b.ServerID && prev.Created.Equal(b.Created) && prev.File == b.File {
 				// The same file archived twice (compression or snapshot.encrypt changed in
-				// between): either copy holds it.
+				// between): replay it once, from the sealed copy when a key is set (an
+				// unsealed one beside it may have been planted), else from the unsealed one.
+				if want := o.Key != nil; b.Sealed == want && prev.Sealed != want {
+					plan[n-1] = b
+				}
 				continue
 			}
 			pb, pn, ok1 := binlogSeq(prev.File)
@@ -314,7 +321,7 @@ func reaches(f mysql.Flavor, snapshotGTID string, archived []string, target stri
 // transaction before it is in the files. A trailing marker (Object "") means a later file
 // exists, opened at its Created: the archive covers up to then. archived lists, per file, the
 // last MariaDB GTIDs it holds.
-func downloadBinlogs(ctx context.Context, store storage.Store, key *seal.Key, plan []ArchivedBinlog, dir string) (files []string, covered time.Time, archived []string, err error) {
+func downloadBinlogs(ctx context.Context, store storage.Store, key *seal.Key, allowUnsealed bool, plan []ArchivedBinlog, dir string) (files []string, covered time.Time, archived []string, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, time.Time{}, nil, err
 	}
@@ -324,7 +331,7 @@ func downloadBinlogs(ctx context.Context, store storage.Store, key *seal.Key, pl
 			break
 		}
 		path := filepath.Join(dir, fmt.Sprintf("%06d-%s", len(files), b.File))
-		scan, err := downloadBinlog(ctx, store, key, b, path)
+		scan, err := downloadBinlog(ctx, store, key, allowUnsealed, b, path)
 		if err != nil {
 			return nil, time.Time{}, nil, fmt.Errorf("download binlog %s: %w", b.Object, err)
 		}
@@ -341,13 +348,13 @@ func downloadBinlogs(ctx context.Context, store storage.Store, key *seal.Key, pl
 	return files, covered, archived, nil
 }
 
-func downloadBinlog(ctx context.Context, store storage.Store, key *seal.Key, b ArchivedBinlog, path string) (*binlogScanner, error) {
+func downloadBinlog(ctx context.Context, store storage.Store, key *seal.Key, allowUnsealed bool, b ArchivedBinlog, path string) (*binlogScanner, error) {
 	rc, err := store.Get(ctx, b.Object)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	src, release, err := newDecoder(rc, "archived binlog "+b.Object, b.Compress, b.Sealed, key)
+	src, release, err := newDecoder(rc, "archived binlog "+b.Object, b.Compress, b.Sealed, key, binlogContext(b.ServerID, b.Created, b.File), allowUnsealed)
 	if err != nil {
 		return nil, err
 	}

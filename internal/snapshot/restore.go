@@ -34,8 +34,10 @@ type RestoreOptions struct {
 	// Store holds the snapshot; Record describes it.
 	Store  storage.Store
 	Record Record
-	// Key opens a sealed snapshot (Record.Encrypt); it must be the key the record names.
-	Key *seal.Key
+	// Key opens a sealed snapshot (Record.Encrypt); it must be the key the record names. With
+	// a key, an unsealed snapshot is refused unless AllowUnsealed.
+	Key           *seal.Key
+	AllowUnsealed bool
 	// Datadir receives the restored files: absolute; missing or empty, else the existing
 	// directory is renamed to "<Datadir>.old-<time>" (never deleted). The server must not run.
 	Datadir string
@@ -81,7 +83,7 @@ func (o *RestoreOptions) fill() error {
 	if err := o.Record.Validate(); err != nil {
 		return err
 	}
-	if err := checkKey(o.Record, o.Key); err != nil {
+	if err := checkKey(o.Record, o.Key, o.AllowUnsealed); err != nil {
 		return err
 	}
 	if o.Record.Flavor != "" && o.Record.Flavor != o.Flavor.String() {
@@ -111,11 +113,12 @@ func (o *RestoreOptions) fill() error {
 	return nil
 }
 
-// checkKey refuses, before anything is downloaded, a sealed snapshot without its key.
-func checkKey(rec Record, key *seal.Key) error {
+// checkKey refuses, before anything is downloaded, a sealed snapshot without its key, and an
+// unsealed one when a key is set (unless allowUnsealed).
+func checkKey(rec Record, key *seal.Key, allowUnsealed bool) error {
 	switch {
 	case rec.Encrypt == "":
-		return nil
+		return checkSealed("snapshot "+rec.ID, false, key, allowUnsealed)
 	case key == nil:
 		return fmt.Errorf("snapshot %s is encrypted with key id %s and no key is configured: set snapshot.encrypt.keyFile or snapshot.encrypt.key to that key", rec.ID, rec.KeyID)
 	case key.ID() != rec.KeyID:
@@ -246,7 +249,7 @@ func streamDown(ctx context.Context, o RestoreOptions, dir string, log *slog.Log
 	copyDone := make(chan error, 1)
 	go func() {
 		err := func() error {
-			src, release, err := newDecoder(hr, "snapshot "+rec.ID, rec.Compress, rec.Encrypt != "", o.Key)
+			src, release, err := newDecoder(hr, "snapshot "+rec.ID, rec.Compress, rec.Encrypt != "", o.Key, snapshotContext(rec.ID), o.AllowUnsealed)
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -150,8 +151,9 @@ func TestSealedSnapshot_TamperedChunkRefused(t *testing.T) {
 	}
 }
 
-// Archived binlogs are sealed the same way; one downloaded without the key fails naming what
-// to configure.
+// Archived binlogs are sealed the same way, bound to their server, time and file; one
+// downloaded without the key fails naming what to configure, one put in another's place fails
+// to open, and an unsealed one is refused while a key is set (unless allowed).
 func TestSealedBinlog_RoundTrip(t *testing.T) {
 	file := []byte(binlogMagic)
 	file = append(file, binlogEvent(1000, 15, 256)...)
@@ -163,10 +165,11 @@ func TestSealedBinlog_RoundTrip(t *testing.T) {
 	}
 	k := testKey(t, sealKeyA)
 	ctx := context.Background()
+	created := time.Unix(1000, 0)
 	for _, compress := range []string{CompressZstd, CompressNone} {
 		store := newMemStore()
-		name := sealedName(BinlogObjectName("", 3, time.Unix(1000, 0), "mysql-bin.000007", compress), k)
-		if _, err := uploadBinlog(ctx, store, name, path, compress, k); err != nil {
+		name := sealedName(BinlogObjectName("", 3, created, "mysql-bin.000007", compress), k)
+		if _, err := uploadBinlog(ctx, store, name, path, compress, k, binlogContext(3, created, "mysql-bin.000007")); err != nil {
 			t.Fatal(err)
 		}
 		if bytes.Contains(store.objs[name], file[:200]) || !bytes.HasPrefix(store.objs[name], []byte("MPSEAL1\n")) {
@@ -177,15 +180,81 @@ func TestSealedBinlog_RoundTrip(t *testing.T) {
 			t.Fatalf("parseBinlogObject(%s) = %+v, %v", name, b, ok)
 		}
 		out := filepath.Join(t.TempDir(), compress)
-		if _, err := downloadBinlog(ctx, store, k, b, out); err != nil {
+		if _, err := downloadBinlog(ctx, store, k, false, b, out); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := os.ReadFile(out); !bytes.Equal(got, file) {
 			t.Errorf("%s: downloaded binlog differs", compress)
 		}
-		_, err := downloadBinlog(ctx, store, nil, b, out+"-nokey")
+		_, err := downloadBinlog(ctx, store, nil, false, b, out+"-nokey")
 		if err == nil || !strings.Contains(err.Error(), "is encrypted: set snapshot.encrypt.keyFile") {
 			t.Errorf("%s: download without the key: %v", compress, err)
+		}
+		// Copied in place of the next file: it opens under that file's name no longer.
+		moved := sealedName(BinlogObjectName("", 3, created.Add(time.Minute), "mysql-bin.000008", compress), k)
+		store.objs[moved] = store.objs[name]
+		mb, _ := parseBinlogObject("", moved)
+		if _, err := downloadBinlog(ctx, store, k, false, mb, out+"-moved"); !errors.Is(err, seal.ErrAuth) {
+			t.Errorf("%s: a sealed binlog renamed to another file: %v, want ErrAuth", compress, err)
+		}
+		// An unsealed binlog planted beside the sealed archive.
+		plain := BinlogObjectName("", 3, created, "mysql-bin.000009", compress)
+		if _, err := uploadBinlog(ctx, store, plain, path, compress, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+		pb, _ := parseBinlogObject("", plain)
+		if _, err := downloadBinlog(ctx, store, k, false, pb, out+"-plain"); err == nil || !strings.Contains(err.Error(), "is not sealed, and snapshot.encrypt is set") {
+			t.Errorf("%s: an unsealed binlog with a key set: %v, want a refusal", compress, err)
+		}
+		if _, err := downloadBinlog(ctx, store, k, true, pb, out+"-allowed"); err != nil {
+			t.Errorf("%s: an unsealed binlog with allowUnsealed: %v", compress, err)
+		}
+	}
+}
+
+// With a key set, an unsealed snapshot is refused before anything is downloaded (a manifest
+// edited to drop "encrypt" and point at a planted stream), unless allowUnsealed.
+func TestUnsealedSnapshotRefusedWithAKey(t *testing.T) {
+	store, rec := backupToMem(t, CompressZstd)
+	o := restoreOpts(t, store, rec, filepath.Join(t.TempDir(), "data"))
+	o.Key = testKey(t, sealKeyA)
+	_, err := Restore(context.Background(), o)
+	if err == nil || !strings.Contains(err.Error(), "snapshot "+rec.ID+" is not sealed, and snapshot.encrypt is set") || store.gets.Load() != 0 {
+		t.Fatalf("restore of an unsealed snapshot with a key: %v (%d gets)", err, store.gets.Load())
+	}
+	o.AllowUnsealed = true
+	if _, err := Restore(context.Background(), o); err != nil {
+		t.Errorf("with allowUnsealed: %v", err)
+	}
+}
+
+// A binlog archived twice, before and after snapshot.encrypt was turned on, is replayed once,
+// from the copy this node should trust: the sealed one when it has a key.
+func TestPlanBinlogs_SameFileArchivedTwice(t *testing.T) {
+	store := newMemStore()
+	k := testKey(t, sealKeyA)
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	put := func(name string) {
+		if _, err := store.Put(context.Background(), name, strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(BinlogObjectName("", 3, t0, "mysql-bin.000001", CompressZstd))
+	put(BinlogObjectName("", 3, t0.Add(time.Minute), "mysql-bin.000002", CompressZstd))
+	put(sealedName(BinlogObjectName("", 3, t0.Add(time.Minute), "mysql-bin.000002", CompressZstd), k))
+	put(sealedName(BinlogObjectName("", 3, t0.Add(2*time.Minute), "mysql-bin.000003", CompressZstd), k))
+	for _, key := range []*seal.Key{k, nil} {
+		plan, err := planBinlogs(context.Background(), PITROptions{Store: store, Key: key}, Record{ServerID: 3, BinlogFile: "mysql-bin.000001", BinlogCreated: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var files []string
+		for _, b := range plan {
+			files = append(files, fmt.Sprintf("%s sealed=%v", b.File, b.Sealed))
+		}
+		want := fmt.Sprintf("mysql-bin.000001 sealed=false,mysql-bin.000002 sealed=%v,mysql-bin.000003 sealed=true", key != nil)
+		if strings.Join(files, ",") != want {
+			t.Errorf("key %v: plan %v, want %s", key != nil, files, want)
 		}
 	}
 }
@@ -209,7 +278,7 @@ func BenchmarkPipeline(b *testing.B) {
 			cpu0 := cpuTime()
 			for b.Loop() {
 				hc := newHashCounter(io.Discard)
-				enc, err := newEncoder(hc, c.compress, c.key)
+				enc, err := newEncoder(hc, c.compress, c.key, "bench")
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -246,32 +315,4 @@ func innodbLike(n int) []byte {
 		}
 	}
 	return out
-}
-
-// A binlog archived twice, before and after snapshot.encrypt was turned on, is replayed once:
-// the plan keeps one copy and sees no gap.
-func TestPlanBinlogs_SameFileArchivedTwice(t *testing.T) {
-	store := newMemStore()
-	k := testKey(t, sealKeyA)
-	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	put := func(name string) {
-		if _, err := store.Put(context.Background(), name, strings.NewReader("x")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	put(BinlogObjectName("", 3, t0, "mysql-bin.000001", CompressZstd))
-	put(BinlogObjectName("", 3, t0.Add(time.Minute), "mysql-bin.000002", CompressZstd))
-	put(sealedName(BinlogObjectName("", 3, t0.Add(time.Minute), "mysql-bin.000002", CompressZstd), k))
-	put(sealedName(BinlogObjectName("", 3, t0.Add(2*time.Minute), "mysql-bin.000003", CompressZstd), k))
-	plan, err := planBinlogs(context.Background(), PITROptions{Store: store}, Record{ServerID: 3, BinlogFile: "mysql-bin.000001", BinlogCreated: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []string
-	for _, b := range plan {
-		files = append(files, b.File)
-	}
-	if strings.Join(files, ",") != "mysql-bin.000001,mysql-bin.000002,mysql-bin.000003" {
-		t.Errorf("plan %v, want each file once", files)
-	}
 }

@@ -51,6 +51,9 @@ func NewSnapshotter(cfg *config.Config, flavor mysql.Flavor, catalog Catalog, ru
 		return nil, err
 	}
 	log = log.With("component", "snapshot")
+	if key == nil {
+		log.Warn("snapshots and archived binlogs are stored unsealed: whoever can read the store reads the data (set snapshot.encrypt.keyFile or SNAPSHOT_KEY; make up does)", "store", store.String())
+	}
 	return &Snapshotter{cfg: cfg, flavor: flavor, store: store, backend: backend,
 		catalog: catalog, key: key, runner: runner, log: log}, nil
 }
@@ -175,7 +178,8 @@ func (s *Snapshotter) Reseed(ctx context.Context) (*Bootstrap, error) {
 func (s *Snapshotter) restore(ctx context.Context, rec Record) (RestoreResult, error) {
 	m := s.cfg.MySQL
 	return Restore(ctx, RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: rec, Key: s.key,
-		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: m.OSUser(), Log: s.log, State: true})
+		AllowUnsealed: s.cfg.Snapshot.Encrypt.AllowUnsealed,
+		Datadir:       m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: m.OSUser(), Log: s.log, State: true})
 }
 
 // Finish sets the restored server's GTID position from the backup's own metadata
@@ -282,7 +286,7 @@ func PointInTimeRestore(ctx context.Context, cfg *config.Config, flavor mysql.Fl
 	}
 	return RestoreToTime(ctx, PITROptions{
 		Secrets: cfg.Secrets(),
-		Runner:  runner, Flavor: flavor, Store: store, Catalog: cat, Key: key,
+		Runner:  runner, Flavor: flavor, Store: store, Catalog: cat, Key: key, AllowUnsealed: cfg.Snapshot.Encrypt.AllowUnsealed,
 		Until: req.Until, UntilGTID: req.UntilGTID, Datadir: req.Datadir, TempDir: tmp, OSUser: user,
 		RootPassword: cfg.MySQL.RootPassword, ServerBinary: server, AllowIncomplete: req.AllowIncomplete, Log: log,
 	})
