@@ -285,6 +285,12 @@ func streamDown(ctx context.Context, o RestoreOptions, dir string, log *slog.Log
 		return err
 	}
 	switch {
+	case errors.Is(copyErr, seal.ErrAuth):
+		// The bytes match the record but do not open (the record was edited to match them):
+		// corrupt, whatever the unpack tool made of the stream cut short.
+		return fmt.Errorf("snapshot %s is corrupt: %w: %w", rec.ID, copyErr, ErrCorrupt)
+	case errors.Is(copyErr, seal.ErrWrongKey):
+		return fmt.Errorf("snapshot %s: %w", rec.ID, copyErr)
 	case runErr != nil:
 		return fmt.Errorf("unpack: %w", ctxErr(ctx, runErr))
 	case copyErr != nil:
