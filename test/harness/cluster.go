@@ -71,6 +71,11 @@ type ClusterOptions struct {
 	// Snapshots turns on the local snapshot backend in a directory all nodes share.
 	Snapshots bool
 	Mutate    func(i int, cfg map[string]any)
+	// Consul: with Consul.Secure, Consul runs with ACLs (default deny) and TLS, and the nodes
+	// reach it over HTTPS with the test's CA and client certificate and a token that holds
+	// only ACLPolicy (HCL rules, required then), given to them as CONSUL_HTTP_TOKEN.
+	Consul    ConsulOptions
+	ACLPolicy string
 }
 
 // Cluster is a Consul dev agent and N mysqlpilot nodes, each supervising its own mariadbd.
@@ -81,6 +86,9 @@ type Cluster struct {
 	base   string
 	Consul *Consul
 	Nodes  []*PilotNode
+	// Token is the nodes' Consul ACL token (ClusterOptions.Consul.Secure), a secret like the
+	// passwords: AssertNoSecrets looks for it too.
+	Token string
 }
 
 // PilotNode is one mysqlpilot process and its mariadbd.
@@ -96,6 +104,7 @@ type PilotNode struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	bin     string
+	env     []string // what the node's mysqlpilot gets beside the test's environment
 	mu      sync.Mutex
 	exit    error
 }
@@ -106,7 +115,13 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
-	c := &Cluster{t: t, o: o, bin: PilotBinary(t), base: t.TempDir(), Consul: StartConsul(t)}
+	c := &Cluster{t: t, o: o, bin: PilotBinary(t), base: t.TempDir(), Consul: StartConsulWith(t, o.Consul)}
+	if o.Consul.Secure {
+		if o.ACLPolicy == "" {
+			t.Fatal("harness: ClusterOptions.Consul.Secure needs ACLPolicy")
+		}
+		c.Token = c.Consul.CreateToken("mysqlpilot", o.ACLPolicy)
+	}
 	for i := 1; i <= o.Nodes; i++ {
 		c.newNode(i)
 	}
@@ -148,10 +163,18 @@ func (c *Cluster) newNode(i int) *PilotNode {
 	if o.Snapshots {
 		snapshots = map[string]any{"backend": "local", "interval": "6h"}
 	}
+	n.env = []string{"MYSQL_ROOT_PASSWORD=" + RootPassword, "MYSQL_PASSWORD=" + AppPassword, "MYSQL_REPL_PASSWORD=" + ReplPassword}
+	consulCfg := map[string]any{"address": c.Consul.HTTPAddr()}
+	if c.Consul.Secure() {
+		f := c.Consul.TLS()
+		consulCfg = map[string]any{"address": c.Consul.HTTPAddr(), "scheme": "https", "token": "${CONSUL_HTTP_TOKEN}",
+			"caFile": f.CA, "certFile": f.ClientCert, "keyFile": f.ClientKey}
+		n.env = append(n.env, "CONSUL_HTTP_TOKEN="+c.Token)
+	}
 	{
 		cfg := map[string]any{
 			"node":    n.Name,
-			"consul":  map[string]any{"address": c.Consul.HTTPAddr()},
+			"consul":  consulCfg,
 			"service": map[string]any{"port": n.Port, "interfaces": []string{"static:127.0.0.1"}},
 			"mysql": map[string]any{
 				"exec": []string{"mariadbd", "--user=root"}, "datadir": filepath.Join(n.Dir, "data"),
@@ -202,7 +225,7 @@ func (n *PilotNode) Start() {
 		n.t.Fatal(err)
 	}
 	cmd := exec.Command(n.bin, "run", "--config", n.Config)
-	cmd.Env = append(os.Environ(), "MYSQL_ROOT_PASSWORD="+RootPassword, "MYSQL_PASSWORD="+AppPassword, "MYSQL_REPL_PASSWORD="+ReplPassword)
+	cmd.Env = append(os.Environ(), n.env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -421,10 +444,13 @@ func (c *Cluster) WaitSettled(t testing.TB, want int, d time.Duration) *PilotNod
 func (c *Cluster) AssertNoSecrets(t testing.TB) {
 	t.Helper()
 	secrets := [][]byte{[]byte(RootPassword), []byte(AppPassword), []byte(ReplPassword)}
+	if c.Token != "" {
+		secrets = append(secrets, []byte(c.Token))
+	}
 	check := func(where string, b []byte) {
 		for _, s := range secrets {
 			if bytes.Contains(b, s) {
-				t.Errorf("%s contains a password", where)
+				t.Errorf("%s contains a secret (a password or the Consul token)", where)
 			}
 		}
 	}
@@ -458,8 +484,15 @@ func (c *Cluster) AssertNoSecrets(t testing.TB) {
 		check(n.Name+"'s /metrics", get("http://"+n.Metrics+"/metrics"))
 		check(n.Name+"'s /cluster", get("http://"+n.Metrics+"/cluster"))
 	}
-	check("Consul's KV", get("http://"+c.Consul.HTTPAddr()+"/v1/kv/?recurse"))
-	check("Consul's health checks", get("http://"+c.Consul.HTTPAddr()+"/v1/health/state/any"))
+	consulGet := func(path string) []byte {
+		b, err := c.Consul.Get(path)
+		if err != nil {
+			t.Errorf("consul: %v", err)
+		}
+		return b
+	}
+	check("Consul's KV", consulGet("/v1/kv/?recurse"))
+	check("Consul's health checks", consulGet("/v1/health/state/any"))
 	if checked == 0 {
 		t.Error("no process of any node was checked for passwords")
 	}
