@@ -48,10 +48,8 @@ func PilotBinary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "mysqlpilot")
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
 		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/mysqlpilot")
-		cmd.Dir = root
+		cmd.Dir = repoRoot()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/mysqlpilot: %v\n%s", err, out)
@@ -61,6 +59,22 @@ func PilotBinary(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+// repoRoot is the repository's top directory.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// RepoFile reads a file of the repository, by its path from the top (e.g. "etc/x.hcl").
+func RepoFile(t testing.TB, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(), rel))
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	return string(b)
 }
 
 // ClusterOptions tune StartCluster.
@@ -167,7 +181,7 @@ func (c *Cluster) newNode(i int) *PilotNode {
 	consulCfg := map[string]any{"address": c.Consul.HTTPAddr()}
 	if c.Consul.Secure() {
 		f := c.Consul.TLS()
-		consulCfg = map[string]any{"address": c.Consul.HTTPAddr(), "scheme": "https", "token": "${CONSUL_HTTP_TOKEN}",
+		consulCfg = map[string]any{"address": "https://" + c.Consul.HTTPAddr(), "token": "${CONSUL_HTTP_TOKEN}",
 			"caFile": f.CA, "certFile": f.ClientCert, "keyFile": f.ClientKey}
 		n.env = append(n.env, "CONSUL_HTTP_TOKEN="+c.Token)
 	}
