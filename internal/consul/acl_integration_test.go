@@ -5,6 +5,7 @@ package consul
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -133,6 +134,32 @@ func TestWaitReady_RefusedTokenStopsAtOnce(t *testing.T) {
 			}
 			if d := time.Since(start); d > 5*time.Second {
 				t.Errorf("WaitReady took %s to give up", d)
+			}
+		})
+	}
+}
+
+// TestPolicy_EveryRuleIsNeeded: the README's policy is minimal for what mysqlpilot does:
+// without any one of its rules, WaitReady or CheckPermissions refuses the token, naming it.
+func TestPolicy_EveryRuleIsNeeded(t *testing.T) {
+	h := harness.StartConsulWith(t, harness.ConsulOptions{Secure: true})
+	rules := regexp.MustCompile(`(?m)^(\w+ "[^"]*") \{`).FindAllStringSubmatch(harness.RepoFile(t, PolicyFile), -1)
+	if len(rules) < 5 {
+		t.Fatalf("found only %d rules in %s", len(rules), PolicyFile)
+	}
+	for i, r := range rules {
+		t.Run(r[1], func(t *testing.T) {
+			c := secureClient(t, h, h.CreateToken(fmt.Sprintf("drop%d", i), policy(t, "", r[1])))
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			err := c.WaitReady(ctx)
+			if err == nil {
+				err = c.CheckPermissions(ctx, needs)
+			}
+			if pe := PermissionErrors(err); len(pe) == 0 {
+				t.Fatalf("without %s: %v, want a missing right", r[1], err)
+			} else {
+				t.Logf("without %s: %v", r[1], pe[0])
 			}
 		})
 	}

@@ -79,31 +79,57 @@ func TestConsulACLAndTLS(t *testing.T) {
 	c.AssertNoSecrets(t)
 }
 
-// TestConsulTokenWithoutSessionWrite: a token whose policy lacks session rights stops
-// mysqlpilot at start, before it touches the datadir, with an error that names the missing
-// right and the rule that grants it.
-func TestConsulTokenWithoutSessionWrite(t *testing.T) {
-	c := harness.StartCluster(t, harness.ClusterOptions{Nodes: 1,
-		Consul: harness.ConsulOptions{Secure: true}, ACLPolicy: aclPolicy(t, `session_prefix ""`)})
-	n := c.Nodes[0]
-	code := n.Wait(60 * time.Second)
-	if code != 1 {
-		t.Fatalf("mysqlpilot exited %d with a token lacking session:write, want 1:\n%s", code, n.Log())
+// TestConsulTokenMissingRights: a token whose policy lacks a right mysqlpilot needs stops it
+// at start, before it touches the datadir, with an error that names the missing right and the
+// rule that grants it: session rights, the sync set's key (written only by a primary, maybe
+// hours later), the primary's service.
+func TestConsulTokenMissingRights(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy func(t *testing.T) string
+		want   func(node string) string // slog's text format quotes the message and escapes its quotes
+	}{
+		{name: "no session:write",
+			policy: func(t *testing.T) string { return aclPolicy(t, `session_prefix ""`) },
+			want: func(node string) string {
+				return `consul: the token may not create sessions (ACL permission denied): grant session:write on node \"` + node +
+					`\" (session \"` + node + `\" { policy = \"write\" }, or session_prefix \"\" { policy = \"write\" }; see etc/consul-acl-policy.hcl)`
+			}},
+		{name: "the sync set's key read-only",
+			policy: func(t *testing.T) string {
+				return aclPolicy(t) + `key "service/mysql/sync" { policy = "read" }` + "\n"
+			},
+			want: func(string) string {
+				return `consul: the token may not write the key \"service/mysql/sync\" (ACL permission denied): grant key:write on key \"service/mysql/sync\" (key_prefix \"service/mysql/\" { policy = \"write\" }; see etc/consul-acl-policy.hcl)`
+			}},
+		{name: "no mysql-primary service",
+			policy: func(t *testing.T) string { return aclPolicy(t, `service "mysql-primary"`) },
+			want: func(string) string {
+				return `consul: the token may not register the service \"mysql-primary\" (ACL permission denied): grant service:write on service \"mysql-primary\" (service \"mysql-primary\" { policy = \"write\" }; see etc/consul-acl-policy.hcl)`
+			}},
 	}
-	// slog's text format quotes the message and escapes its quotes.
-	want := `consul: the token may not create sessions (ACL permission denied): grant session:write on node \"` + c.Consul.NodeName() +
-		`\" (session \"` + c.Consul.NodeName() + `\" { policy = \"write\" }, or session_prefix \"\" { policy = \"write\" }; see etc/consul-acl-policy.hcl)`
-	log := n.Log()
-	if !strings.Contains(log, want) {
-		t.Errorf("the log does not name the missing right; want\n%s\nin\n%s", want, log)
-	}
-	if strings.Count(log, "the token may not") != 2 { // logged once, then as the reason it stopped
-		t.Errorf("expected exactly the session right to be missing:\n%s", log)
-	}
-	if _, err := os.Stat(n.Dir + "/data"); !os.IsNotExist(err) {
-		t.Errorf("the datadir was touched before the check: %v", err)
-	}
-	if strings.Contains(log, c.Token) {
-		t.Errorf("the log holds the token")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := harness.StartCluster(t, harness.ClusterOptions{Nodes: 1,
+				Consul: harness.ConsulOptions{Secure: true}, ACLPolicy: tt.policy(t)})
+			n := c.Nodes[0]
+			code := n.Wait(60 * time.Second)
+			if code != 1 {
+				t.Fatalf("mysqlpilot exited %d, want 1:\n%s", code, n.Log())
+			}
+			log, want := n.Log(), tt.want(c.Consul.NodeName())
+			if !strings.Contains(log, want) {
+				t.Errorf("the log does not name the missing right; want\n%s\nin\n%s", want, log)
+			}
+			if k := strings.Count(log, "the token may not"); k != 2 { // logged once, then as the reason it stopped
+				t.Errorf("%d mentions of a missing right, want exactly this one twice:\n%s", k, log)
+			}
+			if _, err := os.Stat(n.Dir + "/data"); !os.IsNotExist(err) {
+				t.Errorf("the datadir was touched before the check: %v", err)
+			}
+			if strings.Contains(log, c.Token) {
+				t.Errorf("the log holds the token")
+			}
+		})
 	}
 }
