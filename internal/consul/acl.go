@@ -279,8 +279,9 @@ func PermissionErrors(err error) []*PermissionError {
 }
 
 // permanent reports whether WaitReady should stop retrying err: Consul answered and refused
-// the token, which waiting does not change.
+// the token, or TLS does not match, which waiting does not change.
 func permanent(err error) bool {
 	var pe *PermissionError
-	return errors.As(err, &pe)
+	var te *TLSError
+	return errors.As(err, &pe) || errors.As(err, &te)
 }

@@ -165,6 +165,53 @@ func TestPolicy_EveryRuleIsNeeded(t *testing.T) {
 	}
 }
 
+// TestWaitReady_TLSMismatchNamesTheField: each TLS mistake against an agent that serves
+// HTTPS only, with client certificates required, is an error at once naming what to set.
+func TestWaitReady_TLSMismatchNamesTheField(t *testing.T) {
+	h := harness.StartConsulWith(t, harness.ConsulOptions{Secure: true})
+	plain, _ := newClient(t)
+	f, other := h.TLS(), harness.MakeTLS(t, t.TempDir())
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"a CA that did not sign the agent's certificate",
+			Options{Address: "https://" + h.HTTPAddr(), CAFile: other.CA, CertFile: f.ClientCert, KeyFile: f.ClientKey},
+			"the agent's certificate is not signed by a CA this node trusts: set consul.caFile"},
+		{"no client certificate", Options{Address: "https://" + h.HTTPAddr(), CAFile: f.CA},
+			"the agent requires a client certificate: set consul.certFile and consul.keyFile"},
+		{"a client certificate of another CA",
+			Options{Address: "https://" + h.HTTPAddr(), CAFile: f.CA, CertFile: other.ClientCert, KeyFile: other.ClientKey},
+			"the agent refused the client certificate"},
+		{"plain HTTP to the HTTPS port", Options{Address: "http://" + h.HTTPAddr()},
+			"the agent's port speaks HTTPS: set CONSUL=https://"},
+		{"HTTPS to a plain HTTP agent", Options{Address: "https://" + plain.Address(), CAFile: f.CA},
+			"the agent answers plain HTTP on that port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Token = "00000000-0000-4000-8000-000000000000"
+			c, err := New(tt.opts, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			start := time.Now()
+			err = c.WaitReady(ctx)
+			var te *TLSError
+			if !errors.As(err, &te) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("WaitReady = %v, want a *TLSError saying %q", err, tt.want)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("WaitReady took %s to give up", d)
+			}
+			t.Logf("%v", err)
+		})
+	}
+}
+
 // TestCheckPermissions_ACLsOff: with ACLs off there is nothing to check, and nothing is done.
 func TestCheckPermissions_ACLsOff(t *testing.T) {
 	c, _ := newClient(t)

@@ -169,8 +169,9 @@ func (c *Client) AgentNode() string {
 // WaitReady blocks until the agent answers, a leader is known and the agent's own node is in
 // the catalog (before that, creating a session fails with "Missing node registration"). It
 // retries with backoff (100ms up to 2s) until ctx ends, and then returns an error naming the
-// address and the last failure. A token Consul refuses for these reads is not retried: the
-// error is a *PermissionError naming the right.
+// address and the last failure. A token Consul refuses for these reads is not retried (the
+// error is a *PermissionError naming the right), nor is a TLS mismatch (a *TLSError naming
+// the config field to fix).
 func (c *Client) WaitReady(ctx context.Context) error {
 	b := backoff{min: 100 * time.Millisecond, max: 2 * time.Second}
 	var lastErr error
@@ -204,6 +205,9 @@ func (c *Client) ready(ctx context.Context) error {
 	q := c.query(ctx)
 	leader, err := c.api.Status().LeaderWithQueryOptions(q)
 	if err != nil {
+		if terr := classifyTLS(err); terr != nil {
+			return terr
+		}
 		return fmt.Errorf("leader: %w", err)
 	}
 	if leader == "" {
