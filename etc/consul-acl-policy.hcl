@@ -36,6 +36,7 @@ service "mysqlpilot" {
 }
 
 # Reads at start: the agent's own description (/v1/agent/self) and its node in the catalog.
+# To narrow these, name the agents' nodes: agent "<agent node>" and node "<agent node>".
 agent_prefix "" {
   policy = "read"
 }

@@ -63,6 +63,9 @@ func TestCheckPermissions_ACLAndTLS(t *testing.T) {
 		want  []string // one per missing right, in order
 	}{
 		{name: "the README's policy", rules: policy(t, "")},
+		{name: "the README's policy narrowed to the agent's node, as its comments say",
+			rules: policy(t, `session "`+node+`" { policy = "write" }`+"\n"+`agent "`+node+`" { policy = "read" }`+"\n"+`node "`+node+`" { policy = "read" }`+"\n",
+				`session_prefix ""`, `agent_prefix ""`, `node_prefix ""`)},
 		{name: "no session rights", rules: policy(t, "", `session_prefix ""`),
 			want: []string{`the token may not create sessions (ACL permission denied): grant session:write on node "` + node +
 				`" (session "` + node + `" { policy = "write" }, or session_prefix "" { policy = "write" }; see etc/consul-acl-policy.hcl)`}},
