@@ -127,7 +127,14 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	if err := n.waitConsul(ctx, signals); err != nil {
 		return 1, err
 	}
-	n.joinCluster(ctx, addr)
+	n.cluster = cluster.New(n.consul, cluster.Options{
+		Prefix: cfg.Consul.Prefix, Service: cfg.Service.Name, Node: cfg.Node, Address: addr,
+		Port: cfg.Service.Port, Tags: cfg.Service.Tags, Timing: timing(cfg),
+	}, n.log)
+	if err := n.checkConsulRights(ctx); err != nil {
+		return 1, err
+	}
+	n.joinCluster(ctx)
 	boot, err := n.prepareDatadir(ctx)
 	if err != nil {
 		return 1, err
@@ -470,14 +477,34 @@ func timing(cfg *config.Config) ha.Timing {
 	}
 }
 
-// joinCluster builds this node's view of the cluster's keys and ends the sessions its previous
-// process left behind.
-func (n *node) joinCluster(ctx context.Context, addr string) {
-	cfg := n.cfg
-	n.cluster = cluster.New(n.consul, cluster.Options{
-		Prefix: cfg.Consul.Prefix, Service: cfg.Service.Name, Node: cfg.Node, Address: addr,
-		Port: cfg.Service.Port, Tags: cfg.Service.Tags, Timing: timing(cfg),
-	}, n.log)
+// checkConsulRights tests, once, every Consul right this node will use
+// (consul.CheckPermissions): a token that lacks some stops the start, each missing right logged
+// with the policy rule that grants it, instead of a promotion failing later. A check that
+// cannot run (Consul gone again) does not stop the start.
+func (n *node) checkConsulRights(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := n.consul.CheckPermissions(ctx, n.cluster.Needs())
+	if err == nil {
+		return nil
+	}
+	missing := consul.PermissionErrors(err)
+	if len(missing) == 0 {
+		n.log.Warn("could not check the Consul token's rights at start", "err", err)
+		return nil
+	}
+	for _, e := range missing {
+		n.log.Error(e.Error())
+	}
+	if len(missing) == 1 {
+		return missing[0]
+	}
+	return fmt.Errorf("consul: the token lacks %d rights mysqlpilot needs (each logged above; the whole policy is %s): %w",
+		len(missing), consul.PolicyFile, consul.ErrPermissionDenied)
+}
+
+// joinCluster ends the sessions this node's previous process left behind.
+func (n *node) joinCluster(ctx context.Context) {
 	if err := n.cluster.DestroyStaleSessions(ctx); err != nil {
 		n.log.Warn("could not clean up sessions of a previous run", "err", err)
 	}

@@ -9,6 +9,9 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
 )
 
+// aliveService is the name of the service whose TTL check the node's session is bound to.
+const aliveService = "mysqlpilot"
+
 // ensureAlive registers the alive service (the check sessions are bound to) once.
 func (k *Cluster) ensureAlive(ctx context.Context) error {
 	k.mu.Lock()
@@ -18,7 +21,7 @@ func (k *Cluster) ensureAlive(ctx context.Context) error {
 		return nil
 	}
 	err := k.c.Register(ctx, consul.Service{
-		ID: k.aliveID(), Name: "mysqlpilot", Address: k.o.Address, Port: k.o.Port,
+		ID: k.aliveID(), Name: aliveService, Address: k.o.Address, Port: k.o.Port,
 		Meta: map[string]string{"node": k.o.Node}, CheckID: k.aliveID(), CheckTTL: k.o.Timing.CheckTTL,
 	})
 	if err != nil {

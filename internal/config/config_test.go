@@ -28,6 +28,29 @@ func withEnv(extra map[string]string) LookupEnv {
 	return envMap(m)
 }
 
+// TestConsulAddressWithScheme: CONSUL may carry the scheme, which then also picks the default
+// port.
+func TestConsulAddressWithScheme(t *testing.T) {
+	for _, tt := range []struct{ consul, addr, scheme string }{
+		{"consul", "consul:8500", "http"},
+		{"https://consul", "consul:8501", "https"},
+		{"https://10.0.0.5:8443", "10.0.0.5:8443", "https"},
+		{"http://consul:8500", "consul:8500", "http"},
+	} {
+		cfg, err := Load("", withEnv(map[string]string{"CONSUL": tt.consul}))
+		if err != nil {
+			t.Fatalf("CONSUL=%s: %v", tt.consul, err)
+		}
+		if cfg.Consul.Address != tt.addr || cfg.Consul.Scheme != tt.scheme {
+			t.Errorf("CONSUL=%s: address %q scheme %q, want %q %q", tt.consul, cfg.Consul.Address, cfg.Consul.Scheme, tt.addr, tt.scheme)
+		}
+	}
+	_, err := Load("", withEnv(map[string]string{"CONSUL": "ftp://consul"}))
+	if err == nil || !strings.Contains(err.Error(), `consul.scheme: "ftp": use "http" or "https"`) {
+		t.Errorf("CONSUL=ftp://consul: %v", err)
+	}
+}
+
 func TestEmbeddedDefaultLoadsWithSeedEnvironment(t *testing.T) {
 	cfg, err := Load("", withEnv(map[string]string{
 		"CONSUL": "consul", "MYSQL_USER": "app", "MYSQL_PASSWORD": "apppw-long-enough", "MYSQL_DATABASE": "appdb",

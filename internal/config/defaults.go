@@ -49,10 +49,19 @@ func (c *Config) fill(env LookupEnv) {
 			c.Node = h
 		}
 	}
-	if c.Consul.Address != "" {
-		if _, _, err := net.SplitHostPort(c.Consul.Address); err != nil {
-			c.Consul.Address = net.JoinHostPort(c.Consul.Address, "8500") // the seed's CONSUL=consul
+	if a := c.Consul.Address; a != "" {
+		// CONSUL=https://consul:8501 sets the scheme (validate refuses one not http or https).
+		if scheme, rest, ok := strings.Cut(a, "://"); ok {
+			c.Consul.Scheme, a = scheme, rest
 		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			port := "8500" // the seed's CONSUL=consul
+			if c.Consul.Scheme == "https" {
+				port = "8501" // Consul's HTTPS port
+			}
+			a = net.JoinHostPort(a, port)
+		}
+		c.Consul.Address = a
 	}
 	if c.Consul.Agent.Join != "" {
 		if c.Consul.Agent.Exec == "" {

@@ -89,12 +89,14 @@ type Options struct {
 // restore them when the agent forgets them (see UpdateTTL). It is safe for concurrent use.
 type Client struct {
 	api     *api.Client
+	cfg     *api.Config // as api.NewClient completed it (its HTTP client; its token: never logged)
 	addr    string
 	timeout time.Duration
 	log     *slog.Logger
 
-	mu       sync.Mutex
-	services map[string]Service // by service ID: what Register was given, for re-registration
+	mu        sync.Mutex
+	services  map[string]Service // by service ID: what Register was given, for re-registration
+	agentNode string             // the agent's node name, learnt by WaitReady
 }
 
 // New builds a Client. It does not contact the agent; call WaitReady for that.
@@ -145,6 +147,7 @@ func New(opts Options, log *slog.Logger) (*Client, error) {
 	}
 	return &Client{
 		api:      c,
+		cfg:      cfg,
 		addr:     addr,
 		timeout:  timeout,
 		log:      log.With("consul", addr),
@@ -155,10 +158,20 @@ func New(opts Options, log *slog.Logger) (*Client, error) {
 // Address is the agent address this Client talks to, as host:port.
 func (c *Client) Address() string { return c.addr }
 
+// AgentNode is the name of the agent's node, where this Client's sessions are created ("" until
+// WaitReady succeeded).
+func (c *Client) AgentNode() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.agentNode
+}
+
 // WaitReady blocks until the agent answers, a leader is known and the agent's own node is in
 // the catalog (before that, creating a session fails with "Missing node registration"). It
 // retries with backoff (100ms up to 2s) until ctx ends, and then returns an error naming the
-// address and the last failure.
+// address and the last failure. A token Consul refuses for these reads is not retried (the
+// error is a *PermissionError naming the right), nor is a TLS mismatch (a *TLSError naming
+// the config field to fix).
 func (c *Client) WaitReady(ctx context.Context) error {
 	b := backoff{min: 100 * time.Millisecond, max: 2 * time.Second}
 	var lastErr error
@@ -171,6 +184,9 @@ func (c *Client) WaitReady(ctx context.Context) error {
 			return nil
 		}
 		lastErr = err
+		if permanent(err) {
+			return err
+		}
 		if ctx.Err() != nil {
 			break
 		}
@@ -189,6 +205,9 @@ func (c *Client) ready(ctx context.Context) error {
 	q := c.query(ctx)
 	leader, err := c.api.Status().LeaderWithQueryOptions(q)
 	if err != nil {
+		if terr := classifyTLS(err); terr != nil {
+			return terr
+		}
 		return fmt.Errorf("leader: %w", err)
 	}
 	if leader == "" {
@@ -198,15 +217,31 @@ func (c *Client) ready(ctx context.Context) error {
 		Config struct{ NodeName string }
 	}
 	if _, err := c.api.Raw().Query("/v1/agent/self", &self, q); err != nil {
+		if perr := permissionError(err, "read the agent's description (/v1/agent/self)",
+			Right{Resource: "agent", Access: "read"}, `agent_prefix "" { policy = "read" }`); perr != nil {
+			return perr
+		}
 		return fmt.Errorf("agent self: %w", err)
 	}
-	node, _, err := c.api.Catalog().Node(self.Config.NodeName, q)
+	name := self.Config.NodeName
+	nodeRead := Right{Resource: "node", Segment: name, Access: "read"}
+	nodeGrant := fmt.Sprintf(`node %q { policy = "read" }, or node_prefix "" { policy = "read" }`, name)
+	node, meta, err := c.api.Catalog().Node(name, q)
 	if err != nil {
-		return fmt.Errorf("catalog node %s: %w", self.Config.NodeName, err)
+		if perr := permissionError(err, "read the agent's node in the catalog", nodeRead, nodeGrant); perr != nil {
+			return perr
+		}
+		return fmt.Errorf("catalog node %s: %w", name, err)
 	}
 	if node == nil || node.Node == nil {
-		return fmt.Errorf("node %s not yet in the catalog", self.Config.NodeName)
+		if meta != nil && meta.ResultsFilteredByACLs {
+			return &PermissionError{What: "read the agent's node in the catalog", Right: nodeRead, Grant: nodeGrant, Err: ErrPermissionDenied}
+		}
+		return fmt.Errorf("node %s not yet in the catalog", name)
 	}
+	c.mu.Lock()
+	c.agentNode = name
+	c.mu.Unlock()
 	return nil
 }
 

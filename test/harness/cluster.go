@@ -50,10 +50,8 @@ func PilotBinary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "mysqlpilot")
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
 		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/mysqlpilot")
-		cmd.Dir = root
+		cmd.Dir = repoRoot()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/mysqlpilot: %v\n%s", err, out)
@@ -65,6 +63,22 @@ func PilotBinary(t testing.TB) string {
 	return buildPath
 }
 
+// repoRoot is the repository's top directory.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// RepoFile reads a file of the repository, by its path from the top (e.g. "etc/x.hcl").
+func RepoFile(t testing.TB, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(), rel))
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	return string(b)
+}
+
 // ClusterOptions tune StartCluster.
 type ClusterOptions struct {
 	Nodes    int            // default 3
@@ -73,6 +87,11 @@ type ClusterOptions struct {
 	// Snapshots turns on the local snapshot backend in a directory all nodes share.
 	Snapshots bool
 	Mutate    func(i int, cfg map[string]any)
+	// Consul: with Consul.Secure, Consul runs with ACLs (default deny) and TLS, and the nodes
+	// reach it over HTTPS with the test's CA and client certificate and a token that holds
+	// only ACLPolicy (HCL rules, required then), given to them as CONSUL_HTTP_TOKEN.
+	Consul    ConsulOptions
+	ACLPolicy string
 }
 
 // Cluster is a Consul dev agent and N mysqlpilot nodes, each supervising its own mariadbd.
@@ -83,6 +102,9 @@ type Cluster struct {
 	base   string
 	Consul *Consul
 	Nodes  []*PilotNode
+	// Token is the nodes' Consul ACL token (ClusterOptions.Consul.Secure), a secret like the
+	// passwords: AssertNoSecrets looks for it too.
+	Token string
 }
 
 // PilotNode is one mysqlpilot process and its mariadbd.
@@ -98,6 +120,7 @@ type PilotNode struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	bin     string
+	env     []string // what the node's mysqlpilot gets beside the test's environment
 	mu      sync.Mutex
 	exit    error
 }
@@ -108,7 +131,13 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
-	c := &Cluster{t: t, o: o, bin: PilotBinary(t), base: t.TempDir(), Consul: StartConsul(t)}
+	c := &Cluster{t: t, o: o, bin: PilotBinary(t), base: t.TempDir(), Consul: StartConsulWith(t, o.Consul)}
+	if o.Consul.Secure {
+		if o.ACLPolicy == "" {
+			t.Fatal("harness: ClusterOptions.Consul.Secure needs ACLPolicy")
+		}
+		c.Token = c.Consul.CreateToken("mysqlpilot", o.ACLPolicy)
+	}
 	for i := 1; i <= o.Nodes; i++ {
 		c.newNode(i)
 	}
@@ -150,10 +179,18 @@ func (c *Cluster) newNode(i int) *PilotNode {
 	if o.Snapshots {
 		snapshots = map[string]any{"backend": "local", "interval": "6h", "encrypt": map[string]any{"key": "${SNAPSHOT_KEY}"}}
 	}
+	n.env = []string{"MYSQL_ROOT_PASSWORD=" + RootPassword, "MYSQL_PASSWORD=" + AppPassword, "MYSQL_REPL_PASSWORD=" + ReplPassword, "SNAPSHOT_KEY=" + SnapshotKey}
+	consulCfg := map[string]any{"address": c.Consul.HTTPAddr()}
+	if c.Consul.Secure() {
+		f := c.Consul.TLS()
+		consulCfg = map[string]any{"address": "https://" + c.Consul.HTTPAddr(), "token": "${CONSUL_HTTP_TOKEN}",
+			"caFile": f.CA, "certFile": f.ClientCert, "keyFile": f.ClientKey}
+		n.env = append(n.env, "CONSUL_HTTP_TOKEN="+c.Token)
+	}
 	{
 		cfg := map[string]any{
 			"node":    n.Name,
-			"consul":  map[string]any{"address": c.Consul.HTTPAddr()},
+			"consul":  consulCfg,
 			"service": map[string]any{"port": n.Port, "interfaces": []string{"static:127.0.0.1"}},
 			"mysql": map[string]any{
 				"exec": []string{"mariadbd", "--user=root"}, "datadir": filepath.Join(n.Dir, "data"),
@@ -204,7 +241,7 @@ func (n *PilotNode) Start() {
 		n.t.Fatal(err)
 	}
 	cmd := exec.Command(n.bin, "run", "--config", n.Config)
-	cmd.Env = append(os.Environ(), "MYSQL_ROOT_PASSWORD="+RootPassword, "MYSQL_PASSWORD="+AppPassword, "MYSQL_REPL_PASSWORD="+ReplPassword, "SNAPSHOT_KEY="+SnapshotKey)
+	cmd.Env = append(os.Environ(), n.env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -424,10 +461,13 @@ func (c *Cluster) WaitSettled(t testing.TB, want int, d time.Duration) *PilotNod
 func (c *Cluster) AssertNoSecrets(t testing.TB) {
 	t.Helper()
 	secrets := [][]byte{[]byte(RootPassword), []byte(AppPassword), []byte(ReplPassword), []byte(SnapshotKey)}
+	if c.Token != "" {
+		secrets = append(secrets, []byte(c.Token))
+	}
 	check := func(where string, b []byte) {
 		for _, s := range secrets {
 			if bytes.Contains(b, s) {
-				t.Errorf("%s contains a password", where)
+				t.Errorf("%s contains a secret (a password, the snapshot key or the Consul token)", where)
 			}
 		}
 	}
@@ -461,18 +501,25 @@ func (c *Cluster) AssertNoSecrets(t testing.TB) {
 		check(n.Name+"'s /metrics", get("http://"+n.Metrics+"/metrics"))
 		check(n.Name+"'s /cluster", get("http://"+n.Metrics+"/cluster"))
 	}
+	consulGet := func(path string) []byte {
+		b, err := c.Consul.Get(path)
+		if err != nil {
+			t.Errorf("consul: %v", err)
+		}
+		return b
+	}
 	// KV values come base64-encoded: decode each before looking.
 	var kv []struct {
 		Key   string
 		Value []byte
 	}
-	if err := json.Unmarshal(get("http://"+c.Consul.HTTPAddr()+"/v1/kv/?recurse"), &kv); err != nil || len(kv) == 0 {
+	if err := json.Unmarshal(consulGet("/v1/kv/?recurse"), &kv); err != nil || len(kv) == 0 {
 		t.Errorf("Consul's KV: %d keys, %v", len(kv), err)
 	}
 	for _, e := range kv {
 		check("Consul's KV key "+e.Key, append([]byte(e.Key+" "), e.Value...))
 	}
-	check("Consul's health checks", get("http://"+c.Consul.HTTPAddr()+"/v1/health/state/any"))
+	check("Consul's health checks", consulGet("/v1/health/state/any"))
 	if checked == 0 {
 		t.Error("no process of any node was checked for passwords")
 	}

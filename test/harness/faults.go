@@ -3,11 +3,8 @@ package harness
 import (
 	"database/sql"
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"syscall"
-	"time"
 )
 
 // RootDB opens a pool to the node's server as root over its socket, with short timeouts (for
@@ -40,15 +37,9 @@ func (n *PilotNode) signalMySQL(sig syscall.Signal) {
 // KV reads a key of the cluster (under the default prefix service/mysql/) from Consul, raw;
 // ok is false when it does not exist.
 func (c *Cluster) KV(key string) (string, bool) {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	resp, err := hc.Get("http://" + c.Consul.HTTPAddr() + "/v1/kv/service/mysql/" + key + "?raw")
+	b, err := c.Consul.Get("/v1/kv/service/mysql/" + key + "?raw")
 	if err != nil {
 		return "", false
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", false
-	}
-	b, _ := io.ReadAll(resp.Body)
 	return string(b), true
 }

@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -50,13 +49,12 @@ func others(c *harness.Cluster, not *harness.PilotNode) []*harness.PilotNode {
 // status of their checks.
 func agentServices(t *testing.T, c *harness.Cluster) map[string]string {
 	t.Helper()
-	resp, err := http.Get("http://" + c.Consul.HTTPAddr() + "/v1/agent/checks")
+	b, err := c.Consul.Get("/v1/agent/checks")
 	if err != nil {
 		t.Fatalf("consul agent checks: %v", err)
 	}
-	defer resp.Body.Close()
 	var checks map[string]struct{ ServiceID, Status string }
-	if err := json.NewDecoder(resp.Body).Decode(&checks); err != nil {
+	if err := json.Unmarshal(b, &checks); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
