@@ -256,6 +256,8 @@ func (p *Project) environ() []string {
 		"MYSQL_PASSWORD="+p.AppPassword,
 		"MYSQL_DATABASE="+p.AppDB,
 		"MYSQL_REPL_PASSWORD="+p.ReplPassword,
+		// The run's TLS mode (MYSQL_TLS in the test's environment, else the compose default).
+		"MYSQL_TLS="+tlsMode(),
 	)
 	for k, v := range p.Env {
 		env = append(env, k+"="+v)
