@@ -119,7 +119,7 @@ const (
 type TLSConfig struct {
 	// Mode: "auto" (the first node makes a cluster CA, kept in Consul with its key sealed under
 	// the replication password; each node issues itself a certificate), "files" (ca, cert and
-	// key below) or "off". Default "off".
+	// key below) or "off". Default "auto" (secure by default).
 	Mode string `json:"mode"`
 	CA   string `json:"ca"`   // files: the CA certificate(s) replicas verify the primary against
 	Cert string `json:"cert"` // files: this server's certificate (PEM), naming its service address

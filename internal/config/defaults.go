@@ -19,7 +19,7 @@ func Default() *Config {
 			Datadir: "/var/lib/mysql/data", Socket: "/run/mysqld/mysqld.sock",
 			ConfigFile: "/etc/mysql/mysqlpilot.cnf", ReplUser: "repl",
 			MaxLag: d(30 * time.Second), StopTimeout: d(60 * time.Second), StartTimeout: d(10 * time.Minute),
-			TLS: TLSConfig{Mode: TLSOff},
+			TLS: TLSConfig{Mode: TLSAuto},
 		},
 		HA: HAConfig{
 			SessionTTL: d(10 * time.Second), CheckTTL: d(5 * time.Second), LockDelay: d(time.Second),

@@ -46,13 +46,23 @@ func TestTLSConfig(t *testing.T) {
 	missing := filepath.Join(dir, "missing.pem")
 	env := func(extra map[string]string) LookupEnv { return withEnv(extra) }
 
-	t.Run("off by default", func(t *testing.T) {
-		cfg, err := Load("", env(nil))
-		if err != nil {
-			t.Fatal(err)
+	t.Run("auto by default, clients not required to use TLS", func(t *testing.T) {
+		for name, cfg := range map[string]*Config{"Default()": Default(), "embedded": nil} {
+			if cfg == nil {
+				var err error
+				if cfg, err = Load("", env(nil)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if cfg.MySQL.TLS.Mode != TLSAuto || !cfg.MySQL.TLS.On() || cfg.MySQL.RequireSecureTransport {
+				t.Fatalf("%s: %+v", name, cfg.MySQL)
+			}
 		}
-		if cfg.MySQL.TLS.Mode != TLSOff || cfg.MySQL.TLS.On() || cfg.MySQL.RequireSecureTransport {
-			t.Fatalf("%+v", cfg.MySQL.TLS)
+	})
+	t.Run("off", func(t *testing.T) {
+		cfg, err := Load("", env(map[string]string{"MYSQL_TLS": "off"}))
+		if err != nil || cfg.MySQL.TLS.On() || cfg.MySQL.TLS.Dir != "" {
+			t.Fatalf("%+v %v", cfg.MySQL.TLS, err)
 		}
 	})
 	t.Run("auto keeps its files beside the datadir", func(t *testing.T) {
@@ -92,7 +102,7 @@ func TestTLSConfig(t *testing.T) {
 			"config: mysql.tls.ca: " + key + " holds no PEM certificate"},
 		{"a file given in auto mode", map[string]string{"MYSQL_TLS": "auto", "MYSQL_TLS_CA": cert},
 			`config: mysql.tls.ca: is only used with mysql.tls.mode "files" (mode is "auto")`},
-		{"secure transport without TLS", map[string]string{"MYSQL_REQUIRE_SECURE_TRANSPORT": "true"},
+		{"secure transport without TLS", map[string]string{"MYSQL_TLS": "off", "MYSQL_REQUIRE_SECURE_TRANSPORT": "true"},
 			`config: mysql.requireSecureTransport: needs TLS: set mysql.tls.mode to "auto" or "files"`},
 	}
 	for _, c := range bad {

@@ -615,7 +615,7 @@ func TestSwarmStackDeploy(t *testing.T) {
 
 // tlsMode is the project's mysql.tls.mode: MYSQL_TLS from the test's environment, else the
 // default of docker-compose.yml.
-func tlsMode() string { return envOr("MYSQL_TLS", "off") }
+func tlsMode() string { return envOr("MYSQL_TLS", "auto") }
 
 // assertReplicasUseTLS checks, when the project runs with TLS, that every replica replicates
 // over TLS and verifies the primary's certificate (SHOW SLAVE STATUS).
