@@ -61,7 +61,10 @@ var ErrWrongPassword = errors.New("the cluster's TLS CA key does not open with t
 // (PKCS#8 DER) sealed with AES-256-GCM; the certificate is the sealing's additional data, so
 // a sealed key cannot be paired with another certificate.
 type Record struct {
-	Version    int    `json:"version"`
+	Version int `json:"version"`
+	// Creator is the node that made the CA (whose replication password seals it), for the
+	// error a node whose password does not open it reports.
+	Creator    string `json:"creator,omitempty"`
 	CertPEM    string `json:"certPEM"`
 	KDF        string `json:"kdf"`
 	Iterations int    `json:"iterations"`
@@ -193,6 +196,9 @@ func (r Record) Open(password string) (*CA, error) {
 	}
 	der, err := aead.Open(nil, r.Nonce, r.SealedKey, []byte(r.CertPEM))
 	if err != nil {
+		if r.Creator != "" {
+			return nil, fmt.Errorf("%w (the CA was made by node %s, under its password)", ErrWrongPassword, r.Creator)
+		}
 		return nil, ErrWrongPassword
 	}
 	defer clear(der)
@@ -294,7 +300,7 @@ type Store interface {
 // under password) when the cluster has none. Of nodes racing to create it, one wins and the
 // others read its record. created says whether this call made it; the CA then comes back
 // open (ca), so the caller need not derive the key again.
-func EnsureCA(ctx context.Context, s Store, name, password string, now time.Time) (rec Record, ca *CA, created bool, err error) {
+func EnsureCA(ctx context.Context, s Store, name, creator, password string, now time.Time) (rec Record, ca *CA, created bool, err error) {
 	for range 3 {
 		b, err := s.LoadCA(ctx)
 		if err != nil {
@@ -316,6 +322,7 @@ func EnsureCA(ctx context.Context, s Store, name, password string, now time.Time
 		if rec, err = ca.Seal(password, 0); err != nil {
 			return Record{}, nil, false, err
 		}
+		rec.Creator = creator
 		b, err = json.Marshal(rec)
 		if err != nil {
 			return Record{}, nil, false, fmt.Errorf("certs: %w", err)

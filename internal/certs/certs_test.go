@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,7 +153,7 @@ func TestEnsureCARace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			recs[i], _, created[i], errs[i] = EnsureCA(context.Background(), s, "test CA", pw, t0)
+			recs[i], _, created[i], errs[i] = EnsureCA(context.Background(), s, "test CA", fmt.Sprint("node-", i), pw, t0)
 		}()
 	}
 	wg.Wait()
@@ -230,7 +231,7 @@ func TestInstall(t *testing.T) {
 		o.Hosts = []string{"b"}
 		before, _ := os.ReadFile(f.Cert)
 		_, _, err := Install(ctx, s, o)
-		if !errors.Is(err, ErrWrongPassword) {
+		if !errors.Is(err, ErrWrongPassword) || !strings.Contains(err.Error(), "made by node a") {
 			t.Fatalf("got %v", err)
 		}
 		if after, _ := os.ReadFile(f.Cert); !bytes.Equal(before, after) {

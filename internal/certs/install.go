@@ -39,7 +39,7 @@ type InstallOptions struct {
 // certificate are made, and only then is the CA key opened. did says what happened, for the log.
 func Install(ctx context.Context, s Store, o InstallOptions) (f Files, did string, err error) {
 	f = FilesIn(o.Dir)
-	rec, ca, created, err := EnsureCA(ctx, s, o.CAName, o.Password, o.Now)
+	rec, ca, created, err := EnsureCA(ctx, s, o.CAName, o.Node, o.Password, o.Now)
 	if err != nil {
 		return f, "", err
 	}
