@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mysqlpilot/mysqlpilot/internal/certs"
 	"github.com/mysqlpilot/mysqlpilot/internal/cluster"
 	"github.com/mysqlpilot/mysqlpilot/internal/config"
 	"github.com/mysqlpilot/mysqlpilot/internal/consul"
@@ -159,7 +160,11 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 	}
 	n.log.Info("node identity", "node", cfg.Node, "address", addr, "port", cfg.Service.Port, "server_id", serverID)
 
-	db, proc, err := n.startMySQL(ctx, addr, serverID)
+	serverTLS, err := n.prepareTLS(ctx, addr)
+	if err != nil {
+		return 1, err
+	}
+	db, proc, err := n.startMySQL(ctx, addr, serverID, serverTLS)
 	if err != nil {
 		return 1, err
 	}
@@ -187,7 +192,7 @@ func (n *node) run(ctx context.Context, signals <-chan syscall.Signal) (int, err
 }
 
 // startMySQL starts mysqld read-only on the datadir with this node's identity.
-func (n *node) startMySQL(ctx context.Context, addr string, serverID uint32) (*mysql.Database, *supervisor.Process, error) {
+func (n *node) startMySQL(ctx context.Context, addr string, serverID uint32, serverTLS *mysql.ServerTLS) (*mysql.Database, *supervisor.Process, error) {
 	m, h := n.cfg.MySQL, n.cfg.HA
 	return mysql.Start(ctx, n.sup, mysql.StartOptions{
 		Flavor: n.flavor, Exec: m.Exec, OSUser: m.OSUser(), Datadir: m.Datadir, Socket: m.Socket,
@@ -197,9 +202,44 @@ func (n *node) startMySQL(ctx context.Context, addr string, serverID uint32) (*m
 			ReplUser: m.ReplUser, ReplPassword: m.ReplPassword,
 		},
 		SemiSync: h.SemiSync, SemiSyncAuto: h.SemiSync && !h.SemiSyncStrict, SemiSyncTimeout: h.SemiSyncTimeout.D(),
-		TruncateUnacknowledged: n.truncate,
-		StartTimeout:           m.StartTimeout.D(), StopTimeout: m.StopTimeout.D(),
+		TruncateUnacknowledged: n.truncate, TLS: serverTLS,
+		StartTimeout: m.StartTimeout.D(), StopTimeout: m.StopTimeout.D(),
 	}, n.log)
+}
+
+// prepareTLS returns the server's TLS files (mysql.tls), nil when TLS is off. In auto mode it
+// makes sure this node has a certificate of the cluster CA naming every address replicas may
+// connect to (the node name, the hostname, and the service address the leader key carries,
+// which replicas use as MASTER_HOST), creating the cluster CA in Consul when there is none.
+func (n *node) prepareTLS(ctx context.Context, addr string) (*mysql.ServerTLS, error) {
+	t := n.cfg.MySQL.TLS
+	switch t.Mode {
+	case config.TLSFiles:
+		return &mysql.ServerTLS{CA: t.CA, Cert: t.Cert, Key: t.Key, RequireSecureTransport: n.cfg.MySQL.RequireSecureTransport}, nil
+	case config.TLSAuto:
+	default:
+		return nil, nil
+	}
+	hosts := []string{n.cfg.Node, addr}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	uid, gid := -1, -1
+	if u := n.cfg.MySQL.OSUser(); u != "" {
+		var err error
+		if uid, gid, err = mysql.OSUserIDs(u); err != nil {
+			return nil, fmt.Errorf("mysql.tls: %w", err)
+		}
+	}
+	f, did, err := certs.Install(ctx, n.cluster, certs.InstallOptions{
+		Dir: t.Dir, Node: n.cfg.Node, Hosts: hosts, CAName: "mysqlpilot cluster CA (" + n.cfg.Consul.Prefix + ")",
+		Password: n.cfg.MySQL.ReplPassword, UID: uid, GID: gid, Now: time.Now(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mysql.tls auto: %w", err)
+	}
+	n.log.Info("TLS: "+did, "dir", f.Dir, "names", strings.Join(hosts, ","))
+	return &mysql.ServerTLS{CA: f.CA, Cert: f.Cert, Key: f.Key, RequireSecureTransport: n.cfg.MySQL.RequireSecureTransport}, nil
 }
 
 // startLoop starts the HA loop, the Consul watch that wakes it and, with a snapshot backend,

@@ -99,7 +99,41 @@ type MySQLConfig struct {
 	StopTimeout Duration `json:"stopTimeout"`
 	// StartTimeout bounds crash recovery at start before the node reports an error; default 10m.
 	StartTimeout Duration `json:"startTimeout"`
+	// TLS encrypts replication (and offers TLS to clients); see TLSConfig.
+	TLS TLSConfig `json:"tls"`
+	// RequireSecureTransport refuses client connections over TCP without TLS
+	// (require_secure_transport=ON; the local socket, which mysqlpilot uses, stays allowed).
+	// Needs tls.mode auto or files. Default false.
+	RequireSecureTransport bool `json:"requireSecureTransport"`
 }
+
+// TLS modes of mysql.tls.mode.
+const (
+	TLSAuto  = "auto"  // a cluster CA in Consul (its key sealed), a certificate per node
+	TLSFiles = "files" // the operator's CA, certificate and key files
+	TLSOff   = "off"   // plain TCP replication
+)
+
+// TLSConfig is mysql.tls: how the server gets its certificate, and replicas verify the
+// primary's. With auto or files, replicas connect with TLS and verify the primary's certificate
+// against the CA (and its name: the address in the leader key), and the replication user
+// requires TLS.
+type TLSConfig struct {
+	// Mode: "auto" (the first node makes a cluster CA, kept in Consul with its key sealed under
+	// the replication password; each node issues itself a certificate), "files" (ca, cert and
+	// key below) or "off". Default "auto" (secure by default).
+	Mode string `json:"mode"`
+	CA   string `json:"ca"`   // files: the CA certificate(s) replicas verify the primary against
+	Cert string `json:"cert"` // files: this server's certificate (PEM), naming its service address
+	Key  string `json:"key"`  // files: its private key (PEM), readable by the OS user of mysql.exec
+	// Dir is where auto writes ca.pem, server.pem and server-key.pem (0700, owned by the OS
+	// user of mysql.exec); default "<datadir>.tls", beside the datadir so snapshots never
+	// carry it.
+	Dir string `json:"dir"`
+}
+
+// On reports whether replication uses TLS.
+func (t TLSConfig) On() bool { return t.Mode == TLSAuto || t.Mode == TLSFiles }
 
 // OSUser is the --user= of the server command (mysql.exec), or "" when it has none: the one
 // place that reads it, for the datadir's owner, the restore and the point-in-time restore.

@@ -19,6 +19,7 @@ func Default() *Config {
 			Datadir: "/var/lib/mysql/data", Socket: "/run/mysqld/mysqld.sock",
 			ConfigFile: "/etc/mysql/mysqlpilot.cnf", ReplUser: "repl",
 			MaxLag: d(30 * time.Second), StopTimeout: d(60 * time.Second), StartTimeout: d(10 * time.Minute),
+			TLS: TLSConfig{Mode: TLSAuto},
 		},
 		HA: HAConfig{
 			SessionTTL: d(10 * time.Second), CheckTTL: d(5 * time.Second), LockDelay: d(time.Second),
@@ -75,6 +76,9 @@ func (c *Config) fill(env LookupEnv) {
 		c.Consul.Prefix = "service/" + c.Service.Name + "/"
 	} else if !strings.HasSuffix(c.Consul.Prefix, "/") {
 		c.Consul.Prefix += "/"
+	}
+	if c.MySQL.TLS.Mode == TLSAuto && c.MySQL.TLS.Dir == "" && c.MySQL.Datadir != "" {
+		c.MySQL.TLS.Dir = strings.TrimRight(c.MySQL.Datadir, "/") + ".tls"
 	}
 	if c.Snapshot.TempDir == "" && c.MySQL.Datadir != "" {
 		c.Snapshot.TempDir = strings.TrimRight(c.MySQL.Datadir, "/") + "-restore"

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -106,6 +109,8 @@ func (c *Config) Validate() error {
 			add(p.field, "must be positive, e.g. \"30s\"")
 		}
 	}
+
+	c.validateTLS(add)
 
 	h := c.HA
 	switch {
@@ -224,6 +229,56 @@ func (c *Config) Validate() error {
 		add("log.format", "%q: use \"text\" or \"json\"", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// validateTLS checks mysql.tls and mysql.requireSecureTransport. In files mode each file
+// must be readable and hold what its field says, so a typo fails here, naming the field,
+// rather than as a server that will not start.
+func (c *Config) validateTLS(add func(field, format string, args ...any)) {
+	t := c.MySQL.TLS
+	switch t.Mode {
+	case TLSAuto, TLSOff:
+		for _, f := range []struct{ field, v string }{{"ca", t.CA}, {"cert", t.Cert}, {"key", t.Key}} {
+			if f.v != "" {
+				add("mysql.tls."+f.field, "is only used with mysql.tls.mode \"files\" (mode is %q): remove it, or set the mode to \"files\"", t.Mode)
+			}
+		}
+		if t.Mode == TLSAuto && t.Dir != "" && !filepath.IsAbs(t.Dir) {
+			add("mysql.tls.dir", "%q must be an absolute path", t.Dir)
+		}
+	case TLSFiles:
+		files := []struct{ field, env, v string }{{"ca", "MYSQL_TLS_CA", t.CA}, {"cert", "MYSQL_TLS_CERT", t.Cert}, {"key", "MYSQL_TLS_KEY", t.Key}}
+		ok := true
+		for _, f := range files {
+			switch {
+			case f.v == "":
+				add("mysql.tls."+f.field, "required because mysql.tls.mode is \"files\": give the PEM file's path (%s), or use mode \"auto\"", f.env)
+				ok = false
+			case !filepath.IsAbs(f.v):
+				add("mysql.tls."+f.field, "%q must be an absolute path", f.v)
+				ok = false
+			default:
+				if _, err := os.ReadFile(f.v); err != nil {
+					add("mysql.tls."+f.field, "cannot be read: %v (mount the file, or fix the path)", err)
+					ok = false
+				}
+			}
+		}
+		if !ok {
+			break
+		}
+		if pem, _ := os.ReadFile(t.CA); !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			add("mysql.tls.ca", "%s holds no PEM certificate (give the CA certificate replicas verify the primary against)", t.CA)
+		}
+		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
+			add("mysql.tls.key", "%s and mysql.tls.cert %s are not a certificate and its key: %v", t.Key, t.Cert, err)
+		}
+	default:
+		add("mysql.tls.mode", "%q: use \"auto\" (a cluster CA kept in Consul, a certificate per node), \"files\" (mysql.tls.ca, cert, key) or \"off\"", t.Mode)
+	}
+	if c.MySQL.RequireSecureTransport && !t.On() {
+		add("mysql.requireSecureTransport", "needs TLS: set mysql.tls.mode to \"auto\" or \"files\" (MYSQL_TLS), or drop requireSecureTransport")
+	}
 }
 
 func validName(s string) bool {

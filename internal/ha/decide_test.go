@@ -762,6 +762,11 @@ func TestPublicReason(t *testing.T) {
 	if got := PublicReason("replica of a", nil); got != "replica of a" {
 		t.Errorf("no error: %q", got)
 	}
+	// MariaDB's text for a primary certificate from another CA says nothing useful.
+	tls := &ReplicaStatus{Error: "error connecting to master - message: SSL connection error: error:00000000:lib(0)::reason(0)", ErrNo: 2026}
+	if got := PublicReason("replica of a: "+tls.Error, tls); !strings.Contains(got, "error 2026 (TLS to the primary failed: its certificate is not signed by this node's CA") {
+		t.Errorf("TLS: %q", got)
+	}
 }
 
 // A restarted old primary need not wait for a failover the sync-set rule forbids: once a

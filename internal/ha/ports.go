@@ -212,8 +212,12 @@ func ReplicationErrorClass(errno int) string {
 	case 1236:
 		class = "the primary cannot serve this position"
 	case 1045:
-		class = "access denied"
-	case 2002, 2003, 2005, 2013, 2026:
+		class = "access denied: a wrong replication password, or TLS required by the primary and off here (mysql.tls)"
+	case 2026:
+		// MariaDB's own text for a certificate from another CA says only
+		// "error:00000000:lib(0)::reason(0)".
+		class = "TLS to the primary failed: its certificate is not signed by this node's CA, or does not name the address in the leader key (mysql.tls)"
+	case 2002, 2003, 2005, 2013:
 		class = "cannot connect"
 	case 1062, 1032, 1451, 1452:
 		class = "row conflict"

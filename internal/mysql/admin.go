@@ -373,3 +373,34 @@ func (db *DB) BinlogSentToAll(ctx context.Context) (replicas int, all bool, err 
 	}
 	return replicas, all && replicas > 0, nil
 }
+
+// RequireReplTLS makes the replication account ('user'@'%') require TLS (on: REQUIRE SSL) or
+// not (REQUIRE NONE), so that no replica falls back to a plain connection. The change goes to
+// the binary log (replicas get it, and carry it when promoted); when the account already is
+// as asked nothing is written, so a promotion adds no transaction of its own. It reports
+// whether it changed the account; an account that does not exist (yet) is left alone.
+func (db *DB) RequireReplTLS(ctx context.Context, user string, on bool) (changed bool, err error) {
+	want, clause := db.flavor.replSSLType(on)
+	err = db.withConn(ctx, adminOpts{superWritable: true}, func(c *sql.Conn, nb bool) error {
+		var have string
+		err := c.QueryRowContext(ctx, "SELECT ssl_type FROM mysql.user WHERE User = ? AND Host = '%'", user).Scan(&have)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read the account's ssl_type: %w", err)
+		}
+		if strings.EqualFold(have, want) {
+			return nil
+		}
+		if _, err := c.ExecContext(ctx, "ALTER USER "+account(user, "%", nb)+" "+clause); err != nil {
+			return fmt.Errorf("ALTER USER ... %s: %w", clause, err)
+		}
+		changed = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("mysql: replication account %s: %w", user, err)
+	}
+	return changed, nil
+}

@@ -47,8 +47,18 @@ type ServerConfig struct {
 	// SemiSync, when set, loads and tunes semi-synchronous replication, disabled in both roles;
 	// DB.EnableSemiSync turns it on for the node's role at runtime.
 	SemiSync *SemiSyncConfig
+	// TLS, when set, gives the server its certificate: replicas connect with TLS and verify
+	// it, and clients may use TLS.
+	TLS *ServerTLS
 	// Extra holds more options, "name=value" or "name", appended verbatim to [mysqld].
 	Extra []string
+}
+
+// ServerTLS are the server's TLS files (PEM), readable by the OS user mysqld runs as.
+type ServerTLS struct {
+	CA, Cert, Key string
+	// RequireSecureTransport refuses TCP clients without TLS (the local socket stays allowed).
+	RequireSecureTransport bool
 }
 
 // SemiSyncConfig tunes semi-synchronous replication.
@@ -132,6 +142,13 @@ func (c ServerConfig) validate() error {
 			errs = append(errs, fmt.Errorf("log basename %q must be a plain file name", base))
 		}
 	}
+	if t := c.TLS; t != nil {
+		for name, v := range map[string]string{"ssl_ca": t.CA, "ssl_cert": t.Cert, "ssl_key": t.Key} {
+			if !filepath.IsAbs(v) || strings.ContainsAny(v, "\n\r\x00") {
+				errs = append(errs, fmt.Errorf("%s %q must be an absolute path", name, v))
+			}
+		}
+	}
 	if c.SemiSync != nil && c.SemiSync.Timeout <= 0 {
 		errs = append(errs, errors.New("semi-sync timeout must be positive"))
 	}
@@ -192,6 +209,12 @@ func (c ServerConfig) Render() ([]byte, error) {
 	opt("relay_log_recovery", "ON")
 	for _, kv := range c.Flavor.serverOptions(c) {
 		opt(kv[0], kv[1])
+	}
+	if c.TLS != nil {
+		b.WriteString("\n# TLS: replicas connect encrypted and verify this certificate.\n")
+		for _, kv := range c.Flavor.tlsServerOptions(*c.TLS) {
+			opt(kv[0], kv[1])
+		}
 	}
 	b.WriteString("\n# The watchdog event (mysqlpilot.fence_on_stale_heartbeat) needs the scheduler.\n")
 	opt("event_scheduler", "ON")

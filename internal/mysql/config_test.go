@@ -61,6 +61,14 @@ func TestServerConfigGolden(t *testing.T) {
 			c.Flavor = MariaDB
 			c.SemiSync = &SemiSyncConfig{Timeout: time.Hour, TruncateUnacknowledged: true}
 		}},
+		{"mariadb-tls", func(c *ServerConfig) {
+			c.Flavor = MariaDB
+			c.TLS = &ServerTLS{CA: "/var/lib/mysql.tls/ca.pem", Cert: "/var/lib/mysql.tls/server.pem", Key: "/var/lib/mysql.tls/server-key.pem"}
+		}},
+		{"mysql-tls-require-secure-transport", func(c *ServerConfig) {
+			c.Flavor = MySQL
+			c.TLS = &ServerTLS{CA: "/tls/ca.pem", Cert: "/tls/server.pem", Key: "/tls/server-key.pem", RequireSecureTransport: true}
+		}},
 		{"mysql-semisync", func(c *ServerConfig) {
 			c.Flavor = MySQL
 			c.SemiSync = &SemiSyncConfig{Timeout: time.Hour}

@@ -276,9 +276,8 @@ func (f Flavor) changePrimarySQL(p Primary, o ChangePrimaryOptions, noBackslash 
 		if o.HeartbeatPeriod > 0 {
 			fmt.Fprintf(&b, ", SOURCE_HEARTBEAT_PERIOD = %s", seconds(o.HeartbeatPeriod))
 		}
-		if o.SSL {
-			b.WriteString(", SOURCE_SSL = 1")
-		} else {
+		b.WriteString(f.replicationTLSClause(o, q))
+		if !o.SSL {
 			// caching_sha2_password (the default) over a plain connection needs the
 			// primary's RSA key to send the password.
 			b.WriteString(", GET_SOURCE_PUBLIC_KEY = 1")
@@ -290,10 +289,47 @@ func (f Flavor) changePrimarySQL(p Primary, o ChangePrimaryOptions, noBackslash 
 	if o.HeartbeatPeriod > 0 {
 		fmt.Fprintf(&b, ", MASTER_HEARTBEAT_PERIOD = %s", seconds(o.HeartbeatPeriod))
 	}
-	if o.SSL {
-		b.WriteString(", MASTER_SSL = 1")
-	}
+	b.WriteString(f.replicationTLSClause(o, q))
 	return b.String()
+}
+
+// replicationTLSClause is the TLS part of changePrimarySQL. Every setting is stated, since
+// CHANGE MASTER keeps what it is not told: a replica told once to use TLS would otherwise keep
+// it after TLS is turned off. With a CA the primary's certificate must be signed by it and
+// name the host replication connects to (MariaDB and MySQL check the subject alternative
+// names against MASTER_HOST/SOURCE_HOST); without one the connection is encrypted only.
+func (f Flavor) replicationTLSClause(o ChangePrimaryOptions, q func(string) string) string {
+	p := "MASTER_SSL"
+	if f == MySQL {
+		p = "SOURCE_SSL"
+	}
+	switch {
+	case !o.SSL:
+		return ", " + p + " = 0"
+	case o.SSLCA == "":
+		return ", " + p + " = 1, " + p + "_VERIFY_SERVER_CERT = 0"
+	}
+	return fmt.Sprintf(", %[1]s = 1, %[1]s_CA = %[2]s, %[1]s_VERIFY_SERVER_CERT = 1", p, q(o.SSLCA))
+}
+
+// tlsServerOptions are the [mysqld] options of the server's TLS files; both flavors spell
+// them alike (require_secure_transport: MariaDB from 10.5.2, MySQL from 5.7.8; a local
+// socket counts as secure in both, so mysqlpilot's own connection stays allowed).
+func (f Flavor) tlsServerOptions(t ServerTLS) [][2]string {
+	o := [][2]string{{"ssl_ca", optionValue(t.CA)}, {"ssl_cert", optionValue(t.Cert)}, {"ssl_key", optionValue(t.Key)}}
+	if t.RequireSecureTransport {
+		o = append(o, [2]string{"require_secure_transport", "ON"})
+	}
+	return o
+}
+
+// replSSLType is the replication account's mysql.user.ssl_type for TLS on ("ANY": REQUIRE SSL)
+// or off ("": REQUIRE NONE), and requireSQL the clause that sets it; both flavors alike.
+func (f Flavor) replSSLType(on bool) (sslType, require string) {
+	if on {
+		return "ANY", "REQUIRE SSL"
+	}
+	return "", "REQUIRE NONE"
 }
 
 // seconds formats d as decimal seconds with millisecond precision.

@@ -116,13 +116,17 @@ func TestChangePrimarySQL(t *testing.T) {
 		want        string
 	}{
 		{"mariadb", MariaDB, o, false,
-			`CHANGE MASTER TO MASTER_HOST = '10.0.0.5', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = 'pa\'ss\\word', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 5, MASTER_HEARTBEAT_PERIOD = 2.500`},
+			`CHANGE MASTER TO MASTER_HOST = '10.0.0.5', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = 'pa\'ss\\word', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 5, MASTER_HEARTBEAT_PERIOD = 2.500, MASTER_SSL = 0`},
 		{"mariadb no backslash escapes, ssl, default heartbeat", MariaDB, ChangePrimaryOptions{ConnectRetry: 1500 * time.Millisecond, SSL: true}, true,
-			`CHANGE MASTER TO MASTER_HOST = '10.0.0.5', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = 'pa''ss\word', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 2, MASTER_SSL = 1`},
+			`CHANGE MASTER TO MASTER_HOST = '10.0.0.5', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = 'pa''ss\word', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 2, MASTER_SSL = 1, MASTER_SSL_VERIFY_SERVER_CERT = 0`},
+		{"mariadb tls verified against the CA", MariaDB, ChangePrimaryOptions{ConnectRetry: time.Second, SSL: true, SSLCA: "/var/lib/mysql/data.tls/ca'.pem"}, false,
+			`CHANGE MASTER TO MASTER_HOST = '10.0.0.5', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = 'pa\'ss\\word', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_SSL = 1, MASTER_SSL_CA = '/var/lib/mysql/data.tls/ca\'.pem', MASTER_SSL_VERIFY_SERVER_CERT = 1`},
 		{"mysql", MySQL, o, false,
-			`CHANGE REPLICATION SOURCE TO SOURCE_HOST = '10.0.0.5', SOURCE_PORT = 3306, SOURCE_USER = 'repl', SOURCE_PASSWORD = 'pa\'ss\\word', SOURCE_AUTO_POSITION = 1, SOURCE_CONNECT_RETRY = 5, SOURCE_RETRY_COUNT = 86400, SOURCE_HEARTBEAT_PERIOD = 2.500, GET_SOURCE_PUBLIC_KEY = 1`},
+			`CHANGE REPLICATION SOURCE TO SOURCE_HOST = '10.0.0.5', SOURCE_PORT = 3306, SOURCE_USER = 'repl', SOURCE_PASSWORD = 'pa\'ss\\word', SOURCE_AUTO_POSITION = 1, SOURCE_CONNECT_RETRY = 5, SOURCE_RETRY_COUNT = 86400, SOURCE_HEARTBEAT_PERIOD = 2.500, SOURCE_SSL = 0, GET_SOURCE_PUBLIC_KEY = 1`},
 		{"mysql ssl", MySQL, ChangePrimaryOptions{ConnectRetry: time.Second, RetryCount: 3, SSL: true}, false,
-			`CHANGE REPLICATION SOURCE TO SOURCE_HOST = '10.0.0.5', SOURCE_PORT = 3306, SOURCE_USER = 'repl', SOURCE_PASSWORD = 'pa\'ss\\word', SOURCE_AUTO_POSITION = 1, SOURCE_CONNECT_RETRY = 1, SOURCE_RETRY_COUNT = 3, SOURCE_SSL = 1`},
+			`CHANGE REPLICATION SOURCE TO SOURCE_HOST = '10.0.0.5', SOURCE_PORT = 3306, SOURCE_USER = 'repl', SOURCE_PASSWORD = 'pa\'ss\\word', SOURCE_AUTO_POSITION = 1, SOURCE_CONNECT_RETRY = 1, SOURCE_RETRY_COUNT = 3, SOURCE_SSL = 1, SOURCE_SSL_VERIFY_SERVER_CERT = 0`},
+		{"mysql tls verified against the CA", MySQL, ChangePrimaryOptions{ConnectRetry: time.Second, RetryCount: 3, SSL: true, SSLCA: "/d.tls/ca.pem"}, false,
+			`CHANGE REPLICATION SOURCE TO SOURCE_HOST = '10.0.0.5', SOURCE_PORT = 3306, SOURCE_USER = 'repl', SOURCE_PASSWORD = 'pa\'ss\\word', SOURCE_AUTO_POSITION = 1, SOURCE_CONNECT_RETRY = 1, SOURCE_RETRY_COUNT = 3, SOURCE_SSL = 1, SOURCE_SSL_CA = '/d.tls/ca.pem', SOURCE_SSL_VERIFY_SERVER_CERT = 1`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,6 +221,17 @@ func TestVersionAtLeast(t *testing.T) {
 	for _, tc := range tests {
 		if got := versionAtLeast(tc.v, tc.major, tc.minor); got != tc.want {
 			t.Errorf("versionAtLeast(%q, %d, %d) = %t", tc.v, tc.major, tc.minor, got)
+		}
+	}
+}
+
+func TestReplSSLType(t *testing.T) {
+	for _, f := range []Flavor{MariaDB, MySQL} {
+		if typ, req := f.replSSLType(true); typ != "ANY" || req != "REQUIRE SSL" {
+			t.Errorf("%s on: %q %q", f, typ, req)
+		}
+		if typ, req := f.replSSLType(false); typ != "" || req != "REQUIRE NONE" {
+			t.Errorf("%s off: %q %q", f, typ, req)
 		}
 	}
 }

@@ -22,6 +22,7 @@ type Database struct {
 	semiSync bool
 	semiAuto bool // adaptive semi-sync: the loop needs the primary's semi-sync state
 	semiTO   time.Duration
+	tls      *ServerTLS // nil: replication in plain TCP
 	log      *slog.Logger
 	// OnUnacknowledged, when set, is called by Fence when commits still wait for an
 	// acknowledgement that does not come (the replicas follow another primary, or are cut
@@ -149,8 +150,12 @@ func (d *Database) stillWaiting(ctx context.Context) int {
 }
 
 func (d *Database) Follow(ctx context.Context, host string, port int, ack bool) error {
-	err := d.ChangePrimary(ctx, Primary{Host: host, Port: port, User: d.users.ReplUser, Password: d.users.ReplPassword},
-		ChangePrimaryOptions{ConnectRetry: time.Second, HeartbeatPeriod: time.Second})
+	o := ChangePrimaryOptions{ConnectRetry: time.Second, HeartbeatPeriod: time.Second}
+	if d.tls != nil {
+		// The primary's certificate must be signed by the cluster's CA and name host.
+		o.SSL, o.SSLCA = true, d.tls.CA
+	}
+	err := d.ChangePrimary(ctx, Primary{Host: host, Port: port, User: d.users.ReplUser, Password: d.users.ReplPassword}, o)
 	if err != nil {
 		return err
 	}
@@ -199,6 +204,11 @@ func (d *Database) Promote(ctx context.Context, bootstrap bool) error {
 			return err
 		}
 	}
+	if changed, err := d.RequireReplTLS(ctx, d.users.ReplUser, d.tls != nil); err != nil {
+		return err
+	} else if changed {
+		d.log.Info("replication account's TLS requirement changed", "user", d.users.ReplUser, "require_tls", d.tls != nil)
+	}
 	if d.semiSync {
 		if err := d.EnableSemiSync(ctx, true, d.semiTO); err != nil {
 			return err
@@ -231,6 +241,9 @@ type StartOptions struct {
 	ServerID   uint32
 	ReportHost string // the address replicas and Consul know this node by
 	Users      Users  // root's password and the accounts a fresh datadir gets
+	// TLS: the server's certificate files; replicas verify the primary's against TLS.CA and
+	// the replication account requires TLS. nil: plain TCP.
+	TLS *ServerTLS
 
 	SemiSync        bool          // semi-synchronous replication (ha.semiSync)
 	SemiSyncAuto    bool          // adaptive semi-sync: the loop reads the primary's state
@@ -261,7 +274,7 @@ func Start(ctx context.Context, sup *supervisor.Supervisor, m StartOptions, log 
 	}
 	sc := ServerConfig{
 		Flavor: flavor, Datadir: m.Datadir, Socket: m.Socket, Port: m.Port,
-		ServerID: m.ServerID, ReportHost: m.ReportHost, TmpDir: tmpdir,
+		ServerID: m.ServerID, ReportHost: m.ReportHost, TmpDir: tmpdir, TLS: m.TLS,
 	}
 	semiTO := m.SemiSyncTimeout
 	if semiTO == 0 {
@@ -298,7 +311,7 @@ func Start(ctx context.Context, sup *supervisor.Supervisor, m StartOptions, log 
 		return nil, nil, err
 	}
 	return &Database{DB: db, flavor: flavor, users: users, semiSync: m.SemiSync,
-		semiAuto: m.SemiSyncAuto, semiTO: semiTO, log: log}, proc, nil
+		semiAuto: m.SemiSyncAuto, semiTO: semiTO, tls: m.TLS, log: log}, proc, nil
 }
 
 // connect waits for mysqld to answer (or to die) and logs in as root. A datadir initialized

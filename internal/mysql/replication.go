@@ -28,8 +28,11 @@ type ChangePrimaryOptions struct {
 	// HeartbeatPeriod is how often an idle primary sends a heartbeat; 0 keeps the server's
 	// default (half of slave_net_timeout).
 	HeartbeatPeriod time.Duration
-	// SSL asks for an encrypted replication connection.
+	// SSL asks for an encrypted replication connection; false states it off.
 	SSL bool
+	// SSLCA, with SSL, is the CA file (on the replica) the primary's certificate must be
+	// signed by; the certificate must also name Primary.Host. "" encrypts without verifying.
+	SSLCA string
 }
 
 // Defaults for ChangePrimaryOptions.

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -262,26 +263,58 @@ func TestConsulOutage(t *testing.T) {
 // TestWrongReplicationPassword: a node with the wrong replication password says so in its
 // status and log, keeps running and touches no data.
 func TestWrongReplicationPassword(t *testing.T) {
-	c := harness.StartCluster(t, harness.ClusterOptions{Mutate: func(i int, cfg map[string]any) {
-		if i == 3 {
+	// With replication in plain TCP, the account is what the password meets: the node keeps
+	// running and reports the primary's refusal.
+	t.Run("tls off: keeps running, reports access denied", func(t *testing.T) {
+		c := harness.StartCluster(t, harness.ClusterOptions{Nodes: 2, Mutate: func(i int, cfg map[string]any) {
 			m := cfg["mysql"].(map[string]any)
-			m["replPassword"] = "wrong-password"
-			cfg["node"] = "z3" // never the first-boot winner, so it must replicate
+			m["tls"] = map[string]any{"mode": "off"}
+			if i == 3 {
+				m["replPassword"] = "wrong-password"
+			}
+		}})
+		// Added once the others settled, so it must replicate (started with them, it could win
+		// the first election: its server was sometimes up first).
+		c.WaitSettled(t, 2, 90*time.Second)
+		bad := c.AddNode()
+		harness.Eventually(t, 90*time.Second, "the bad node reporting access denied", func() bool {
+			st, ok := bad.Status()
+			return ok && strings.Contains(strings.ToLower(st.Error+st.Action), "access denied")
+		})
+		st, _ := bad.Status()
+		t.Logf("status of %s: healthy=%v action=%q", bad.Name, st.Healthy, st.Action)
+		if st.Healthy {
+			t.Errorf("a replica that cannot replicate reports healthy")
 		}
-	}})
-	bad := c.Nodes[2]
-	harness.Eventually(t, 90*time.Second, "the bad node reporting access denied", func() bool {
-		st, ok := bad.Status()
-		return ok && strings.Contains(strings.ToLower(st.Error+st.Action), "access denied")
+		if !bad.Running() {
+			t.Errorf("mysqlpilot exited instead of reporting the error")
+		}
 	})
-	st, _ := bad.Status()
-	t.Logf("status of %s: healthy=%v action=%q", bad.Name, st.Healthy, st.Action)
-	if st.Healthy {
-		t.Errorf("a replica that cannot replicate reports healthy")
-	}
-	if !bad.Running() {
-		t.Errorf("mysqlpilot exited instead of reporting the error")
-	}
+	// With mysql.tls auto (the default) the password seals the cluster CA's key: a node whose
+	// password does not open it cannot issue itself a certificate and refuses to start, naming
+	// the setting, before its server ever runs.
+	t.Run("tls auto: refuses to start, naming the setting", func(t *testing.T) {
+		c := harness.StartCluster(t, harness.ClusterOptions{Nodes: 2, Mutate: func(i int, cfg map[string]any) {
+			if i == 3 {
+				cfg["mysql"].(map[string]any)["replPassword"] = "wrong-password"
+			}
+		}})
+		c.WaitSettled(t, 2, 90*time.Second)
+		bad := c.AddNode()
+		if code := bad.Wait(60 * time.Second); code <= 0 {
+			t.Fatalf("exit code %d, want non-zero", code)
+		}
+		log := bad.Log()
+		if !strings.Contains(log, "does not open with this node's replication password") || !strings.Contains(log, "MYSQL_REPL_PASSWORD") {
+			t.Errorf("log does not explain the failure:\n%s", log)
+		}
+		if _, err := os.Stat(filepath.Join(bad.Dir, "data", "mysql")); err == nil {
+			t.Errorf("the datadir was initialized: the node got further than it should")
+		}
+		if strings.Contains(log, "wrong-password") {
+			t.Error("the password is in the log")
+		}
+	})
 }
 
 // TestMysqldFailsToStart: a server that cannot start is a clear error and a non-zero exit.

@@ -272,6 +272,8 @@ func (p *Project) environ() []string {
 		"MYSQLPILOT_PAGE_PORT="+strconv.Itoa(p.PagePort),
 		"MYSQL_USER="+p.AppUser,
 		"MYSQL_DATABASE="+p.AppDB,
+		// The run's TLS mode (MYSQL_TLS in the test's environment, else the compose default).
+		"MYSQL_TLS="+tlsMode(),
 	)
 	if p.Secrets != "" {
 		env = append(env, "COMPOSE_FILE="+files+":docker-compose.secrets.yml", "MYSQLPILOT_SECRETS="+p.Secrets)

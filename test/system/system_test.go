@@ -59,6 +59,7 @@ func TestUpScaleWriteRead(t *testing.T) {
 			t.Errorf("write on replica %s: err = %v, want a read-only error", r, err)
 		}
 	}
+	assertReplicasUseTLS(t, p, s)
 	c.Stop()
 	acks := c.Acks()
 	for _, r := range s.Replicas {
@@ -136,6 +137,7 @@ func TestDockerStopPrimary(t *testing.T) {
 		t.Errorf("after %s came back the primary is %s, want %s", old, s2.Primary, newName)
 	}
 	c.WaitAcks(t, 20, ackTimeout)
+	assertReplicasUseTLS(t, p, s2) // the old primary, back, follows the new one over TLS too
 	splits := c.CheckSplits(t)
 	checked, lost := c.Verify(t, s2.Primary)
 	figures(t, "write_gap", gap, "docker_stop_took", stopTook, "writes_checked", checked, "writes_lost", lost, "split_rounds", splits)
@@ -633,4 +635,37 @@ func TestSwarmStackDeploy(t *testing.T) {
 	}
 	lost := written - have
 	figures(t, "deploy_and_settle_took", deployTook, "scale_to_3_took", scaleTook, "writes_checked", written, "writes_lost", lost)
+}
+
+// tlsMode is the project's mysql.tls.mode: MYSQL_TLS from the test's environment, else the
+// default of docker-compose.yml.
+func tlsMode() string { return envOr("MYSQL_TLS", "auto") }
+
+// assertReplicasUseTLS checks, when the project runs with TLS, that every replica replicates
+// over TLS and verifies the primary's certificate (SHOW SLAVE STATUS).
+func assertReplicasUseTLS(t *testing.T, p *Project, s Settled) {
+	t.Helper()
+	if tlsMode() == "off" {
+		t.Log("MYSQL_TLS=off: replication in plain TCP, not checked")
+		return
+	}
+	for _, r := range s.Replicas {
+		out, err := p.Exec(10*time.Second, r.ID, []string{"MYSQL_PWD=" + p.RootPassword}, "mariadb", "-uroot", "-e", "SHOW SLAVE STATUS\\G")
+		if err != nil {
+			t.Fatalf("SHOW SLAVE STATUS on %s: %v", r, err)
+		}
+		field := func(name string) string {
+			for _, line := range strings.Split(out, "\n") {
+				if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && k == name {
+					return strings.TrimSpace(v)
+				}
+			}
+			return ""
+		}
+		if field("Master_SSL_Allowed") != "Yes" || field("Master_SSL_Verify_Server_Cert") != "Yes" || field("Slave_IO_Running") != "Yes" {
+			t.Errorf("replica %s does not replicate over verified TLS:\n%s", r, out)
+		} else {
+			t.Logf("replica %s replicates over TLS, verifying %s's certificate against %s", r, field("Master_Host"), field("Master_SSL_CA_File"))
+		}
+	}
 }
