@@ -96,6 +96,14 @@ func TestHAProxyFrontDoor(t *testing.T) {
 	p, s := startCluster(t, nil, 3)
 	hp := p.haproxy(t)
 	hp.waitRouting(t, s)
+	// The new cluster's first snapshot (taken as soon as there is a primary) loads both cores
+	// for seconds: start the load once it is in. Started into it, sysbench once lost its
+	// connections before its first transaction (HAProxy: "L4 unsuccessful connection" to the
+	// primary, marked down for one 250 ms check), and sysbench cannot survive an error before
+	// its first transaction; this test measures failovers, not a cluster's first seconds.
+	Eventually(t, 2*time.Minute, 500*time.Millisecond, "the cluster's first snapshot", func() (bool, string) {
+		return p.kvExists("snapshots/latest"), ""
+	})
 	poll := startPrimaryPoller(p)
 	t.Cleanup(poll.Stop)
 	dir := t.TempDir()

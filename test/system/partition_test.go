@@ -114,6 +114,17 @@ func (pt *Partition) Heal(t testing.TB) {
 	pt.rules = nil
 }
 
+// kvExists reports whether the key (under the service's prefix) is in the project's Consul.
+func (p *Project) kvExists(key string) bool {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/kv/service/mysql/%s?raw", p.ConsulPort, key))
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
 // syncSet reads the sync-set record from the project's Consul.
 func (p *Project) syncSet() (leader string, members []string, ok bool) {
 	hc := &http.Client{Timeout: 2 * time.Second}
