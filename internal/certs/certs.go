@@ -49,6 +49,7 @@ const (
 	kdfPBKDF2SHA256   = "pbkdf2-sha256"
 	DefaultIterations = 600_000
 	minIterations     = 100_000
+	maxIterations     = 10_000_000
 	recordVersion     = 1
 )
 
@@ -149,6 +150,10 @@ func (ca *CA) Seal(password string, iterations int) (Record, error) {
 func (r Record) aead(password string) (cipher.AEAD, error) {
 	if r.KDF != kdfPBKDF2SHA256 {
 		return nil, fmt.Errorf("certs: CA record: unknown key derivation %q (made by a newer mysqlpilot?)", r.KDF)
+	}
+	if r.Iterations > maxIterations {
+		// A record edited to hang every node that must issue a certificate.
+		return nil, fmt.Errorf("certs: CA record: %d key derivation iterations, more than %d: the record in Consul is not one mysqlpilot wrote", r.Iterations, maxIterations)
 	}
 	if r.Iterations < minIterations || len(r.Salt) < 16 {
 		return nil, fmt.Errorf("certs: CA record: key derivation too weak (%d iterations, %d-byte salt)", r.Iterations, len(r.Salt))

@@ -61,6 +61,13 @@ func Install(ctx context.Context, s Store, o InstallOptions) (f Files, did strin
 		if err := o.write(f.CA, pub.CertPEM); err != nil {
 			return f, "", err
 		}
+		// Kept files keep their content, not necessarily their owner (a changed mysql uid
+		// in a new image): mysqld must read its key or it refuses to start.
+		for _, p := range []string{f.Key, f.Cert} {
+			if err := o.own(p); err != nil {
+				return f, "", err
+			}
+		}
 		return f, "kept this node's certificate", nil
 	}
 	if ca == nil {
@@ -87,6 +94,17 @@ func Install(ctx context.Context, s Store, o InstallOptions) (f Files, did strin
 	return f, did, nil
 }
 
+// own makes path mode 0600 and owned as asked.
+func (o InstallOptions) own(path string) error {
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	if err := os.Lchown(path, o.UID, o.GID); err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	return nil
+}
+
 // reissue says why the files in f need a new certificate, "" when they do not.
 func reissue(ca *CA, f Files, hosts []string, now time.Time) string {
 	cert, err := os.ReadFile(f.Cert)
@@ -109,7 +127,7 @@ func reissue(ca *CA, f Files, hosts []string, now time.Time) string {
 // write puts data at path, mode 0600 and owned as asked, atomically, unless it is there already.
 func (o InstallOptions) write(path string, data []byte) error {
 	if old, err := os.ReadFile(path); err == nil && samePEM(old, data) {
-		return nil
+		return o.own(path)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {

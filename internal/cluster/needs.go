@@ -11,6 +11,7 @@ func (k *Cluster) Needs() consul.Needs {
 		keyLeader, keyMembers + k.o.Node, keySync, keyHistory, keySwitchover, keyMaintenance,
 		keyInitialized, keyServerIDs + k.o.Node, keyServerIDs + "next",
 		keyLatest, keySnapshots + "permission-check", keyBinlogsLast, keyBackupLock, keyRequest,
+		keyTLSCA, // created by the first node of a cluster with mysql.tls auto
 	}
 	for i := range keys {
 		keys[i] = p + keys[i]

@@ -375,13 +375,15 @@ func (db *DB) BinlogSentToAll(ctx context.Context) (replicas int, all bool, err 
 }
 
 // RequireReplTLS makes the replication account ('user'@'%') require TLS (on: REQUIRE SSL) or
-// not (REQUIRE NONE), so that no replica falls back to a plain connection. The change goes to
-// the binary log (replicas get it, and carry it when promoted); when the account already is
-// as asked nothing is written, so a promotion adds no transaction of its own. It reports
-// whether it changed the account; an account that does not exist (yet) is left alone.
+// not (REQUIRE NONE), so that no replica falls back to a plain connection. The change stays
+// out of the binary log: a promotion must add no transaction of its own (one written before
+// semi-sync is on, by a node that dies at once, would be errant on its return and force a
+// re-seed); every node applies it when it is promoted, and the requirement matters only on
+// the primary, whom replicas log in to. It reports whether it changed the account; an
+// account that does not exist (yet) is left alone.
 func (db *DB) RequireReplTLS(ctx context.Context, user string, on bool) (changed bool, err error) {
 	want, clause := db.flavor.replSSLType(on)
-	err = db.withConn(ctx, adminOpts{superWritable: true}, func(c *sql.Conn, nb bool) error {
+	err = db.withConn(ctx, adminOpts{noBinlog: true, superWritable: true}, func(c *sql.Conn, nb bool) error {
 		var have string
 		err := c.QueryRowContext(ctx, "SELECT ssl_type FROM mysql.user WHERE User = ? AND Host = '%'", user).Scan(&have)
 		if errors.Is(err, sql.ErrNoRows) {
