@@ -220,6 +220,17 @@ func (n *node) prepareTLS(ctx context.Context, addr string) (*mysql.ServerTLS, e
 	default:
 		return nil, nil
 	}
+	f, did, err := n.installTLS(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	n.log.Info("TLS: "+did, "dir", f.Dir)
+	return &mysql.ServerTLS{CA: f.CA, Cert: f.Cert, Key: f.Key, RequireSecureTransport: n.cfg.MySQL.RequireSecureTransport}, nil
+}
+
+// installTLS makes sure this node's certificate (mysql.tls auto) is valid for its names and
+// not within its renewal window, issuing a new one when it is not (certs.Install).
+func (n *node) installTLS(ctx context.Context, addr string) (certs.Files, string, error) {
 	hosts := []string{n.cfg.Node, addr}
 	if h, err := os.Hostname(); err == nil {
 		hosts = append(hosts, h)
@@ -228,18 +239,50 @@ func (n *node) prepareTLS(ctx context.Context, addr string) (*mysql.ServerTLS, e
 	if u := n.cfg.MySQL.OSUser(); u != "" {
 		var err error
 		if uid, gid, err = mysql.OSUserIDs(u); err != nil {
-			return nil, fmt.Errorf("mysql.tls: %w", err)
+			return certs.Files{}, "", fmt.Errorf("mysql.tls: %w", err)
 		}
 	}
 	f, did, err := certs.Install(ctx, n.cluster, certs.InstallOptions{
-		Dir: t.Dir, Node: n.cfg.Node, Hosts: hosts, CAName: "mysqlpilot cluster CA (" + n.cfg.Consul.Prefix + ")",
+		Dir: n.cfg.MySQL.TLS.Dir, Node: n.cfg.Node, Hosts: hosts, CAName: "mysqlpilot cluster CA (" + n.cfg.Consul.Prefix + ")",
 		Password: n.cfg.MySQL.ReplPassword, UID: uid, GID: gid, Now: time.Now(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mysql.tls auto: %w", err)
+		return f, "", fmt.Errorf("mysql.tls auto: %w", err)
 	}
-	n.log.Info("TLS: "+did, "dir", f.Dir, "names", strings.Join(hosts, ","))
-	return &mysql.ServerTLS{CA: f.CA, Cert: f.Cert, Key: f.Key, RequireSecureTransport: n.cfg.MySQL.RequireSecureTransport}, nil
+	return f, did + " (names " + strings.Join(hosts, ",") + ")", nil
+}
+
+// tlsRenewEvery is how often a running node checks its certificate (mysql.tls auto).
+const tlsRenewEvery = time.Hour
+
+// renewTLS keeps this node's certificate valid while it runs: every tlsRenewEvery it does
+// what a start does (installTLS: a new certificate once fewer than 30 days are left) and,
+// when it issued one, has mysqld load it. A node that runs for a year would otherwise serve
+// an expired certificate, and every replica connecting to it after a failover would be
+// refused. Established replication connections keep their TLS session; new ones get the new
+// certificate.
+func (n *node) renewTLS(ctx context.Context, addr string) {
+	t := time.NewTicker(tlsRenewEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, did, err := n.installTLS(ctx, addr)
+		switch {
+		case err != nil:
+			n.log.Warn("TLS: cannot check or renew this node's certificate; tried again in an hour", "err", err)
+		case strings.HasPrefix(did, "kept"):
+		default:
+			if _, err := n.db.SQL().ExecContext(ctx, n.flavor.ReloadTLS()); err != nil {
+				n.log.Error("TLS: "+did+", but the server did not load it: restart this node", "err", err)
+				continue
+			}
+			n.log.Info("TLS: " + did + "; the server loaded it")
+		}
+	}
 }
 
 // startLoop starts the HA loop, the Consul watch that wakes it and, with a snapshot backend,
@@ -262,6 +305,9 @@ func (n *node) startLoop(ctx context.Context, addr string, serverID uint32) (loo
 		wake = nil // poll on the interval only
 	}
 	go func() { defer close(done); n.loop.Run(loopCtx, wake) }()
+	if cfg.MySQL.TLS.Mode == config.TLSAuto {
+		go n.renewTLS(loopCtx, addr)
+	}
 	if n.snap != nil {
 		go n.snap.NewScheduler(db.DB).Run(loopCtx, func() bool {
 			st := n.loop.Status()

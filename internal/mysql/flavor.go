@@ -605,6 +605,16 @@ func (f Flavor) BackupInfoFiles() []string {
 	return []string{"mariadb_backup_info", "xtrabackup_info"}
 }
 
+// ReloadTLS makes a running server load its certificate files again (new connections get
+// them; established ones keep their session): FLUSH SSL on MariaDB (10.4+), ALTER INSTANCE
+// RELOAD TLS on MySQL 8.
+func (f Flavor) ReloadTLS() string {
+	if f == MySQL {
+		return "ALTER INSTANCE RELOAD TLS"
+	}
+	return "FLUSH SSL"
+}
+
 // BinlogTool is the binary log reader: mariadb-binlog or mysqlbinlog.
 func (f Flavor) BinlogTool() string {
 	if f == MySQL {

@@ -172,6 +172,19 @@ func TestReplicationTLS(t *testing.T) {
 		}
 	})
 
+	t.Run("a certificate renewed while the server runs is loaded by ReloadTLS", func(t *testing.T) {
+		if _, err := a.db.SQL().ExecContext(ctx, mysql.MariaDB.ReloadTLS()); err != nil {
+			t.Fatalf("%s: %v", mysql.MariaDB.ReloadTLS(), err)
+		}
+		if _, err := a.db.SQL().ExecContext(ctx, "INSERT INTO app_db.t VALUES (3)"); err != nil {
+			t.Fatal(err)
+		}
+		waitCaughtUp(t, ctx, b, a)
+		if st := slaveStatus(t, ctx, b, "Slave_IO_Running", "Master_SSL_Allowed"); st["Slave_IO_Running"] != "Yes" || st["Master_SSL_Allowed"] != "Yes" {
+			t.Fatalf("replica status after the reload %v", st)
+		}
+	})
+
 	t.Run("a replica without TLS is refused by the primary", func(t *testing.T) {
 		start(mysql.ChangePrimaryOptions{})
 		st := ioError(t, ctx, b, "the primary refuses a plain login")
