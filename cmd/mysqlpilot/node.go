@@ -220,7 +220,23 @@ func (n *node) prepareTLS(ctx context.Context, addr string) (*mysql.ServerTLS, e
 	default:
 		return nil, nil
 	}
-	f, did, err := n.installTLS(ctx, addr)
+	// A Consul blip here would otherwise restart the container (and, after a truncating
+	// recovery, allocate yet another server_id): retry for a while. A wrong replication
+	// password never heals by waiting.
+	var f certs.Files
+	var did string
+	var err error
+	for deadline := time.Now().Add(tlsPrepareRetry); ; {
+		if f, did, err = n.installTLS(ctx, addr); err == nil || errors.Is(err, certs.ErrWrongPassword) || time.Now().After(deadline) {
+			break
+		}
+		n.log.Warn("TLS: cannot prepare this node's certificate yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +267,9 @@ func (n *node) installTLS(ctx context.Context, addr string) (certs.Files, string
 	}
 	return f, did + " (names " + strings.Join(hosts, ",") + ")", nil
 }
+
+// tlsPrepareRetry bounds how long a start retries preparing its certificate (Consul errors).
+const tlsPrepareRetry = time.Minute
 
 // tlsRenewEvery is how often a running node checks its certificate (mysql.tls auto).
 const tlsRenewEvery = time.Hour
