@@ -227,6 +227,18 @@ func wantAck(s State, fresh bool) bool {
 	return ok
 }
 
+// newHolderUnrecorded: the cluster replicates semi-synchronously, the sync-set record is still
+// an earlier leader's, and the holder took the lock less than HolderRecordWait ago (seen from
+// here): it is between taking the lock and recording its set.
+func newHolderUnrecorded(s State) bool {
+	return s.SemiSync && s.Sync != nil && s.Sync.Leader != s.Holder && !s.HeldSince.IsZero() &&
+		s.Now.Sub(s.HeldSince) < HolderRecordWait
+}
+
+// HolderRecordWait bounds how long a replica waits for a new holder's sync-set record before
+// it follows the holder anyway (without acknowledging until the record names it).
+const HolderRecordWait = 3 * time.Second
+
 func member(ms []Member, node string) *Member {
 	for i := range ms {
 		if ms[i].Node == node {
@@ -250,6 +262,13 @@ func decideFollower(s State, fresh bool) Action {
 	}
 	r := s.Replica
 	switch {
+	case (r == nil || r.Source != s.Holder) && newHolderUnrecorded(s):
+		// A new holder records its sync set before it opens writes. Connecting to it before
+		// the record names this node would connect without acknowledging; the new primary's
+		// first commits, sent on that connection, then wait for an acknowledgement that never
+		// comes (seen: 2 s write gaps after a handover). The record comes within milliseconds
+		// (the Consul watch wakes this node); the wait is bounded.
+		return Wait{because("%s has not recorded its sync set yet: following it once it has, acknowledging if this node is in it", s.Holder)}
 	case r == nil || r.Source != s.Holder:
 		return Follow{reason: because("%s holds the lock", s.Holder), Primary: s.Holder, Ack: ack}
 	case r.Purged && !r.IORunning:

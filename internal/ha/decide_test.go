@@ -794,3 +794,47 @@ func TestNobodyElseMay(t *testing.T) {
 		}
 	}
 }
+
+// A replica repointing to a new holder waits, briefly, for the holder's sync-set record, so
+// that it connects acknowledging when the set names it: connected without acknowledging, it
+// receives the new primary's first commits unacknowledged, and they wait for an
+// acknowledgement that never comes (2 s write gaps after a handover, before this rule).
+func TestFollowNewHolderAfterItsRecord(t *testing.T) {
+	// Node b replicated from a; c took the lock 100 ms ago; the record is still a's.
+	repoint := func(f func(*State)) State {
+		return with(base(), func(s *State) {
+			s.Holder, s.HeldSince, s.SemiSync, s.SemiSyncAuto = "c", t0.Add(-100*time.Millisecond), true, true
+			s.Sync = &SyncSet{Leader: "a", Members: []string{"b", "c"}}
+			s.Replica = &ReplicaState{Source: "a", IORunning: false, SQLRunning: true}
+			f(s)
+		})
+	}
+	for _, c := range []struct {
+		name string
+		s    State
+		want string
+	}{
+		{"the record is the last leader's: wait for the new holder's", repoint(func(*State) {}),
+			"Wait: c has not recorded its sync set yet"},
+		{"the new holder recorded a set naming this node: follow, acknowledging",
+			repoint(func(s *State) { s.Sync = &SyncSet{Leader: "c", Members: []string{"b"}} }),
+			"Follow(c, acknowledging): c holds the lock"},
+		{"the new holder recorded a set without this node: follow, not acknowledging",
+			repoint(func(s *State) { s.Sync = &SyncSet{Leader: "c", Members: []string{"d"}} }),
+			"Follow(c): c holds the lock"},
+		{"no record after HolderRecordWait: follow anyway",
+			repoint(func(s *State) { s.HeldSince = t0.Add(-HolderRecordWait) }),
+			"Follow(c): c holds the lock"},
+		{"no record at all (dropped by accept-loss): follow at once", repoint(func(s *State) { s.Sync = nil }),
+			"Follow(c): c holds the lock"},
+		{"asynchronous replication: follow at once", repoint(func(s *State) { s.SemiSync, s.SemiSyncAuto = false, false }),
+			"Follow(c): c holds the lock"},
+		{"already replicating from the holder: the rule does not apply",
+			repoint(func(s *State) { s.Replica = &ReplicaState{Source: "c", IORunning: true, SQLRunning: true} }),
+			"StayReplica:"},
+	} {
+		if got := Describe(Decide(c.s, timing)); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s:\n got  %s\n want %s…", c.name, got, c.want)
+		}
+	}
+}

@@ -126,6 +126,7 @@ type Loop struct {
 	lastRenewOK time.Time // sent-time of the last successful renewal (or creation)
 	lastAliveOK time.Time // sent-time of the last successful alive-check pass
 	freeSince   time.Time
+	heldSince   time.Time // when lastHolder was first seen holding the lock
 	lastHolder  string
 	wasLeader   bool
 	lastWhy     string
@@ -271,6 +272,9 @@ func (l *Loop) observe(ctx context.Context) observation {
 		s.Holder = view.Leader.Node
 		s.HeldByUs = l.session != "" && view.LeaderSession == l.session
 		l.freeSince = time.Time{}
+		if s.Holder != l.lastHolder || l.heldSince.IsZero() {
+			l.heldSince = now
+		}
 		if s.Holder != l.lastHolder && l.lastHolder != "" {
 			if s.Holder != l.cfg.Node {
 				l.wasLeader = false
@@ -280,13 +284,17 @@ func (l *Loop) observe(ctx context.Context) observation {
 			}
 		}
 		l.lastHolder = s.Holder
-	} else if l.freeSince.IsZero() || view.Maintenance {
-		// The candidate window starts when the lock is seen free outside maintenance, so
-		// that when maintenance ends every node first hears the others' current state.
-		l.freeSince = now
+	} else {
+		l.heldSince = time.Time{}
+		if l.freeSince.IsZero() || view.Maintenance {
+			// The candidate window starts when the lock is seen free outside maintenance, so
+			// that when maintenance ends every node first hears the others' current state.
+			l.freeSince = now
+		}
 	}
 	s.LastFailover = l.lastFailover
 	s.FreeSince = l.freeSince
+	s.HeldSince = l.heldSince
 	if r := o.db.Replica; r != nil {
 		s.Replica = &ReplicaState{IORunning: r.IORunning, Connecting: r.Connecting, SQLRunning: r.SQLRunning, Lag: r.Lag, Error: r.Error,
 			Purged: r.Purged}

@@ -164,6 +164,8 @@ type State struct {
 	HeldByUs bool      // the lock is held by our current session
 	// FreeSince is when the lock was first seen free in the current vacancy (zero when held).
 	FreeSince time.Time
+	// HeldSince is when this node first saw the current holder hold the lock (zero when free).
+	HeldSince time.Time
 	Members   []Member // other nodes with live member keys
 
 	// Initialized: the cluster has been bootstrapped once (<prefix>initialized exists), so an
