@@ -166,11 +166,6 @@ type counter struct{ n atomic.Int64 }
 
 func (c *counter) Write(p []byte) (int, error) { c.n.Add(int64(len(p))); return len(p), nil }
 
-// nopWriteCloser adds a Close that does nothing.
-type nopWriteCloser struct{ io.Writer }
-
-func (nopWriteCloser) Close() error { return nil }
-
 // progress logs "what" every interval with the byte count read from n and the rate (and the
 // count read from stored, when not nil: the compressed bytes), until the returned stop is
 // called; stop logs nothing.
