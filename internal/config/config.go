@@ -210,25 +210,25 @@ func (e EncryptConfig) Enabled() bool { return e.Key != "" || e.KeyFile != "" }
 // LoadKey returns the configured key, or nil when encryption is off. Errors name the field
 // (and the file) and never quote the key.
 func (e EncryptConfig) LoadKey() (*seal.Key, error) {
+	// seal.ParseKey's error starts with its source, which here starts with the field.
+	parse := func(field, text, source string) (*seal.Key, error) {
+		k, err := seal.ParseKey(text, source)
+		if err != nil {
+			return nil, &Error{Field: field, Msg: strings.TrimLeft(strings.TrimPrefix(err.Error(), field), ": ")}
+		}
+		return k, nil
+	}
 	switch {
 	case e.Key != "" && e.KeyFile != "":
 		return nil, fieldErr("snapshot.encrypt", "give the key in key or in keyFile, not both")
 	case e.Key != "":
-		k, err := seal.ParseKey(e.Key, "snapshot.encrypt.key")
-		if err != nil {
-			return nil, &Error{Field: "snapshot.encrypt.key", Msg: strings.TrimPrefix(err.Error(), "snapshot.encrypt.key: ")}
-		}
-		return k, nil
+		return parse("snapshot.encrypt.key", e.Key, "snapshot.encrypt.key")
 	case e.KeyFile != "":
 		b, err := os.ReadFile(e.KeyFile)
 		if err != nil {
 			return nil, fieldErr("snapshot.encrypt.keyFile", "cannot read the key: %v", err)
 		}
-		k, err := seal.ParseKey(string(b), "snapshot.encrypt.keyFile "+e.KeyFile)
-		if err != nil {
-			return nil, &Error{Field: "snapshot.encrypt.keyFile", Msg: strings.TrimPrefix(err.Error(), "snapshot.encrypt.keyFile ")}
-		}
-		return k, nil
+		return parse("snapshot.encrypt.keyFile", string(b), "snapshot.encrypt.keyFile "+e.KeyFile)
 	}
 	return nil, nil
 }
