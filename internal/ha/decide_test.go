@@ -419,6 +419,33 @@ func TestSyncSetCandidacy(t *testing.T) {
 		{"partition: the other member's session ended: wait for it, say how to accept the loss",
 			lost(func(s *State) { s.Members[0].Live, s.Members[0].Eligible = false, false }),
 			"Wait: sync-set member c of the last primary a is not live and may hold acknowledged writes: waiting for it; to fail over anyway, losing what only it holds: mysqlpilot accept-loss"},
+		// A scale-down removes the primary and a member at once: the member stopped its IO
+		// thread and published its final position before its session ended.
+		{"the other member left for good holding nothing we lack: take over",
+			lost(func(s *State) { s.Members[0].Live, s.Members[0].Eligible, s.Members[0].Left = false, false, true }),
+			"Acquire: the lock is free and this node is the most advanced eligible one"},
+		{"the other member left for good as advanced as we are: take over",
+			lost(func(s *State) {
+				s.Members[0].Live, s.Members[0].Eligible, s.Members[0].Left, s.Members[0].Cmp = false, false, true, Equal
+			}),
+			"Acquire:"},
+		{"the other member left for good with writes we lack: wait for it",
+			lost(func(s *State) {
+				s.Members[0].Live, s.Members[0].Eligible, s.Members[0].Left, s.Members[0].Cmp = false, false, true, Ahead
+			}),
+			"Wait: sync-set member c of the last primary a is not live and may hold acknowledged writes"},
+		{"the other member left for good, diverged from us: wait for it",
+			lost(func(s *State) {
+				s.Members[0].Live, s.Members[0].Eligible, s.Members[0].Left, s.Members[0].Cmp = false, false, true, Diverged
+			}),
+			"Wait: sync-set member c of the last primary a is not live"},
+		{"the other member left, then its server restarted: what it held in its relay log is gone, wait for a",
+			lost(func(s *State) {
+				s.Sync.Boots = map[string]string{"b": "b1", "c": "c1"}
+				s.Boot = "b1"
+				s.Members[0].Live, s.Members[0].Eligible, s.Members[0].Left, s.Members[0].Boot = false, false, true, "c2"
+			}),
+			"Wait: sync-set member c's server restarted since a recorded it"},
 		{"the other member never published a key: wait for it", lost(func(s *State) { s.Members = nil }),
 			"Wait: sync-set member c of the last primary a is not live"},
 		{"the other member is more advanced: wait for it", lost(func(s *State) { s.Members[0].Cmp = Ahead }),

@@ -43,7 +43,11 @@ type MemberRecord struct {
 	// back on but no replica has caught up with what it committed alone yet). Published before
 	// it acknowledges any such write; while this key outlives its session, no other node
 	// takes over automatically.
-	Alone   bool      `json:"alone,omitempty"`
+	Alone bool `json:"alone,omitempty"`
+	// Left: the node left for good (a graceful stop) after its IO thread stopped, so it
+	// acknowledges nothing more and Received is all it ever could have acknowledged. The key
+	// outlives its session with this value; the next start replaces it.
+	Left    bool      `json:"left,omitempty"`
 	Why     string    `json:"why"`
 	Updated time.Time `json:"updated"`
 	Live    bool      `json:"live"` // a session still holds the key (set by the adapter from the key, never from its value)
