@@ -271,7 +271,7 @@ func (s *Snapshotter) drill(ctx context.Context, rec Record, log *slog.Logger) (
 	datadir := filepath.Join(root, "data")
 	if _, err := Restore(ctx, RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: rec, Key: s.key,
 		AllowUnsealed: s.cfg.Snapshot.Encrypt.AllowUnsealed, Datadir: datadir, TempDir: filepath.Join(root, "tmp"),
-		OSUser: m.OSUser(), Log: log}); err != nil {
+		OSUser: m.OSUser(), Log: s.log}); err != nil { // Restore adds the snapshot's id itself
 		return 0, 0, err
 	}
 	check := s.drillCheck
