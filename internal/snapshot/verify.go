@@ -365,6 +365,8 @@ func (s *Snapshotter) checkRestored(ctx context.Context, rec Record, datadir str
 			_, _ = db.SQL().ExecContext(sctx, "SHUTDOWN")
 			cancel()
 			db.Close()
+		} else {
+			stopServer() // never connected: SIGTERM now
 		}
 		t := time.NewTimer(m.StopTimeout.D() + time.Second)
 		defer t.Stop()
@@ -536,6 +538,7 @@ type Verifier struct {
 	// Owned by Run's goroutine.
 	retryAt    time.Time
 	retryDelay time.Duration
+	drilledAt  time.Time // when this node's last drill with an outcome finished
 }
 
 // verifyPoll is how often a replica looks at the catalog for a snapshot to drill.
@@ -596,7 +599,8 @@ func (v *Verifier) cycle(ctx context.Context, isReplica func() bool) string {
 		v.retryDelay = min(max(2*v.retryDelay, time.Minute), time.Hour)
 		v.retryAt = v.now().Add(v.retryDelay)
 	} else {
-		v.retryDelay, v.retryAt = 0, time.Time{}
+		// Counted even if recording it in Consul failed: no second drill within the interval.
+		v.retryDelay, v.retryAt, v.drilledAt = 0, time.Time{}, v.now()
 	}
 	return ""
 }
@@ -618,6 +622,9 @@ func (v *Verifier) decide(ctx context.Context, replica bool) (DrillDecision, *Re
 			return DrillDecision{}, nil, err
 		}
 		st.LastDrill = LastDrill(recs)
+		if v.drilledAt.After(st.LastDrill) {
+			st.LastDrill = v.drilledAt
+		}
 	}
 	return DecideDrill(st), latest, nil
 }
