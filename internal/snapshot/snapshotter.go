@@ -148,7 +148,7 @@ func (s *Snapshotter) BootstrapReplica(ctx context.Context) (*Bootstrap, error) 
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap from a snapshot: %w", err)
 	}
-	s.log.Info("empty datadir: restoring the latest usable snapshot", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
+	s.log.Info("empty datadir: restoring the latest snapshot", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
 	res, err := s.restore(ctx, *rec)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap from snapshot %s: %w", rec.ID, err)
@@ -169,7 +169,7 @@ func (s *Snapshotter) Reseed(ctx context.Context) (*Bootstrap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("re-seed from a snapshot: %w", err)
 	}
-	s.log.Warn("re-seeding this node from the latest usable snapshot; its datadir is kept aside", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
+	s.log.Warn("re-seeding this node from the latest snapshot; its datadir is kept aside", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
 	res, err := s.restore(ctx, *rec)
 	if err != nil {
 		return nil, fmt.Errorf("re-seed from snapshot %s: %w", rec.ID, err)
