@@ -197,7 +197,7 @@ func (s *Snapshotter) Drill(ctx context.Context, rec Record) DrillResult {
 	if res.Err != nil {
 		verifyErr = s.storableError(res.Err)
 	}
-	// The outcome is recorded even when the drill's own deadline has passed.
+	// Recorded with a context of its own: the drill's may be near its deadline.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer rcancel()
 	if err := s.catalog.SetVerified(rctx, rec.ID, now, verifyErr); err != nil {
