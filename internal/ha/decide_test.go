@@ -750,12 +750,15 @@ func TestDecideReseed(t *testing.T) {
 		{"a pending request for an older one does not count: ask", ReseedState{Latest: "s1", RestoredFrom: "s1", Requested: true, RequestedAfter: "s0"}, RequestSnapshot, ""},
 		{"no snapshot at all: ask for one", ReseedState{}, RequestSnapshot, "there is no snapshot to re-seed from yet"},
 		{"no snapshot, asked already: wait", ReseedState{Requested: true}, WaitForSnapshot, ""},
+		{"every snapshot failed its drill: ask for one newer than the latest", ReseedState{AllFailed: "s2", RestoredFrom: "s1"}, RequestSnapshot,
+			"every snapshot failed its restore drill"},
+		{"every snapshot failed its drill, and the drill asked already: wait", ReseedState{AllFailed: "s2", Requested: true, RequestedAfter: "s2"}, WaitForSnapshot, ""},
 	} {
 		d := DecideReseed(c.r)
 		if d.Do != c.want || !strings.Contains(d.Why, c.why) {
 			t.Errorf("%s: %+v, want %v %q", c.name, d, c.want, c.why)
 		}
-		if want := c.r.Latest; d.Do == RequestSnapshot && c.r.RestoredFrom == c.r.Latest && d.After != want {
+		if want := c.r.Latest + c.r.AllFailed; d.Do == RequestSnapshot && (c.r.RestoredFrom == c.r.Latest || c.r.AllFailed != "") && d.After != want {
 			t.Errorf("%s: asks for a snapshot after %q, want after %q", c.name, d.After, want)
 		}
 	}

@@ -88,6 +88,22 @@ type SnapshotInfo struct {
 	ID        string    `json:"id"`
 	Completed time.Time `json:"completed"`
 	Size      int64     `json:"size"`
+	// VerifiedAt is when a restore drill finished on it (zero: none yet); VerifyError why it
+	// failed ("" when it passed). The names are the snapshot record's.
+	VerifiedAt  time.Time `json:"verifiedAt,omitzero"`
+	VerifyError string    `json:"verifyError,omitempty"`
+}
+
+// DrillState says what the latest snapshot's restore drill found: "verified", "failed" or
+// "unverified" (none ran yet).
+func (s SnapshotInfo) DrillState() string {
+	switch {
+	case s.VerifyError != "":
+		return "failed"
+	case !s.VerifiedAt.IsZero():
+		return "verified"
+	}
+	return "unverified"
 }
 
 // Cluster is what the loop needs of Consul. internal/consul provides it through an adapter.
