@@ -104,8 +104,18 @@ func TestUpScaleWriteRead(t *testing.T) {
 			t.Logf("replica %s was bootstrapped from the sealed snapshot", r)
 		}
 	}
+	// make up's defaults drill every new snapshot on a replica: status --cluster says so.
+	drillTook := Eventually(t, 3*time.Minute, time.Second, "the latest snapshot's restore drill passed (status --cluster)", func() (bool, string) {
+		out, _ := p.Exec(10*time.Second, s.Primary.ID, nil, "mysqlpilot", "status", "--cluster")
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "drill:") {
+				return strings.Contains(l, "verified at"), l
+			}
+		}
+		return false, "no drill line"
+	})
 	p.AssertNoSecrets(t)
-	figures(t, "up_and_scale_took", upTook, "write_gap", c.Gap(acks[0].At, acks[len(acks)-1].At), "rounds", rounds,
+	figures(t, "up_and_scale_took", upTook, "drill_verified_after", drillTook, "write_gap", c.Gap(acks[0].At, acks[len(acks)-1].At), "rounds", rounds,
 		"writes_attempted", attempts, "writes_checked", checked, "writes_lost", lost, "split_rounds", splits)
 }
 
