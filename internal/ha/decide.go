@@ -215,6 +215,12 @@ func wantAck(s State, fresh bool) bool {
 	if !s.SemiSync || !fresh || s.Sync == nil || s.Sync.Leader != s.Holder || !s.Sync.Has(s.Node) {
 		return false
 	}
+	if s.Sync.Boots != nil && s.Sync.Boots[s.Node] != s.Boot {
+		// Recorded as an earlier incarnation of this node (a server since restarted): the
+		// set vouches for that one, whose key may still say it left holding less than we
+		// will acknowledge. Not before the primary records this one.
+		return false
+	}
 	if !s.ConsulOK && !s.Acking {
 		return false
 	}

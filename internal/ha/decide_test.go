@@ -591,6 +591,17 @@ func TestSyncSetAcknowledging(t *testing.T) {
 			"StayReplica: replica of a"},
 		{"dropped from the set: stop acknowledging", member(func(s *State) { s.Acking, s.Sync.Members = true, []string{"c"} }),
 			"SetAck(false): not in a's sync set (or not a candidate)"},
+		{"recorded with this server's boot: turn acknowledging on",
+			member(func(s *State) { s.Boot, s.Sync.Boots = "b2", map[string]string{"b": "b2"} }),
+			"SetAck(true):"},
+		// The set names an earlier incarnation, whose key may still say it left holding less
+		// than this one would acknowledge: not before the primary records this one.
+		{"recorded as an earlier incarnation of this node: do not acknowledge",
+			member(func(s *State) { s.Boot, s.Sync.Boots = "b2", map[string]string{"b": "b1"} }),
+			"StayReplica: replica of a"},
+		{"recorded as an earlier incarnation, acknowledging: stop",
+			member(func(s *State) { s.Acking, s.Boot, s.Sync.Boots = true, "b2", map[string]string{"b": "b1"} }),
+			"SetAck(false):"},
 		{"the set of an earlier primary: do not acknowledge", member(func(s *State) { s.Sync.Leader = "x" }),
 			"StayReplica: replica of a"},
 		{"a replication SQL error makes it no candidate: stop acknowledging",

@@ -1035,12 +1035,15 @@ func (l *Loop) leaveForGood(ctx context.Context) error {
 	switch {
 	case oerr != nil:
 		return errors.Join(err, oerr)
-	case st.Replica != nil && st.Replica.IORunning:
+	case st.Replica != nil && (st.Replica.IORunning || st.Replica.Connecting):
+		// Connecting (or preparing) is a live IO thread too: it acknowledges once connected.
+		// Whatever CatchUp said, only a thread seen stopped counts (with the loop stopped,
+		// nothing starts it again).
 		return errors.Join(err, errors.New("the replica IO thread still runs"))
 	}
 	rec := l.published
-	rec.Executed, rec.Received, rec.Left = st.Executed, st.Received, true
-	rec.Eligible, rec.Healthy, rec.Streaming, rec.Acking = false, false, false, false
+	rec.Executed, rec.Received, rec.Left, rec.Acking = st.Executed, st.Received, true, st.Acking
+	rec.Eligible, rec.Healthy, rec.Streaming = false, false, false
 	rec.Why, rec.Updated = "left: stopped", l.now()
 	if err := l.cluster.PublishMember(ctx, l.session, rec); err != nil {
 		return err

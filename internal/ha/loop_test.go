@@ -272,9 +272,12 @@ func TestGracefulStopHandsOverOnlyAfterReplicasHaveEverything(t *testing.T) {
 // too, the others need not wait for it (see TestSyncSetCandidacy). One whose IO thread still
 // runs says nothing of the kind.
 func TestGracefulStopOfAReplicaSaysItLeft(t *testing.T) {
-	for _, stuck := range []bool{false, true} {
+	for _, stuck := range []string{"", "running", "connecting"} {
 		f, c := &fakeWorld{db: DBState{Executed: "4", Received: "5", Acking: true, Replica: &ReplicaStatus{IORunning: true, SQLRunning: true}}}, newClock()
-		f.ioStuck = stuck
+		f.ioStuck = stuck != ""
+		if stuck == "connecting" {
+			f.db.Replica.IORunning, f.db.Replica.Connecting = false, true
+		}
 		f.view.Leader, f.view.LeaderSession = &LeaderRecord{Node: "n2"}, "s2"
 		l := newLoop(f, c)
 		l.session = "s1"
@@ -282,16 +285,16 @@ func TestGracefulStopOfAReplicaSaysItLeft(t *testing.T) {
 		if err := l.Stop(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if stuck {
+		if stuck != "" {
 			if slices.Contains(f.calls, "PublishMember(left)") {
-				t.Errorf("IO thread still running, yet it said it left: %v", f.calls)
+				t.Errorf("IO thread %s, yet it said it left: %v", stuck, f.calls)
 			}
 			continue
 		}
 		inOrder(t, f.calls, "CatchUp", "PublishMember(left)", "DestroySession")
 		m := f.member
-		if m.Received != "5" || m.Executed != "4" || m.Eligible || m.Streaming || m.Acking || !m.Left {
-			t.Errorf("final record %+v: want its final position (4, 5), left, neither eligible nor streaming nor acking", m)
+		if m.Received != "5" || m.Executed != "4" || m.Eligible || m.Streaming || !m.Acking || !m.Left {
+			t.Errorf("final record %+v: want its final position (4, 5), left, neither eligible nor streaming, acking as observed", m)
 		}
 	}
 }
