@@ -158,6 +158,8 @@ func TestBadInputNamesFieldAndFix(t *testing.T) {
 			"config: snapshot.encrypt: give the key in key or in keyFile, not both"},
 		{"snapshot key file missing", `{"mysql": {` + pw + `}, "snapshot": {"encrypt": {"keyFile": "/nonexistent/k"}}}`, nil,
 			"config: snapshot.encrypt.keyFile: cannot read the key: open /nonexistent/k: no such file or directory"},
+		{"unknown compression", `{"mysql": {` + pw + `}, "snapshot": {"compress": "gzip"}}`, nil,
+			`config: snapshot.compress: "gzip": use "zstd" (smaller objects), "lz4" (less CPU) or "none"`},
 		{"bad interpolation", `{"node": "${A"}`, nil, "config: node: unterminated ${"},
 		{"string where list expected", `{"mysql": {"exec": "mariadbd"}}`, nil, "config: mysql.exec: must be a list"},
 	}

@@ -192,8 +192,10 @@ func (c *Config) Validate() error {
 	if s.Backend != "none" && s.Keep < 1 {
 		add("snapshot.keep", "%d: keep at least 1 snapshot", s.Keep)
 	}
-	if s.Compress != "zstd" && s.Compress != "none" {
-		add("snapshot.compress", "%q: use \"zstd\" or \"none\"", s.Compress)
+	switch s.Compress {
+	case "zstd", "lz4", "none":
+	default:
+		add("snapshot.compress", "%q: use \"zstd\" (smaller objects), \"lz4\" (less CPU) or \"none\"", s.Compress)
 	}
 	if _, err := s.Encrypt.LoadKey(); err != nil {
 		errs = append(errs, err)
