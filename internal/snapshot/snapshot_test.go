@@ -607,7 +607,31 @@ func TestRestore_VerifiesThenInstalls(t *testing.T) {
 			if len(ran) != 2 || ran[0] != "mbstream" || !strings.Contains(ran[1], "--prepare") {
 				t.Errorf("tools ran: %v", ran)
 			}
+			if argv := o.Runner.(*fakeTools).argv; len(argv) != 2 || !strings.Contains(argv[1], "--use-memory=") {
+				t.Errorf("prepare not sized from the memory limit: %q", argv)
+			}
 		})
+	}
+}
+
+// RestoreOptions.UseMemory reaches the prepare step as --use-memory; negative leaves the
+// tool's default.
+func TestRestore_PrepareMemory(t *testing.T) {
+	store, rec := backupToMem(t, CompressLZ4)
+	for _, c := range []struct {
+		useMemory int64
+		want      string
+	}{{256 << 20, "--use-memory=268435456"}, {-1, ""}} {
+		o := restoreOpts(t, store, rec, filepath.Join(t.TempDir(), "data"))
+		o.UseMemory = c.useMemory
+		if _, err := Restore(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+		argv := o.Runner.(*fakeTools).argv
+		prepare := argv[len(argv)-1]
+		if !strings.Contains(prepare, "--prepare") || strings.Contains(prepare, "--use-memory") != (c.want != "") || !strings.Contains(prepare, c.want) {
+			t.Errorf("UseMemory %d: prepare ran with %q, want %q", c.useMemory, prepare, c.want)
+		}
 	}
 }
 
