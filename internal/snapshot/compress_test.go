@@ -130,3 +130,44 @@ func TestArchivedBinlogs_MixedCompression(t *testing.T) {
 		}
 	}
 }
+
+// The parallel zstd writer writes its frames in order, hands the first write error back from
+// Write or Close and never hangs on it; an empty stream is a valid one.
+func TestParallelZstd_ErrorsAndEmpty(t *testing.T) {
+	data := innodbLike(9 << 20)
+	for _, failAt := range []int{0, 1, 3} {
+		w := &failingWriter{after: failAt}
+		z, err := newParallelZstd(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, werr := z.Write(data)
+		cerr := z.Close()
+		if werr == nil && cerr == nil {
+			t.Errorf("writer failing after %d frames: no error", failAt)
+		}
+	}
+	var empty bytes.Buffer
+	z, _ := newParallelZstd(&empty)
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, release, err := newDecoder(bytes.NewReader(empty.Bytes()), "empty", CompressZstd, false, nil, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if got, err := io.ReadAll(r); err != nil || len(got) != 0 {
+		t.Errorf("empty stream: %d bytes, %v", len(got), err)
+	}
+}
+
+type failingWriter struct{ after, n int }
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if f.n == f.after {
+		return 0, io.ErrClosedPipe
+	}
+	f.n++
+	return len(p), nil
+}

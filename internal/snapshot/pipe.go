@@ -89,7 +89,7 @@ func newEncoder(w io.Writer, compress string, key *seal.Key, context string) (*e
 	var err error
 	switch compress {
 	case CompressZstd:
-		z, err = newZstdWriter(e.Writer)
+		z, err = newParallelZstd(e.Writer)
 	case CompressLZ4:
 		z, err = newLZ4Writer(e.Writer)
 	case CompressNone:
