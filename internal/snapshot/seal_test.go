@@ -271,6 +271,7 @@ func BenchmarkPipeline(b *testing.B) {
 		key      *seal.Key
 	}{
 		{"zstd", CompressZstd, nil}, {"zstd+sealed", CompressZstd, key},
+		{"lz4", CompressLZ4, nil}, {"lz4+sealed", CompressLZ4, key},
 		{"none", CompressNone, nil}, {"none+sealed", CompressNone, key},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -282,8 +283,9 @@ func BenchmarkPipeline(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				for p := data; len(p) > 0; p = p[min(len(p), 1<<20):] {
-					enc.Write(p[:min(len(p), 1<<20)])
+				// 32 KiB writes, as the supervisor's copy of the tool's stdout makes them.
+				for p := data; len(p) > 0; p = p[min(len(p), 32<<10):] {
+					enc.Write(p[:min(len(p), 32<<10)])
 				}
 				enc.Close()
 				hc.sum()
