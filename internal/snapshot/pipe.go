@@ -28,19 +28,12 @@ const DefaultProgressInterval = 5 * time.Second
 // encoder's asynchronous stage (concurrency 2), about as fast as mariabackup streams, with the
 // same ratio as "default" (2.5 against 2.4; InnoDB pages hold little that longer matches
 // find), which manages only 65-95 MB/s. A 1 MiB window keeps the encoder's memory small.
+// The frames of newParallelZstd (zstdpar.go) are compressed zstdConcurrency at a time.
 const (
 	zstdLevel       = zstd.SpeedFastest
 	zstdConcurrency = 2
 	zstdWindow      = 1 << 20
 )
-
-func newZstdWriter(w io.Writer) (*zstd.Encoder, error) {
-	return zstd.NewWriter(w,
-		zstd.WithEncoderLevel(zstdLevel),
-		zstd.WithEncoderConcurrency(zstdConcurrency),
-		zstd.WithWindowSize(zstdWindow),
-		zstd.WithEncoderCRC(true))
-}
 
 func newZstdReader(r io.Reader) (*zstd.Decoder, error) {
 	return zstd.NewReader(r,

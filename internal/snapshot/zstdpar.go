@@ -30,8 +30,8 @@ type parallelZstd struct {
 	queue chan *zstdJob // chunks in stream order, to the writing goroutine
 	done  chan struct{} // closed when the writing goroutine ends
 
-	sent  bool          // a chunk was sent
-	shut  bool          // Close was called
+	sent bool // a chunk was sent
+	shut bool // Close was called
 
 	mu  sync.Mutex
 	err error // the first write error; later Writes and Close return it
