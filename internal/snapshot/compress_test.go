@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 )
 
@@ -170,4 +172,38 @@ func (f *failingWriter) Write(p []byte) (int, error) {
 	}
 	f.n++
 	return len(p), nil
+}
+
+// BenchmarkZstdStreamVsFrames compares klauspost's stream encoder (what snapshots used before
+// the parallel frames) with newParallelZstd, same level, window and goroutines, in 32 KiB
+// writes as the supervisor makes them. Run it with -count to interleave the two on a shared
+// machine (bench/results/throughput-2026-12-05.md).
+func BenchmarkZstdStreamVsFrames(b *testing.B) {
+	data := innodbLike(64 << 20)
+	for _, c := range []struct {
+		name string
+		mk   func(io.Writer) (io.WriteCloser, error)
+	}{
+		{"stream", func(w io.Writer) (io.WriteCloser, error) {
+			return zstd.NewWriter(w, zstd.WithEncoderLevel(zstdLevel), zstd.WithEncoderConcurrency(zstdConcurrency),
+				zstd.WithWindowSize(zstdWindow), zstd.WithEncoderCRC(true))
+		}},
+		{"frames", func(w io.Writer) (io.WriteCloser, error) { return newParallelZstd(w) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			cpu0 := cpuTime()
+			for b.Loop() {
+				z, err := c.mk(io.Discard)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for p := data; len(p) > 0; p = p[min(len(p), 32<<10):] {
+					z.Write(p[:min(len(p), 32<<10)])
+				}
+				z.Close()
+			}
+			b.ReportMetric((cpuTime()-cpu0).Seconds()/(float64(b.N)*float64(len(data))/(1<<30)), "cpu-s/GiB")
+		})
+	}
 }
