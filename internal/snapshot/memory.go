@@ -12,12 +12,13 @@ import (
 
 // Bounds of the prepare step's --use-memory (its buffer pool, where the redo log is applied).
 //
-// With the server stopped (a replica's bootstrap or re-seed: the only cases today) the
-// container's memory is the server's and the server is not running, so the prepare takes half
-// of the limit. The other half covers what the backup tool allocates beside its buffer pool,
-// mysqlpilot and the Consul agent (tens of MiB each), and the page cache the unpacked files
-// pass through, which the cgroup charges too. Beside a running server (a restore drill), whose
-// buffer pool is commonly half to three quarters of the limit, it takes an eighth.
+// With the server stopped (a replica's bootstrap or re-seed) the container's memory is the
+// server's and the server is not running, so the prepare takes half of the limit. The other
+// half covers what the backup tool allocates beside its buffer pool, mysqlpilot and the Consul
+// agent (tens of MiB each), and the page cache the unpacked files pass through, which the
+// cgroup charges too. Otherwise (a restore drill beside a running server, whose buffer pool is
+// commonly half to three quarters of the limit; a standalone point-in-time restore, which
+// cannot know) it takes an eighth: the caller must say the server is stopped to get more.
 //
 // Never below the tool's own default of 100 MiB; never above 4 GiB: the pool only has to hold
 // the pages the backup's redo log touches, and a 4 GiB pool (262 144 pages of 16 KiB) holds
@@ -28,11 +29,11 @@ const (
 )
 
 // PrepareMemory is the --use-memory for the prepare step in a container whose memory limit
-// is limit bytes; serverRunning when a server runs beside it (see the bounds above).
-func PrepareMemory(limit int64, serverRunning bool) int64 {
-	share := limit / 2
-	if serverRunning {
-		share = limit / 8
+// is limit bytes; serverStopped when no server shares that memory (see the bounds above).
+func PrepareMemory(limit int64, serverStopped bool) int64 {
+	share := limit / 8
+	if serverStopped {
+		share = limit / 2
 	}
 	return min(max(share, minPrepareMemory), maxPrepareMemory)
 }

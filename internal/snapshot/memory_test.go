@@ -11,21 +11,21 @@ func TestPrepareMemory(t *testing.T) {
 	cases := []struct {
 		name          string
 		limit         int64
-		serverRunning bool
+		serverStopped bool
 		want          int64
 	}{
-		{"2 GiB container, server stopped: half", 2 * gib, false, gib},
-		{"2 GiB container, server running: an eighth", 2 * gib, true, 256 * mib},
-		{"tiny container: the tool's default", 128 * mib, false, 100 * mib},
-		{"tiny container, server running: the tool's default", 512 * mib, true, 100 * mib},
-		{"large machine: capped", 64 * gib, false, 4 * gib},
-		{"large machine, server running: capped", 64 * gib, true, 4 * gib},
-		{"no limit known", 0, false, 100 * mib},
+		{"2 GiB container, server stopped: half", 2 * gib, true, gib},
+		{"2 GiB container, server running: an eighth", 2 * gib, false, 256 * mib},
+		{"tiny container, server stopped: the tool's default", 128 * mib, true, 100 * mib},
+		{"tiny container, server running: the tool's default", 512 * mib, false, 100 * mib},
+		{"large machine, server stopped: capped", 64 * gib, true, 4 * gib},
+		{"large machine, server running: capped", 64 * gib, false, 4 * gib},
+		{"no limit known", 0, true, 100 * mib},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := PrepareMemory(c.limit, c.serverRunning); got != c.want {
-				t.Errorf("PrepareMemory(%d MiB, %v) = %d MiB, want %d MiB", c.limit/mib, c.serverRunning, got/mib, c.want/mib)
+			if got := PrepareMemory(c.limit, c.serverStopped); got != c.want {
+				t.Errorf("PrepareMemory(%d MiB, %v) = %d MiB, want %d MiB", c.limit/mib, c.serverStopped, got/mib, c.want/mib)
 			}
 		})
 	}

@@ -49,10 +49,10 @@ type RestoreOptions struct {
 	// UseMemory is the prepare step's --use-memory in bytes; 0 sizes it from the container's
 	// memory limit (PrepareMemory of MemoryLimit), negative leaves the tool's default.
 	UseMemory int64
-	// ServerRunning says a server runs beside the restore and shares the container's memory
-	// (a restore drill); the prepare then takes a smaller share. A bootstrap or re-seed runs
-	// with the server stopped.
-	ServerRunning bool
+	// ServerStopped says no server shares the container's memory during the restore (a
+	// replica's bootstrap or re-seed): the prepare takes half of it instead of an eighth (a
+	// restore drill beside a running server, a standalone point-in-time restore).
+	ServerStopped bool
 	// StreamTool and BackupTool override the tools' paths (default the flavor's, in PATH).
 	StreamTool string
 	BackupTool string
@@ -192,8 +192,8 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreResult, error) {
 		if err != nil {
 			log.Warn("cannot size the prepare step's memory; the backup tool's default applies", "err", err)
 		} else {
-			useMemory = PrepareMemory(limit, o.ServerRunning)
-			log.Info("prepare", "use_memory_mb", useMemory>>20, "memory_limit_mb", limit>>20, "limit_from", source, "server_running", o.ServerRunning)
+			useMemory = PrepareMemory(limit, o.ServerStopped)
+			log.Info("prepare", "use_memory_mb", useMemory>>20, "memory_limit_mb", limit>>20, "limit_from", source, "server_stopped", o.ServerStopped)
 		}
 	}
 	if err := o.Runner.Run(ctx, supervisor.Cmd{Name: o.Flavor.BackupTool() + " --prepare", Path: o.BackupTool, Args: o.Flavor.PrepareArgs(unpacked, useMemory)}); err != nil {
