@@ -9,8 +9,8 @@
 # The integration test TestConsulACLAndTLS runs a cluster with exactly this file.
 
 # Every key and lock of the cluster: leader, members/, sync, history, switchover,
-# maintenance, initialized, server-ids/, snapshots/, binlogs/, backup-lock, snapshot-request,
-# tls-ca (the cluster CA of mysql.tls auto, its key sealed).
+# maintenance, initialized, server-ids/, snapshots/, binlogs/, backup-lock, verify-lock,
+# snapshot-request, tls-ca (the cluster CA of mysql.tls auto, its key sealed).
 key_prefix "service/mysql/" {
   policy = "write"
 }

@@ -251,6 +251,22 @@ func printStatus(w io.Writer, st ha.Status, cluster bool) {
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%.0fs\t%s\t%s\n", m.Node, m.Role, m.Live, m.Healthy, m.Lag, m.Executed, why)
 	}
 	tw.Flush()
+	if s := st.Snapshot; s != nil {
+		fmt.Fprintf(w, "\nsnapshot: %s, completed %s, %.1f MiB\ndrill:    %s\n", s.ID, s.Completed.UTC().Format(time.RFC3339),
+			float64(s.Size)/(1<<20), drillLine(*s))
+	}
+}
+
+// drillLine says what the latest snapshot's restore drill found.
+func drillLine(s ha.SnapshotInfo) string {
+	at := s.VerifiedAt.UTC().Format(time.RFC3339)
+	switch s.DrillState() {
+	case "verified":
+		return "verified at " + at + " (restored, prepared, CHECK TABLE passed)"
+	case "failed":
+		return "FAILED at " + at + ": " + s.VerifyError + " (not used for bootstraps or re-seeds while another snapshot is usable; a fresh one is asked for)"
+	}
+	return "not drilled yet (snapshot.verify: a healthy replica drills it within snapshot.verify.interval)"
 }
 
 func cmdSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer) int {

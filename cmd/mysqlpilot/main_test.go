@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/ha"
 	"github.com/mysqlpilot/mysqlpilot/internal/seal"
@@ -111,5 +112,25 @@ func TestPrintStatusAlone(t *testing.T) {
 	printStatus(&b, ha.Status{Node: "a", Role: ha.RolePrimary}, false)
 	if strings.Contains(b.String(), "alone") {
 		t.Errorf("status says alone for a node that is not:\n%s", b.String())
+	}
+}
+
+// status --cluster says what the latest snapshot's restore drill found.
+func TestPrintStatusDrill(t *testing.T) {
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		snap ha.SnapshotInfo
+		want string
+	}{
+		{ha.SnapshotInfo{ID: "s1", Completed: at, Size: 3 << 20}, "drill:    not drilled yet"},
+		{ha.SnapshotInfo{ID: "s1", Completed: at, VerifiedAt: at.Add(time.Minute)}, "drill:    verified at 2026-12-05T12:01:00Z"},
+		{ha.SnapshotInfo{ID: "s1", Completed: at, VerifiedAt: at.Add(time.Minute), VerifyError: "sha256 mismatch"},
+			"drill:    FAILED at 2026-12-05T12:01:00Z: sha256 mismatch"},
+	} {
+		var b strings.Builder
+		printStatus(&b, ha.Status{Node: "a", Role: ha.RoleReplica, Snapshot: &c.snap}, true)
+		if out := b.String(); !strings.Contains(out, c.want) || !strings.Contains(out, "snapshot: s1, completed 2026-12-05T12:00:00Z") {
+			t.Errorf("status --cluster lacks %q:\n%s", c.want, out)
+		}
 	}
 }

@@ -333,6 +333,13 @@ func (n *node) startLoop(ctx context.Context, addr string, serverID uint32) (loo
 			return st.Role == ha.RolePrimary && st.Writable
 		})
 	}
+	if n.snap != nil && cfg.Snapshot.Verify.Enabled {
+		// Restore drills run on a healthy replica only (snapshot.verify).
+		go n.snap.NewVerifier().Run(loopCtx, func() bool {
+			st := n.loop.Status()
+			return st.Role == ha.RoleReplica && st.Healthy
+		})
+	}
 	return done, stopLoop
 }
 
@@ -631,7 +638,7 @@ func (n *node) serve() func() {
 	}
 	if l := n.cfg.Metrics.Listen; l != "" {
 		h := web.Handler(web.Options{
-			Status: n.loop.Status, Metrics: metrics.Handler(n.loop.Status, n.sup.Stats),
+			Status: n.loop.Status, Metrics: metrics.Handler(n.loop.Status, n.sup.Stats, n.drillStats()),
 			MaxLag: n.cfg.MySQL.MaxLag.D(), Stale: 2 * n.cfg.HA.CheckTTL.D(),
 		})
 		srv := &http.Server{Addr: l, Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
@@ -689,14 +696,22 @@ func (n *node) reseedMarker() string {
 // stays quarantined (read-only, out of service) until one is published.
 func (n *node) reseedPossible(ctx context.Context, why string) bool {
 	cat := n.snap.Catalog()
-	rec, err := cat.Latest(ctx)
+	// The snapshot a re-seed would restore: the newest that did not fail a restore drill.
+	rec, err := n.snap.RestoreCandidate(ctx)
+	var latest *snapshot.Record
+	if errors.Is(err, snapshot.ErrNoSnapshot) {
+		latest, err = cat.Latest(ctx)
+	}
 	if err != nil {
 		n.log.Error("quarantined, and the snapshot catalog cannot be read: staying read-only and out of service", "reason", why, "err", err)
 		return false
 	}
 	r := ha.ReseedState{RestoredFrom: n.restoredFrom}
-	if rec != nil {
+	switch {
+	case rec != nil:
 		r.Latest = rec.ID
+	case latest != nil && latest.FailedDrill():
+		r.AllFailed = latest.ID
 	}
 	if pending, err := cat.SnapshotRequested(ctx); err == nil && pending != nil {
 		r.Requested, r.RequestedAfter = true, pending.After
@@ -827,4 +842,16 @@ func consulAgentJob(a config.ConsulAgentConfig, node, addr string) supervisor.Jo
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// drillStats reads this node's restore drill counters for /metrics; nil when it runs none.
+func (n *node) drillStats() func() metrics.Drills {
+	if n.snap == nil || !n.cfg.Snapshot.Verify.Enabled {
+		return nil
+	}
+	return func() metrics.Drills {
+		v := n.snap.VerifyStats()
+		return metrics.Drills{Runs: v.Runs, Failures: v.Failures, LocalErrors: v.LocalErrors,
+			LastSuccess: v.LastSuccess, LastRun: v.LastRun, LastTook: v.LastTook}
+	}
 }

@@ -25,17 +25,29 @@ type lockValue struct {
 // Lock takes <prefix>backup-lock with a lease of its own (TTL backupLockTTL, renewed until
 // unlock; no lock delay; bound to the node's serfHealth, so a dead node frees it).
 func (c *Catalog) Lock(ctx context.Context) (func(), error) {
-	key := c.prefix + keyBackupLock
-	lease, err := consul.NewLease(ctx, c.kv, consul.SessionOptions{Name: "mysqlpilot backup " + c.node, TTL: backupLockTTL,
+	return c.lock(ctx, keyBackupLock, "backup")
+}
+
+// VerifyLock takes <prefix>verify-lock, the restore drill's lock, the same way. It is not the
+// backup lock: a drill lasts as long as a restore, and must never hold back the primary's
+// backups (nor the fresh snapshot a re-seeding node asks for).
+func (c *Catalog) VerifyLock(ctx context.Context) (func(), error) {
+	return c.lock(ctx, keyVerifyLock, "restore drill")
+}
+
+// lock takes the lock key under the prefix for what ("backup", "restore drill").
+func (c *Catalog) lock(ctx context.Context, lockKey, what string) (func(), error) {
+	key := c.prefix + lockKey
+	lease, err := consul.NewLease(ctx, c.kv, consul.SessionOptions{Name: "mysqlpilot " + what + " " + c.node, TTL: backupLockTTL,
 		Behavior: consul.BehaviorRelease})
 	if err != nil {
-		return nil, fmt.Errorf("snapshot catalog: backup lock: %w", err)
+		return nil, fmt.Errorf("snapshot catalog: %s lock: %w", what, err)
 	}
 	destroy := func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if err := lease.Destroy(dctx); err != nil {
-			c.log.Warn("could not destroy the backup lock's session; it expires by itself", "session", lease.ID, "err", err)
+			c.log.Warn("could not destroy the "+what+" lock's session; it expires by itself", "session", lease.ID, "err", err)
 		}
 	}
 	val, _ := json.Marshal(lockValue{Node: c.node, Started: c.now().UTC()})
@@ -43,7 +55,7 @@ func (c *Catalog) Lock(ctx context.Context) (func(), error) {
 	if err != nil || !ok {
 		destroy()
 		if err != nil {
-			return nil, fmt.Errorf("snapshot catalog: backup lock: %w", err)
+			return nil, fmt.Errorf("snapshot catalog: %s lock: %w", what, err)
 		}
 		holder := "another node"
 		if kv, _, gerr := c.kv.Get(ctx, key); gerr == nil && kv != nil {
@@ -56,17 +68,17 @@ func (c *Catalog) Lock(ctx context.Context) (func(), error) {
 	}
 	stopRenew := lease.KeepAlive(func(err error) {
 		if errors.Is(err, consul.ErrSessionGone) {
-			c.log.Warn("backup lock lost: another backup may start", "err", err)
+			c.log.Warn(what+" lock lost: another "+what+" may start", "err", err)
 			return
 		}
-		c.log.Warn("could not renew the backup lock's session", "err", err)
+		c.log.Warn("could not renew the "+what+" lock's session", "err", err)
 	})
 	return sync.OnceFunc(func() {
 		stopRenew()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if _, err := lease.Release(rctx, key, nil); err != nil {
-			c.log.Warn("could not release the backup lock; it goes with its session", "err", err)
+			c.log.Warn("could not release the "+what+" lock; it goes with its session", "err", err)
 		}
 		destroy()
 	}), nil

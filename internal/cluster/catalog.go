@@ -18,6 +18,7 @@ const (
 	keyLatest      = "snapshots/latest"
 	keyBinlogsLast = "binlogs/last"
 	keyBackupLock  = "backup-lock"
+	keyVerifyLock  = "verify-lock"
 	keyRequest     = "snapshot-request"
 )
 
@@ -42,6 +43,7 @@ var _ KV = (*consul.Client)(nil)
 //	<prefix>snapshots/latest   the newest record (written with check-and-set: never older)
 //	<prefix>binlogs/last       the binlog archive's progress
 //	<prefix>backup-lock        held by the session of the node taking a backup
+//	<prefix>verify-lock        held by the session of the replica running a restore drill
 type Catalog struct {
 	kv     KV
 	prefix string

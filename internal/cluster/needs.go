@@ -10,7 +10,7 @@ func (k *Cluster) Needs() consul.Needs {
 	keys := []string{
 		keyLeader, keyMembers + k.o.Node, keySync, keyHistory, keySwitchover, keyMaintenance,
 		keyInitialized, keyServerIDs + k.o.Node, keyServerIDs + "next",
-		keyLatest, keySnapshots + "permission-check", keyBinlogsLast, keyBackupLock, keyRequest,
+		keyLatest, keySnapshots + "permission-check", keyBinlogsLast, keyBackupLock, keyVerifyLock, keyRequest,
 		keyTLSCA, // created by the first node of a cluster with mysql.tls auto
 	}
 	for i := range keys {

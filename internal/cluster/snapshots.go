@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
 )
@@ -146,4 +147,67 @@ func (c *Catalog) Delete(ctx context.Context, id string) error {
 		}
 	}
 	return fmt.Errorf("snapshot catalog: delete %s: %s kept changing", id, c.prefix+keyLatest)
+}
+
+// SetVerified records a restore drill's outcome on snapshots/<id> and, while it is the same
+// snapshot, on snapshots/latest, each by check-and-set on the key's own index. Only the two
+// drill fields change: the rest of each record is kept byte for byte (fields this version
+// does not know included), and a key that is gone is never written again (a pruned
+// snapshot stays pruned; CAS on a deleted key fails). Any node may write them: the drill
+// runs on a replica, and a record's content (what a restore restores) is untouched.
+func (c *Catalog) SetVerified(ctx context.Context, id string, at time.Time, verifyErr string) error {
+	if err := snapshot.CheckID(id); err != nil {
+		return fmt.Errorf("snapshot catalog: record the drill: %w", err)
+	}
+	found, err := c.patchDrill(ctx, keySnapshots+id, id, at, verifyErr)
+	if err != nil {
+		return fmt.Errorf("snapshot catalog: record the drill of %s: %w", id, err)
+	}
+	if !found {
+		return fmt.Errorf("snapshot catalog: record the drill of %s: %w in the catalog (pruned meanwhile)", id, snapshot.ErrNoSnapshot)
+	}
+	if _, err := c.patchDrill(ctx, keyLatest, id, at, verifyErr); err != nil {
+		return fmt.Errorf("snapshot catalog: record the drill of %s on %s: %w", id, c.prefix+keyLatest, err)
+	}
+	return nil
+}
+
+// patchDrill sets the drill fields of the record under key when it is snapshot id; found
+// says whether it was.
+func (c *Catalog) patchDrill(ctx context.Context, key, id string, at time.Time, verifyErr string) (found bool, err error) {
+	atJSON, err := json.Marshal(at.UTC())
+	if err != nil {
+		return false, err
+	}
+	for range casRetries {
+		kv, _, err := c.kv.Get(ctx, c.prefix+key)
+		if err != nil || kv == nil {
+			return false, err
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(kv.Value, &fields); err != nil {
+			return false, fmt.Errorf("%s: %w", kv.Key, err)
+		}
+		var got string
+		if json.Unmarshal(fields["id"], &got) != nil || got != id {
+			return false, nil // latest moved on to a newer snapshot
+		}
+		fields["verifiedAt"] = atJSON
+		delete(fields, "verifyError")
+		if verifyErr != "" {
+			fields["verifyError"], _ = json.Marshal(verifyErr)
+		}
+		b, err := json.Marshal(fields)
+		if err != nil {
+			return false, err
+		}
+		ok, err := c.kv.CAS(ctx, c.prefix+key, b, kv.ModifyIndex)
+		if err != nil {
+			return true, err
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return true, fmt.Errorf("%s kept changing", c.prefix+key)
 }

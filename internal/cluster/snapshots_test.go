@@ -421,3 +421,66 @@ func TestConsulCatalog_PublishOnlyByTheLockHolder(t *testing.T) {
 		t.Fatal("a refused snapshot was recorded under snapshots/<id>")
 	}
 }
+
+// TestConsulCatalog_SetVerified: a drill's outcome lands on snapshots/<id> and on latest
+// while latest is that snapshot, keeps every other field (unknown ones too), survives a raced
+// CAS, clears an earlier error on success, and never resurrects a pruned record.
+func TestConsulCatalog_SetVerified(t *testing.T) {
+	ctx := context.Background()
+	kv := newFakeKV()
+	kv.leadBy(t, "p/", "n")
+	cat := NewCatalog(kv, "p/", "replica-2", discard()) // not the leader: drills run on replicas
+	lead := NewCatalog(kv, "p/", "n", discard())
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	r1, r2 := testRecord(t0), testRecord(t0.Add(time.Hour))
+	for _, r := range []snapshot.Record{r1, r2} {
+		if err := lead.Publish(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A field from a later version survives the patch.
+	kv.setLocked("p/snapshots/"+r2.ID, []byte(strings.Replace(kv.value("p/snapshots/"+r2.ID), `{"id"`, `{"future":7,"id"`, 1)), "")
+
+	at := t0.Add(2 * time.Hour)
+	kv.failCAS = 2
+	if err := cat.SetVerified(ctx, r2.ID, at, "CHECK TABLE app.t: Corrupt"); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"p/snapshots/" + r2.ID, "p/snapshots/latest"} {
+		var got snapshot.Record
+		if err := json.Unmarshal([]byte(kv.value(key)), &got); err != nil {
+			t.Fatal(err)
+		}
+		if !got.VerifiedAt.Equal(at) || got.VerifyError != "CHECK TABLE app.t: Corrupt" || !got.FailedDrill() || got.SHA256 != r2.SHA256 || got.Path != r2.Path {
+			t.Errorf("%s after a failed drill = %+v", key, got)
+		}
+	}
+	if !strings.Contains(kv.value("p/snapshots/"+r2.ID), `"future":7`) {
+		t.Errorf("the unknown field was lost: %s", kv.value("p/snapshots/"+r2.ID))
+	}
+	// A passing drill clears the error.
+	if err := cat.SetVerified(ctx, r2.ID, at.Add(time.Minute), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cat.Latest(ctx); got == nil || !got.Verified() || got.VerifyError != "" {
+		t.Errorf("latest after a passing drill = %+v", got)
+	}
+	// An older snapshot's drill leaves latest (another snapshot) alone.
+	before := kv.value("p/snapshots/latest")
+	if err := cat.SetVerified(ctx, r1.ID, at, ""); err != nil {
+		t.Fatal(err)
+	}
+	if kv.value("p/snapshots/latest") != before {
+		t.Error("the drill of an older snapshot rewrote latest")
+	}
+	// A pruned snapshot is not written again.
+	if err := lead.Delete(ctx, r1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.SetVerified(ctx, r1.ID, at, ""); !errors.Is(err, snapshot.ErrNoSnapshot) {
+		t.Errorf("SetVerified of a pruned snapshot = %v, want ErrNoSnapshot", err)
+	}
+	if slices.Contains(kv.keys(), "p/snapshots/"+r1.ID) {
+		t.Error("SetVerified resurrected a pruned record")
+	}
+}

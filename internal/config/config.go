@@ -191,6 +191,23 @@ type SnapshotConfig struct {
 	// Encrypt seals snapshots and archived binlogs before they leave the node (see
 	// internal/seal); off when neither field is set.
 	Encrypt EncryptConfig `json:"encrypt"`
+	// Verify is the restore drill: a replica restores the latest snapshot into scratch space
+	// and checks it (internal/snapshot, verify.go).
+	Verify VerifyConfig `json:"verify"`
+}
+
+// VerifyConfig says when the restore drill runs: on a healthy replica (never the primary),
+// one node at a time, after a snapshot is published that has not been drilled yet, at most
+// once per Interval cluster-wide.
+type VerifyConfig struct {
+	Enabled bool `json:"enabled"` // default true (with a snapshot backend)
+	// Interval is the least time between two drills in the cluster; default 1h, at least 1m.
+	Interval Duration `json:"interval"`
+	// SampleTables: 0 (the default) runs CHECK TABLE on every InnoDB table; N > 0 on N tables
+	// picked at random when there are more (large data sets).
+	SampleTables int `json:"sampleTables"`
+	// Timeout bounds one drill (download, prepare, server start, checks); default 6h.
+	Timeout Duration `json:"timeout"`
 }
 
 // EncryptConfig gives the snapshot key: 32 random bytes as base64 or 64 hex digits

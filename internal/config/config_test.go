@@ -76,6 +76,9 @@ func TestEmbeddedDefaultLoadsWithSeedEnvironment(t *testing.T) {
 			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
 		}
 	}
+	if v := cfg.Snapshot.Verify; !v.Enabled || v.Interval.Duration != time.Hour || v.SampleTables != 0 {
+		t.Errorf("snapshot.verify = %+v, want the drill on, at most hourly, every table", v)
+	}
 	if cfg.HA.SessionTTL.Duration != 10*time.Second || cfg.HA.CheckTTL.Duration != 5*time.Second || cfg.HA.LockDelay.Duration != time.Second {
 		t.Errorf("ha timings = %+v", cfg.HA)
 	}
@@ -159,7 +162,11 @@ func TestBadInputNamesFieldAndFix(t *testing.T) {
 		{"snapshot key file missing", `{"mysql": {` + pw + `}, "snapshot": {"encrypt": {"keyFile": "/nonexistent/k"}}}`, nil,
 			"config: snapshot.encrypt.keyFile: cannot read the key: open /nonexistent/k: no such file or directory"},
 		{"unknown compression", `{"mysql": {` + pw + `}, "snapshot": {"compress": "gzip"}}`, nil,
-			`config: snapshot.compress: "gzip": use "zstd" (smaller objects), "lz4" (less CPU) or "none"`},
+			`config: snapshot.compress: "gzip": use "zstd" (the default), "lz4" or "none"`},
+		{"drill interval too short", `{"mysql": {` + pw + `}, "snapshot": {"verify": {"interval": "10s"}}}`, nil,
+			"config: snapshot.verify.interval: 10s is too short: use at least 1m (default 1h)"},
+		{"drill sample negative", `{"mysql": {` + pw + `}, "snapshot": {"verify": {"sampleTables": -1}}}`, nil,
+			"config: snapshot.verify.sampleTables: -1: use 0 to check every InnoDB table"},
 		{"bad interpolation", `{"node": "${A"}`, nil, "config: node: unterminated ${"},
 		{"string where list expected", `{"mysql": {"exec": "mariadbd"}}`, nil, "config: mysql.exec: must be a list"},
 	}

@@ -29,6 +29,7 @@ func Default() *Config {
 		Snapshot: SnapshotConfig{
 			Backend: "local", Interval: d(6 * time.Hour), OnBinlogRotate: true, OnPrimaryChange: true, Keep: 7,
 			Compress: "zstd", BinlogFlushInterval: d(5 * time.Minute),
+			Verify: VerifyConfig{Enabled: true, Interval: d(time.Hour), Timeout: d(6 * time.Hour)},
 		},
 		Storage: StorageConfig{
 			Local: LocalStorage{Dir: "/snapshots"},

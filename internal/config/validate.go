@@ -195,7 +195,18 @@ func (c *Config) Validate() error {
 	switch s.Compress {
 	case "zstd", "lz4", "none":
 	default:
-		add("snapshot.compress", "%q: use \"zstd\" (smaller objects), \"lz4\" (less CPU) or \"none\"", s.Compress)
+		add("snapshot.compress", "%q: use \"zstd\" (the default), \"lz4\" or \"none\"", s.Compress)
+	}
+	if v := s.Verify; v.Enabled && s.Backend != "none" {
+		if v.Interval.Duration < time.Minute {
+			add("snapshot.verify.interval", "%s is too short: use at least 1m (default 1h); each drill restores a whole snapshot", v.Interval)
+		}
+		if v.Timeout.Duration < time.Minute {
+			add("snapshot.verify.timeout", "%s is too short: use at least 1m (default 6h); a drill downloads, prepares and checks a whole snapshot", v.Timeout)
+		}
+	}
+	if s.Verify.SampleTables < 0 {
+		add("snapshot.verify.sampleTables", "%d: use 0 to check every InnoDB table, or the number of tables to sample", s.Verify.SampleTables)
 	}
 	if _, err := s.Encrypt.LoadKey(); err != nil {
 		errs = append(errs, err)

@@ -371,7 +371,7 @@ const acceptLoss = "to fail over anyway, losing what only it holds: mysqlpilot a
 
 // syncRule: after the last primary L is gone, a node may take the lock only if it is in L's
 // recorded sync set, or is L itself, and every other member of the set is live and not ahead
-// of it. Every write L acknowledged is on L and on a member of that set (or L said it was
+// of it, or left for good (MemberRecord.Left) holding nothing it lacks. Every write L acknowledged is on L and on a member of that set (or L said it was
 // alone, which the Alone rule and the empty set cover: only L then), so such a node has them
 // all. L itself is held to the same rule: restarted, its crash recovery may have cut
 // acknowledged writes whose engine commit had not reached the disk (see
@@ -418,6 +418,9 @@ func syncRule(s State) (why string, ok bool) {
 		case m != nil && s.Sync.Boots != nil && m.Boot != s.Sync.Boots[n] && l != s.Node:
 			return fmt.Sprintf("sync-set member %s's server restarted since %s recorded it: what it held only in its relay log is gone; "+
 				"waiting for %s; %s", n, l, l, acceptLoss), false
+		case m != nil && !m.Live && m.Left && (m.Cmp == Equal || m.Cmp == Behind):
+			// It left for good (docker stop, a scale-down) with its IO thread stopped, and
+			// we hold everything it had received: it holds no acknowledged write we lack.
 		case m == nil || !m.Live:
 			return fmt.Sprintf("sync-set member %s of the last primary %s is not live and may hold acknowledged writes: waiting for it; %s",
 				n, l, acceptLoss), false

@@ -419,6 +419,33 @@ func TestSyncSetCandidacy(t *testing.T) {
 		{"partition: the other member's session ended: wait for it, say how to accept the loss",
 			lost(func(s *State) { s.Members[0].Live, s.Members[0].Eligible = false, false }),
 			"Wait: sync-set member c of the last primary a is not live and may hold acknowledged writes: waiting for it; to fail over anyway, losing what only it holds: mysqlpilot accept-loss"},
+		// A scale-down removes the primary and a member at once: the member stopped its IO
+		// thread and published its final position before its session ended.
+		{"the other member left for good holding nothing we lack: take over",
+			lost(func(s *State) { s.Members[0].Live, s.Members[0].Eligible, s.Members[0].Left = false, false, true }),
+			"Acquire: the lock is free and this node is the most advanced eligible one"},
+		{"the other member left for good as advanced as we are: take over",
+			lost(func(s *State) {
+				s.Members[0].Live, s.Members[0].Eligible, s.Members[0].Left, s.Members[0].Cmp = false, false, true, Equal
+			}),
+			"Acquire:"},
+		{"the other member left for good with writes we lack: wait for it",
+			lost(func(s *State) {
+				s.Members[0].Live, s.Members[0].Eligible, s.Members[0].Left, s.Members[0].Cmp = false, false, true, Ahead
+			}),
+			"Wait: sync-set member c of the last primary a is not live and may hold acknowledged writes"},
+		{"the other member left for good, diverged from us: wait for it",
+			lost(func(s *State) {
+				s.Members[0].Live, s.Members[0].Eligible, s.Members[0].Left, s.Members[0].Cmp = false, false, true, Diverged
+			}),
+			"Wait: sync-set member c of the last primary a is not live"},
+		{"the other member left, then its server restarted: what it held in its relay log is gone, wait for a",
+			lost(func(s *State) {
+				s.Sync.Boots = map[string]string{"b": "b1", "c": "c1"}
+				s.Boot = "b1"
+				s.Members[0].Live, s.Members[0].Eligible, s.Members[0].Left, s.Members[0].Boot = false, false, true, "c2"
+			}),
+			"Wait: sync-set member c's server restarted since a recorded it"},
 		{"the other member never published a key: wait for it", lost(func(s *State) { s.Members = nil }),
 			"Wait: sync-set member c of the last primary a is not live"},
 		{"the other member is more advanced: wait for it", lost(func(s *State) { s.Members[0].Cmp = Ahead }),
@@ -723,12 +750,15 @@ func TestDecideReseed(t *testing.T) {
 		{"a pending request for an older one does not count: ask", ReseedState{Latest: "s1", RestoredFrom: "s1", Requested: true, RequestedAfter: "s0"}, RequestSnapshot, ""},
 		{"no snapshot at all: ask for one", ReseedState{}, RequestSnapshot, "there is no snapshot to re-seed from yet"},
 		{"no snapshot, asked already: wait", ReseedState{Requested: true}, WaitForSnapshot, ""},
+		{"every snapshot failed its drill: ask for one newer than the latest", ReseedState{AllFailed: "s2", RestoredFrom: "s1"}, RequestSnapshot,
+			"every snapshot failed its restore drill"},
+		{"every snapshot failed its drill, and the drill asked already: wait", ReseedState{AllFailed: "s2", Requested: true, RequestedAfter: "s2"}, WaitForSnapshot, ""},
 	} {
 		d := DecideReseed(c.r)
 		if d.Do != c.want || !strings.Contains(d.Why, c.why) {
 			t.Errorf("%s: %+v, want %v %q", c.name, d, c.want, c.why)
 		}
-		if want := c.r.Latest; d.Do == RequestSnapshot && c.r.RestoredFrom == c.r.Latest && d.After != want {
+		if want := c.r.Latest + c.r.AllFailed; d.Do == RequestSnapshot && (c.r.RestoredFrom == c.r.Latest || c.r.AllFailed != "") && d.After != want {
 			t.Errorf("%s: asks for a snapshot after %q, want after %q", c.name, d.After, want)
 		}
 	}

@@ -342,7 +342,7 @@ func (l *Loop) members(view ClusterView, mine Progress) []Member {
 			Streaming: m.Streaming && m.Live, Live: m.Live, Acking: m.Acking,
 			Cmp:       l.db.Compare(m.Progress(), mine),
 			Connected: slices.Contains(l.lastDB.Replicas, net.JoinHostPort(m.Address, strconv.Itoa(m.Port))),
-			Boot:      m.Boot,
+			Boot:      m.Boot, Left: m.Left,
 		})
 		recs = append(recs, m)
 	}
@@ -986,15 +986,20 @@ func hasAll(db Database, p Progress, executed string) bool {
 	return c == Equal || c == Ahead
 }
 
-// Stop is the graceful stop (docker stop): a primary hands over to its best replica and
-// releases the lock; every node then destroys its session and leaves the services.
+// Stop is the graceful stop (docker stop), called once the loop has returned: a primary hands
+// over to its best replica and releases the lock, a replica says it left (leaveForGood);
+// every node then destroys its session and leaves the services.
 func (l *Loop) Stop(ctx context.Context) error {
 	var errs []error
-	view, _ := l.cluster.View(ctx)
+	view, verr := l.cluster.View(ctx)
 	if l.session != "" && view.Leader != nil && view.LeaderSession == l.session {
 		if err := l.handover(ctx, "", observation{view: view}); err != nil {
 			errs = append(errs, err)
 			errs = append(errs, l.fence(ctx))
+		}
+	} else if l.session != "" && verr == nil && !l.lastDB.Writable {
+		if err := l.leaveForGood(ctx); err != nil {
+			l.log.Warn("leaving without a final position: should the primary be lost before this node is back, the others wait for it", "err", err)
 		}
 	}
 	if l.session != "" {
@@ -1007,6 +1012,41 @@ func (l *Loop) Stop(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// leaveTimeout bounds how long a leaving replica applies what it received before it
+// publishes its final position.
+const leaveTimeout = 2 * time.Second
+
+// leaveForGood: a replica that stops stops fetching first (its IO thread is what acknowledges
+// the primary's commits), then publishes its final position with Left, so that should the
+// primary be lost too (a scale-down that removes it and its replicas at once) the others need
+// not wait for this node: what it received is all it could have acknowledged (syncRule).
+// When the IO thread cannot be seen stopped, it publishes nothing, and the others wait for it
+// as for any lost member.
+func (l *Loop) leaveForGood(ctx context.Context) error {
+	if l.published.Node == "" {
+		return errors.New("no member record published yet")
+	}
+	cctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	err := l.db.CatchUp(cctx) // stops the IO thread, then applies the relay log (best effort)
+	cancel()
+	st, oerr := l.db.Observe(ctx)
+	switch {
+	case oerr != nil:
+		return errors.Join(err, oerr)
+	case st.Replica != nil && st.Replica.IORunning:
+		return errors.Join(err, errors.New("the replica IO thread still runs"))
+	}
+	rec := l.published
+	rec.Executed, rec.Received, rec.Left = st.Executed, st.Received, true
+	rec.Eligible, rec.Healthy, rec.Streaming, rec.Acking = false, false, false, false
+	rec.Why, rec.Updated = "left: stopped", l.now()
+	if err := l.cluster.PublishMember(ctx, l.session, rec); err != nil {
+		return err
+	}
+	l.published = rec
+	return nil
 }
 
 // report updates the health check, the member key and the status.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,8 +36,10 @@ type fakeWorld struct {
 	aliveErr error
 	sentPoll int // SentAll answers true from this poll on (0: never)
 	polls    int
-	alone    bool  // the last published MemberRecord.Alone
-	dbErr    error // Observe fails with it (mysqld not answering)
+	alone    bool         // the last published MemberRecord.Alone
+	dbErr    error        // Observe fails with it (mysqld not answering)
+	member   MemberRecord // the last published
+	ioStuck  bool         // CatchUp leaves the replica IO thread running
 }
 
 func (f *fakeWorld) View(context.Context) (ClusterView, error) { return f.view, nil }
@@ -80,6 +83,10 @@ func (f *fakeWorld) PublishMember(_ context.Context, _ string, m MemberRecord) e
 		f.record(fmt.Sprintf("PublishMember(alone=%v)", m.Alone))
 	}
 	f.alone = m.Alone
+	if m.Left {
+		f.record("PublishMember(left)")
+	}
+	f.member = m
 	return nil
 }
 func (f *fakeWorld) SetSwitchover(_ context.Context, sw *Switchover) error {
@@ -117,7 +124,13 @@ func (f *fakeWorld) SetSyncSet(_ context.Context, _ string, s SyncSet) error {
 	f.view.Sync = &s
 	return nil
 }
-func (f *fakeWorld) CatchUp(context.Context) error { f.record("CatchUp"); return nil }
+func (f *fakeWorld) CatchUp(context.Context) error {
+	f.record("CatchUp")
+	if r := f.db.Replica; r != nil && !f.ioStuck {
+		r.IORunning = false
+	}
+	return nil
+}
 func (f *fakeWorld) RecordFailover(_ context.Context, fo Failover) error {
 	f.record("RecordFailover(" + fo.Cause + ")")
 	f.view.History = append(f.view.History, fo)
@@ -251,6 +264,35 @@ func TestGracefulStopHandsOverOnlyAfterReplicasHaveEverything(t *testing.T) {
 	inOrder(t, f.calls, "Fence", "SetPrimary(off)", "SentAll", "SetSwitchover(n2)", "Release", "DestroySession")
 	if f.polls != 3 {
 		t.Errorf("released after %d polls, want 3 (only once the binlog was sent)", f.polls)
+	}
+}
+
+// A replica that stops for good stops fetching (its IO thread is what acknowledges), then
+// publishes its final position with Left before its session ends: should the primary be lost
+// too, the others need not wait for it (see TestSyncSetCandidacy). One whose IO thread still
+// runs says nothing of the kind.
+func TestGracefulStopOfAReplicaSaysItLeft(t *testing.T) {
+	for _, stuck := range []bool{false, true} {
+		f, c := &fakeWorld{db: DBState{Executed: "4", Received: "5", Acking: true, Replica: &ReplicaStatus{IORunning: true, SQLRunning: true}}}, newClock()
+		f.ioStuck = stuck
+		f.view.Leader, f.view.LeaderSession = &LeaderRecord{Node: "n2"}, "s2"
+		l := newLoop(f, c)
+		l.session = "s1"
+		l.published = MemberRecord{Node: "n1", Role: RoleReplica, Eligible: true, Healthy: true, Streaming: true, Acking: true, Executed: "3", Received: "4"}
+		if err := l.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if stuck {
+			if slices.Contains(f.calls, "PublishMember(left)") {
+				t.Errorf("IO thread still running, yet it said it left: %v", f.calls)
+			}
+			continue
+		}
+		inOrder(t, f.calls, "CatchUp", "PublishMember(left)", "DestroySession")
+		m := f.member
+		if m.Received != "5" || m.Executed != "4" || m.Eligible || m.Streaming || m.Acking || !m.Left {
+			t.Errorf("final record %+v: want its final position (4, 5), left, neither eligible nor streaming nor acking", m)
+		}
 	}
 }
 

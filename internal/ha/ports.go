@@ -43,7 +43,11 @@ type MemberRecord struct {
 	// back on but no replica has caught up with what it committed alone yet). Published before
 	// it acknowledges any such write; while this key outlives its session, no other node
 	// takes over automatically.
-	Alone   bool      `json:"alone,omitempty"`
+	Alone bool `json:"alone,omitempty"`
+	// Left: the node left for good (a graceful stop) after its IO thread stopped, so it
+	// acknowledges nothing more and Received is all it ever could have acknowledged. The key
+	// outlives its session with this value; the next start replaces it.
+	Left    bool      `json:"left,omitempty"`
 	Why     string    `json:"why"`
 	Updated time.Time `json:"updated"`
 	Live    bool      `json:"live"` // a session still holds the key (set by the adapter from the key, never from its value)
@@ -84,6 +88,22 @@ type SnapshotInfo struct {
 	ID        string    `json:"id"`
 	Completed time.Time `json:"completed"`
 	Size      int64     `json:"size"`
+	// VerifiedAt is when a restore drill finished on it (zero: none yet); VerifyError why it
+	// failed ("" when it passed). The names are the snapshot record's.
+	VerifiedAt  time.Time `json:"verifiedAt,omitzero"`
+	VerifyError string    `json:"verifyError,omitempty"`
+}
+
+// DrillState says what the latest snapshot's restore drill found: "verified", "failed" or
+// "unverified" (none ran yet).
+func (s SnapshotInfo) DrillState() string {
+	switch {
+	case s.VerifyError != "":
+		return "failed"
+	case !s.VerifiedAt.IsZero():
+		return "verified"
+	}
+	return "unverified"
 }
 
 // Cluster is what the loop needs of Consul. internal/consul provides it through an adapter.

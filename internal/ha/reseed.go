@@ -3,8 +3,13 @@ package ha
 // ReseedState is what a quarantined node knows when it considers re-seeding itself from a
 // snapshot (with a snapshot backend; without one it stays quarantined).
 type ReseedState struct {
-	Latest       string // the latest published snapshot's id, "" when there is none
+	// Latest is the id of the snapshot a re-seed would restore (the newest that did not fail
+	// a restore drill), "" when there is none.
+	Latest       string
 	RestoredFrom string // the snapshot this datadir was restored from, "" when none
+	// AllFailed names the latest snapshot when every one failed its restore drill (Latest is
+	// then ""): a request must ask for one newer than it, as the drill did.
+	AllFailed string
 	// Requested: a snapshot request is pending; RequestedAfter is the snapshot it asks to be
 	// newer than ("" for any).
 	Requested      bool
@@ -36,6 +41,8 @@ type ReseedDecision struct {
 func DecideReseed(r ReseedState) ReseedDecision {
 	var after, wait string
 	switch {
+	case r.Latest == "" && r.AllFailed != "":
+		after, wait = r.AllFailed, "every snapshot failed its restore drill (the latest is "+r.AllFailed+")"
 	case r.Latest == "":
 		wait = "there is no snapshot to re-seed from yet"
 	case r.RestoredFrom == r.Latest:

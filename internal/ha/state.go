@@ -51,6 +51,9 @@ type Member struct {
 	Connected bool
 	// Boot: the boot id it publishes (new each time its server starts).
 	Boot string
+	// Left: it left for good with its IO thread stopped (MemberRecord.Left): Cmp then
+	// compares everything it could have acknowledged with what we have.
+	Left bool
 }
 
 // SyncSet is the primary's record, in Consul, of the members allowed to acknowledge its

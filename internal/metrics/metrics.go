@@ -16,12 +16,41 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/internal/supervisor"
 )
 
-// Handler renders the loop's status and the supervisor's stats, read at each scrape.
-func Handler(status func() ha.Status, stats func() supervisor.Stats) http.Handler {
+// Handler renders the loop's status, the supervisor's stats and, when drills is not nil (the
+// node runs restore drills), its drill counters, read at each scrape.
+func Handler(status func() ha.Status, stats func() supervisor.Stats, drills func() Drills) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		Write(w, status(), stats(), time.Now())
+		now := time.Now()
+		Write(w, status(), stats(), now)
+		if drills != nil {
+			WriteDrills(w, drills())
+		}
 	})
+}
+
+// Drills are a node's restore drill counters (snapshot.VerifyStats).
+type Drills struct {
+	Runs, Failures, LocalErrors uint64
+	LastSuccess                 time.Time
+	LastRun                     time.Time
+	LastTook                    time.Duration
+}
+
+// WriteDrills renders the node's restore drill counters.
+func WriteDrills(w io.Writer, d Drills) {
+	one := func(name, typ, help string, v any) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", name, help, name, typ, name, v)
+	}
+	one("mysqlpilot_snapshot_verify_runs_total", "counter", "Restore drills this node ran to an outcome (passed or failed).", d.Runs)
+	one("mysqlpilot_snapshot_verify_failures_total", "counter", "Restore drills on this node that found a snapshot bad.", d.Failures)
+	one("mysqlpilot_snapshot_verify_local_errors_total", "counter", "Restore drills that could not run on this node (nothing recorded; retried).", d.LocalErrors)
+	if !d.LastSuccess.IsZero() {
+		one("mysqlpilot_snapshot_verify_last_success_timestamp_seconds", "gauge", "When this node's last passing restore drill finished (Unix time).", d.LastSuccess.Unix())
+	}
+	if !d.LastRun.IsZero() {
+		one("mysqlpilot_snapshot_verify_last_duration_seconds", "gauge", "How long this node's last restore drill took.", d.LastTook.Seconds())
+	}
 }
 
 // Write renders the metrics at now.
@@ -71,6 +100,10 @@ func Write(w io.Writer, st ha.Status, ss supervisor.Stats, now time.Time) {
 	if s := st.Snapshot; s != nil {
 		one("mysqlpilot_snapshot_age_seconds", "gauge", "Age of the latest published snapshot.", now.Sub(s.Completed).Seconds())
 		one("mysqlpilot_snapshot_size_bytes", "gauge", "Size of the latest published snapshot (stored).", s.Size)
+		family("mysqlpilot_snapshot_verify_state", "gauge", "1 for what the latest snapshot's restore drill found: verified, failed, or unverified (none ran yet).")
+		for _, state := range []string{"verified", "failed", "unverified"} {
+			fmt.Fprintf(w, "mysqlpilot_snapshot_verify_state{state=%q} %d\n", state, b(s.DrillState() == state))
+		}
 	}
 	if !st.BinlogArchived.IsZero() {
 		one("mysqlpilot_binlog_archive_lag_seconds", "gauge", "Time since the binlog archive last recorded progress.", now.Sub(st.BinlogArchived).Seconds())

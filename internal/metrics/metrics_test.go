@@ -14,7 +14,10 @@ func TestHandler_RendersTheLoopsStatusAndTheSupervisorsStats(t *testing.T) {
 	status := func() ha.Status { return ha.Status{Healthy: true, Role: ha.RolePrimary, Writable: true} }
 	stats := func() supervisor.Stats { return supervisor.Stats{Started: 3, OrphansReaped: 2} }
 	rec := httptest.NewRecorder()
-	Handler(status, stats).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	drills := func() Drills {
+		return Drills{Runs: 4, Failures: 1, LastSuccess: time.Unix(1764931200, 0), LastRun: time.Unix(1764931200, 0), LastTook: 2500 * time.Millisecond}
+	}
+	Handler(status, stats, drills).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	out := rec.Body.String()
 	for _, want := range []string{
 		"mysqlpilot_healthy 1\n",
@@ -24,6 +27,10 @@ func TestHandler_RendersTheLoopsStatusAndTheSupervisorsStats(t *testing.T) {
 		"mysqlpilot_session 0\n",
 		"mysqlpilot_processes_started_total 3\n",
 		"mysqlpilot_orphans_reaped_total 2\n",
+		"mysqlpilot_snapshot_verify_runs_total 4\n",
+		"mysqlpilot_snapshot_verify_failures_total 1\n",
+		"mysqlpilot_snapshot_verify_last_success_timestamp_seconds 1764931200\n",
+		"mysqlpilot_snapshot_verify_last_duration_seconds 2.5\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
@@ -40,7 +47,7 @@ func fullStatus(now time.Time) ha.Status {
 		Healthy: true, Role: ha.RoleReplica, MySQLUp: true, Session: true, Acking: true,
 		Executed: "0-1-5,0-2-9,1-3-2", Replica: &ha.ReplicaStatus{Lag: 1500 * time.Millisecond},
 		Promotions: 2, Fences: 3, History: []ha.Failover{{To: "a"}},
-		Snapshot:       &ha.SnapshotInfo{ID: "s", Completed: now.Add(-time.Hour), Size: 1 << 20},
+		Snapshot:       &ha.SnapshotInfo{ID: "s", Completed: now.Add(-time.Hour), Size: 1 << 20, VerifyError: "sha256 mismatch", VerifiedAt: now},
 		BinlogArchived: now.Add(-30 * time.Second),
 	}
 }
@@ -55,6 +62,7 @@ func TestWrite_EveryFamily(t *testing.T) {
 		"mysqlpilot_replication_lag_seconds 1.5", "mysqlpilot_semi_sync_replica 1", "mysqlpilot_promotions_total 2",
 		"mysqlpilot_fences_total 3", "mysqlpilot_snapshot_age_seconds 3600", "mysqlpilot_snapshot_size_bytes 1048576",
 		"mysqlpilot_binlog_archive_lag_seconds 30", "mysqlpilot_cluster_failovers 1",
+		`mysqlpilot_snapshot_verify_state{state="failed"} 1`, `mysqlpilot_snapshot_verify_state{state="verified"} 0`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)

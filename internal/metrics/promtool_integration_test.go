@@ -21,6 +21,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	now := time.Now()
 	var b strings.Builder
 	Write(&b, fullStatus(now), supervisor.Stats{Started: 1}, now)
+	WriteDrills(&b, Drills{Runs: 1, LastSuccess: now, LastRun: now, LastTook: time.Second})
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(b.String())
 	out, err := cmd.CombinedOutput()

@@ -733,3 +733,11 @@ func (f Flavor) ReplayServerOptions() []string {
 	}
 	return append(o, "skip_slave_start = ON")
 }
+
+// DrillServerOptions are the [mysqld] options, appended to the usual option file, of a restore
+// drill's throw-away server on a restored copy of a snapshot: those of ReplayServerOptions
+// (no network, no replication start, no events) and no binary log (it writes nothing anyone
+// replicates, and keeps nothing).
+func (f Flavor) DrillServerOptions() []string {
+	return append(f.ReplayServerOptions(), "skip-log-bin", "max_connections = 10")
+}

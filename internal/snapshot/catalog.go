@@ -47,6 +47,15 @@ type Catalog interface {
 	SnapshotRequested(ctx context.Context) (*SnapshotRequest, error)
 	// ClearSnapshotRequest removes the request (a snapshot newer than it is published).
 	ClearSnapshotRequest(ctx context.Context) error
+	// SetVerified records a restore drill's outcome on snapshots/<id>, and on
+	// snapshots/latest while that is the same snapshot: VerifiedAt = at, VerifyError =
+	// verifyErr ("" for a drill that passed). It never creates a record: a snapshot pruned
+	// meanwhile is an error wrapping ErrNoSnapshot.
+	SetVerified(ctx context.Context, id string, at time.Time, verifyErr string) error
+	// VerifyLock takes the cluster-wide drill lock (verify-lock), so one node at a time runs
+	// a restore drill. It fails with ErrLocked when another node holds it; unlock is safe to
+	// call more than once.
+	VerifyLock(ctx context.Context) (unlock func(), err error)
 }
 
 // SnapshotRequest is a node's request for a fresh snapshot.
@@ -128,8 +137,8 @@ func readManifest(ctx context.Context, store storage.Store, name string) (Record
 }
 
 // StoreCatalog is a read-only Catalog view of the manifests in a store, for operator
-// commands that run without Consul. Publish, Delete, SetBinlogProgress and Lock are not
-// supported.
+// commands that run without Consul. Publish, Delete, SetBinlogProgress, Lock, SetVerified
+// and VerifyLock are not supported.
 type StoreCatalog struct {
 	Store  storage.Store
 	Prefix string
@@ -175,3 +184,11 @@ func (c StoreCatalog) SnapshotRequested(context.Context) (*SnapshotRequest, erro
 
 // ClearSnapshotRequest is refused: the catalog is read-only.
 func (c StoreCatalog) ClearSnapshotRequest(context.Context) error { return errReadOnly }
+
+// SetVerified is refused: the catalog is read-only (manifests carry no drill results).
+func (c StoreCatalog) SetVerified(context.Context, string, time.Time, string) error {
+	return errReadOnly
+}
+
+// VerifyLock is not supported.
+func (c StoreCatalog) VerifyLock(context.Context) (func(), error) { return nil, errReadOnly }

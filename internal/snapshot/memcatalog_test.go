@@ -2,7 +2,9 @@ package snapshot_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
 )
@@ -14,6 +16,7 @@ type memCatalog struct {
 	latest   string
 	progress *snapshot.BinlogProgress
 	locked   bool
+	vlocked  bool
 	request  *snapshot.SnapshotRequest
 }
 
@@ -107,4 +110,26 @@ func (c *memCatalog) Lock(context.Context) (func(), error) {
 	}
 	c.locked = true
 	return func() { c.mu.Lock(); c.locked = false; c.mu.Unlock() }, nil
+}
+
+func (c *memCatalog) SetVerified(_ context.Context, id string, at time.Time, verifyErr string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.recs[id]
+	if !ok {
+		return fmt.Errorf("memcatalog: snapshot %s: %w", id, snapshot.ErrNoSnapshot)
+	}
+	r.VerifiedAt, r.VerifyError = at.UTC(), verifyErr
+	c.recs[id] = r
+	return nil
+}
+
+func (c *memCatalog) VerifyLock(context.Context) (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.vlocked {
+		return nil, snapshot.ErrLocked
+	}
+	c.vlocked = true
+	return func() { c.mu.Lock(); c.vlocked = false; c.mu.Unlock() }, nil
 }

@@ -97,7 +97,19 @@ type Record struct {
 	// backup's consistency point lies between them.
 	Created   time.Time `json:"created"`
 	Completed time.Time `json:"completed"`
+	// VerifiedAt is when a restore drill (verify.go) last finished on this snapshot, zero
+	// when none has; VerifyError is why it failed, "" when it passed. A drilling replica
+	// writes both into the catalog's records (Catalog.SetVerified), never into the manifest
+	// stored beside the object.
+	VerifiedAt  time.Time `json:"verifiedAt,omitzero"`
+	VerifyError string    `json:"verifyError,omitempty"`
 }
+
+// Verified says whether the snapshot passed a restore drill.
+func (r Record) Verified() bool { return !r.VerifiedAt.IsZero() && r.VerifyError == "" }
+
+// FailedDrill says whether the snapshot failed a restore drill.
+func (r Record) FailedDrill() bool { return r.VerifyError != "" }
 
 // Validate reports a record that cannot describe a restorable snapshot.
 func (r Record) Validate() error {

@@ -33,6 +33,11 @@ type Snapshotter struct {
 	runner  supervisor.Runner
 	log     *slog.Logger
 	busy    sync.Mutex // held while this node takes a backup
+
+	// drillCheck checks a restored datadir in a drill (tests replace it); nil: checkRestored.
+	drillCheck func(ctx context.Context, rec Record, datadir string, log *slog.Logger) (checked, total int, err error)
+	vmu        sync.Mutex // guards vstats
+	vstats     VerifyStats
 }
 
 // NewSnapshotter builds the store from cfg.Storage (per cfg.Snapshot.Backend) over catalog
@@ -136,12 +141,12 @@ func (s *Snapshotter) BootstrapReplica(ctx context.Context) (*Bootstrap, error) 
 	if err != nil || initialized {
 		return nil, err
 	}
-	rec, err := s.catalog.Latest(ctx)
+	rec, err := s.RestoreCandidate(ctx)
+	if errors.Is(err, ErrNoSnapshot) && !errors.Is(err, errAllFailed) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap from a snapshot: %w", err)
-	}
-	if rec == nil {
-		return nil, nil
 	}
 	s.log.Info("empty datadir: restoring the latest snapshot", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
 	res, err := s.restore(ctx, *rec)
@@ -157,12 +162,12 @@ func (s *Snapshotter) BootstrapReplica(ctx context.Context) (*Bootstrap, error) 
 // Start mysqld on the datadir afterwards, then call Finish.
 func (s *Snapshotter) Reseed(ctx context.Context) (*Bootstrap, error) {
 	m := s.cfg.MySQL
-	rec, err := s.catalog.Latest(ctx)
+	rec, err := s.RestoreCandidate(ctx)
+	if errors.Is(err, ErrNoSnapshot) && !errors.Is(err, errAllFailed) {
+		return nil, fmt.Errorf("re-seed from a snapshot: %w in the catalog: take one on the primary (mysqlpilot backup)", ErrNoSnapshot)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("re-seed from a snapshot: %w", err)
-	}
-	if rec == nil {
-		return nil, fmt.Errorf("re-seed from a snapshot: %w in the catalog: take one on the primary (mysqlpilot backup)", ErrNoSnapshot)
 	}
 	s.log.Warn("re-seeding this node from the latest snapshot; its datadir is kept aside", "snapshot", rec.ID, "gtid", rec.GTID, "datadir", m.Datadir)
 	res, err := s.restore(ctx, *rec)
@@ -171,6 +176,34 @@ func (s *Snapshotter) Reseed(ctx context.Context) (*Bootstrap, error) {
 	}
 	s.log.Warn("node re-seeded", "snapshot", rec.ID, "old_datadir", res.MovedAside)
 	return &Bootstrap{Record: *rec, Result: res}, nil
+}
+
+// errAllFailed is wrapped (with ErrNoSnapshot) by RestoreCandidate's error when every
+// snapshot failed its restore drill.
+var errAllFailed = errors.New("every snapshot in the catalog failed its restore drill")
+
+// RestoreCandidate returns the snapshot a bootstrap or re-seed restores: the newest that has
+// not failed a restore drill (ChooseRestore), logging the newer ones it passes over. With no
+// snapshot, or none that did not fail, the error wraps ErrNoSnapshot.
+func (s *Snapshotter) RestoreCandidate(ctx context.Context) (*Record, error) {
+	recs, err := s.catalog.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pick, skipped := ChooseRestore(recs)
+	for _, r := range skipped {
+		s.log.Warn("passing over a snapshot that failed its restore drill", "snapshot", r.ID,
+			"drilled_at", r.VerifiedAt.UTC().Format(time.RFC3339), "verify_error", r.VerifyError)
+	}
+	if pick == nil {
+		if len(recs) == 0 {
+			return nil, ErrNoSnapshot
+		}
+		last := recs[len(recs)-1]
+		return nil, fmt.Errorf("%w (latest %s: %s): waiting for a fresh one, which the drill asked the primary for: %w",
+			errAllFailed, last.ID, last.VerifyError, ErrNoSnapshot)
+	}
+	return pick, nil
 }
 
 // restore makes the datadir a copy of rec's server, recording the restore in it (see

@@ -179,6 +179,11 @@ type SnapshotJSON struct {
 	Completed  time.Time `json:"completed"`
 	Size       int64     `json:"size"`
 	AgeSeconds float64   `json:"age_seconds"`
+	// Verify is what its restore drill found: "verified", "failed" or "unverified";
+	// VerifiedAt when it ran, VerifyError why it failed.
+	Verify      string    `json:"verify"`
+	VerifiedAt  time.Time `json:"verified_at,omitzero"`
+	VerifyError string    `json:"verify_error,omitempty"`
 }
 
 // Cluster renders the status as /cluster: members, leader, sync set, snapshot, history.
@@ -200,7 +205,8 @@ func Cluster(st ha.Status, now time.Time) ClusterJSON {
 		})
 	}
 	if s := st.Snapshot; s != nil {
-		c.Snapshot = &SnapshotJSON{ID: s.ID, Completed: s.Completed, Size: s.Size, AgeSeconds: now.Sub(s.Completed).Round(time.Second).Seconds()}
+		c.Snapshot = &SnapshotJSON{ID: s.ID, Completed: s.Completed, Size: s.Size, AgeSeconds: now.Sub(s.Completed).Round(time.Second).Seconds(),
+			Verify: s.DrillState(), VerifiedAt: s.VerifiedAt, VerifyError: s.VerifyError}
 	}
 	return c
 }

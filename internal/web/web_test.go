@@ -101,7 +101,7 @@ func TestEndpointsOnlyReadTheStatus(t *testing.T) {
 func TestClusterJSON(t *testing.T) {
 	st := primary()
 	st.Sync = &ha.SyncSet{Leader: "a", Members: []string{"b"}}
-	st.Snapshot = &ha.SnapshotInfo{ID: "s1", Completed: now.Add(-90 * time.Second), Size: 42}
+	st.Snapshot = &ha.SnapshotInfo{ID: "s1", Completed: now.Add(-90 * time.Second), Size: 42, VerifiedAt: now, VerifyError: "sha256 mismatch"}
 	st.History = []ha.Failover{{At: now, From: "c", To: "a", Cause: "failover", Took: 6 * time.Second}}
 	st.Members = []ha.MemberRecord{
 		{Node: "a", Role: ha.RolePrimary, Live: true, Healthy: true},
@@ -117,6 +117,9 @@ func TestClusterJSON(t *testing.T) {
 	}
 	if c.Leader != "a" || len(c.Members) != 3 || !c.Members[1].InSyncSet || c.Members[2].InSyncSet || c.Snapshot.AgeSeconds != 90 || len(c.History) != 1 {
 		t.Errorf("cluster = %+v", c)
+	}
+	if c.Snapshot.Verify != "failed" || c.Snapshot.VerifyError != "sha256 mismatch" || !c.Snapshot.VerifiedAt.Equal(now) {
+		t.Errorf("snapshot's drill in /cluster = %+v", c.Snapshot)
 	}
 	if strings.Contains(rec.Body.String(), "repl@") || strings.Contains(rec.Body.String(), "Access denied for user") {
 		t.Errorf("/cluster carries replication error text: %s", c.Members[2].Decision)

@@ -86,7 +86,11 @@ type ClusterOptions struct {
 	HA       map[string]any // extra "ha" config fields, e.g. {"sessionTTL": "25s"}
 	// Snapshots turns on the local snapshot backend in a directory all nodes share.
 	Snapshots bool
-	Mutate    func(i int, cfg map[string]any)
+	// Drills turns on restore drills (snapshot.verify) with Snapshots. Off otherwise: a drill's
+	// throw-away server outlives a node killed with SIGKILL outside a container (in one, the
+	// container's end takes it), and would load the machine during other scenarios.
+	Drills bool
+	Mutate func(i int, cfg map[string]any)
 	// Consul: with Consul.Secure, Consul runs with ACLs (default deny) and TLS, and the nodes
 	// reach it over HTTPS with the test's CA and client certificate and a token that holds
 	// only ACLPolicy (HCL rules, required then), given to them as CONSUL_HTTP_TOKEN.
@@ -177,7 +181,8 @@ func (c *Cluster) newNode(i int) *PilotNode {
 	}
 	snapshots := map[string]any{"backend": "none"}
 	if o.Snapshots {
-		snapshots = map[string]any{"backend": "local", "interval": "6h", "encrypt": map[string]any{"key": "${SNAPSHOT_KEY}"}}
+		snapshots = map[string]any{"backend": "local", "interval": "6h", "encrypt": map[string]any{"key": "${SNAPSHOT_KEY}"},
+			"verify": map[string]any{"enabled": o.Drills}}
 	}
 	n.env = []string{"MYSQL_ROOT_PASSWORD=" + RootPassword, "MYSQL_PASSWORD=" + AppPassword, "MYSQL_REPL_PASSWORD=" + ReplPassword, "SNAPSHOT_KEY=" + SnapshotKey}
 	consulCfg := map[string]any{"address": c.Consul.HTTPAddr()}

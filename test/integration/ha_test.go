@@ -9,6 +9,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -535,4 +537,61 @@ func execWithin(t *testing.T, n *harness.PilotNode, q string, d time.Duration) {
 	if _, err := db.ExecContext(ctx, q); err != nil {
 		t.Fatalf("%s on %s (within %s): %v", q, n.Name, d, err)
 	}
+}
+
+// TestRestoreDrillOnReplica: with restore drills on, the replica (never the primary) restores
+// the primary's first snapshot into scratch space, checks it with a throw-away server run by
+// its supervisor, and records verifiedAt on the snapshot's records; status --cluster says so,
+// /metrics counts it, and no secret shows anywhere (the throw-away server's argv included).
+func TestRestoreDrillOnReplica(t *testing.T) {
+	c := harness.StartCluster(t, harness.ClusterOptions{Nodes: 2, Snapshots: true, Drills: true})
+	p := c.WaitSettled(t, 2, 90*time.Second)
+	exec(t, p, `CREATE TABLE d (id INT PRIMARY KEY)`)
+	exec(t, p, `INSERT INTO d VALUES (1), (2)`)
+	r := others(c, p)[0]
+	var latest struct {
+		ID          string    `json:"id"`
+		VerifiedAt  time.Time `json:"verifiedAt"`
+		VerifyError string    `json:"verifyError"`
+	}
+	took := harness.Eventually(t, 150*time.Second, "the latest snapshot drilled", func() bool {
+		v, ok := c.KV("snapshots/latest")
+		return ok && json.Unmarshal([]byte(v), &latest) == nil && !latest.VerifiedAt.IsZero()
+	})
+	if latest.VerifyError != "" {
+		t.Fatalf("the drill of %s failed: %s\n%s", latest.ID, latest.VerifyError, r.Log())
+	}
+	if v, ok := c.KV("snapshots/" + latest.ID); !ok || !strings.Contains(v, `"verifiedAt"`) {
+		t.Errorf("snapshots/%s lacks verifiedAt: %s", latest.ID, v)
+	}
+	if !strings.Contains(r.Log(), "restore drill passed") || strings.Contains(p.Log(), "restore drill started") {
+		t.Errorf("the drill did not run on the replica %s alone:\n%s", r.Name, r.Log())
+	}
+	out, err := p.Control("status", "--cluster")
+	if err != nil && !strings.Contains(out, "drill:") {
+		t.Fatalf("status --cluster: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "snapshot: "+latest.ID) || !strings.Contains(out, "drill:    verified at") {
+		t.Errorf("status --cluster does not show the drill:\n%s", out)
+	}
+	resp, err := http.Get("http://" + r.Metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "mysqlpilot_snapshot_verify_runs_total 1") || !strings.Contains(string(body), `mysqlpilot_snapshot_verify_state{state="verified"} 1`) {
+		t.Errorf("/metrics of %s:\n%s", r.Name, body)
+	}
+	t.Logf("the first snapshot drilled %.1fs after the cluster settled; the drill: %s", took.Seconds(), grepLine(r.Log(), "restore drill passed"))
+	c.AssertNoSecrets(t)
+}
+
+func grepLine(log, what string) string {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, what) {
+			return l
+		}
+	}
+	return ""
 }

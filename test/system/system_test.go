@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -103,8 +104,18 @@ func TestUpScaleWriteRead(t *testing.T) {
 			t.Logf("replica %s was bootstrapped from the sealed snapshot", r)
 		}
 	}
+	// make up's defaults drill every new snapshot on a replica: status --cluster says so.
+	drillTook := Eventually(t, 3*time.Minute, time.Second, "the latest snapshot's restore drill passed (status --cluster)", func() (bool, string) {
+		out, _ := p.Exec(10*time.Second, s.Primary.ID, nil, "mysqlpilot", "status", "--cluster")
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "drill:") {
+				return strings.Contains(l, "verified at"), l
+			}
+		}
+		return false, "no drill line"
+	})
 	p.AssertNoSecrets(t)
-	figures(t, "up_and_scale_took", upTook, "write_gap", c.Gap(acks[0].At, acks[len(acks)-1].At), "rounds", rounds,
+	figures(t, "up_and_scale_took", upTook, "drill_verified_after", drillTook, "write_gap", c.Gap(acks[0].At, acks[len(acks)-1].At), "rounds", rounds,
 		"writes_attempted", attempts, "writes_checked", checked, "writes_lost", lost, "split_rounds", splits)
 }
 
@@ -433,7 +444,8 @@ func TestNetworkDisconnectPrimary(t *testing.T) {
 	figures(t, "write_gap", gap, "fenced_after", fenceTook, "writes_checked", checked, "writes_lost", lost, "split_rounds", splits)
 }
 
-// (6) scale to 5 and back to 2 under write load: nothing lost.
+// (6) scale to 5 and back to 2 under write load, the primary among the three removed: nothing
+// lost.
 func TestScaleUpDownUnderLoad(t *testing.T) {
 	p, s := startCluster(t, nil, 3)
 	c := StartChecker(t, p, s.Primary, writeEvery)
@@ -443,6 +455,19 @@ func TestScaleUpDownUnderLoad(t *testing.T) {
 	p.MustCompose(5*time.Minute, "up", "-d", "--no-build", "--scale", "mysql=5")
 	s5 := p.WaitSettled(t, 5, settleTimeout)
 	c.WaitAcks(t, 20, ackTimeout)
+	// Scaling down removes the newest containers: make the primary one of them, so the
+	// scale-down always takes the primary and two replicas away at once.
+	if last := s5.Replicas[len(s5.Replicas)-1]; s5.Primary.Container < last.Container {
+		if out, err := p.Exec(time.Minute, s5.Primary.ID, nil, "mysqlpilot", "switchover", "--to", last.Name); err != nil {
+			t.Fatalf("switchover to %s: %v\n%s", last, err, out)
+		}
+		Eventually(t, time.Minute, 200*time.Millisecond, "primary on "+last.String(), func() (bool, string) {
+			st, ok := p.Status(last)
+			return ok && st.Role == "primary" && st.Writable && st.Healthy, st.String()
+		})
+		s5 = p.WaitSettled(t, 5, settleTimeout)
+		c.WaitAcks(t, 20, ackTimeout)
+	}
 	t1 := time.Now()
 	p.MustCompose(5*time.Minute, "up", "-d", "--no-build", "--scale", "mysql=2")
 	s2 := p.WaitSettled(t, 2, settleTimeout)
@@ -472,6 +497,37 @@ func TestScaleUpDownUnderLoad(t *testing.T) {
 	checked, lost := c.Verify(t, s2.Primary)
 	figures(t, "write_gap", max(gapUp, gapDown), "write_gap_scale_up", gapUp, "write_gap_scale_down", gapDown,
 		"writes_checked", checked, "writes_lost", lost, "split_rounds", splits)
+}
+
+// (6b) two faults at once: the primary dies (docker kill) while two of its three replicas are
+// being stopped for good (docker stop, as a scale-down does). The last replica takes over: the
+// leaving ones stopped fetching and said how far they had come before their sessions ended,
+// so it knows they hold nothing it lacks (without that it would wait for them for ever, they
+// being sync-set members that may hold acknowledged writes). Nothing acknowledged is lost.
+func TestPrimaryDiesWhileReplicasLeave(t *testing.T) {
+	p, s := startCluster(t, nil, 4)
+	c := StartChecker(t, p, s.Primary, writeEvery)
+	c.WaitAcks(t, 30, ackTimeout)
+
+	stay, leaving := s.Replicas[0], s.Replicas[1:]
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for _, n := range leaving {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Docker(time.Minute, "stop", n.ID) }()
+	}
+	p.Docker(time.Minute, "kill", "--signal", "KILL", s.Primary.ID)
+	wg.Wait()
+	s1 := p.WaitSettled(t, 1, settleTimeout)
+	if s1.Primary.ID != stay.ID {
+		t.Fatalf("primary %s, want %s (the only node left)", s1.Primary, stay)
+	}
+	c.WaitAcks(t, 20, ackTimeout)
+	gap := c.Gap(t0, time.Now())
+	c.Stop()
+	splits := c.CheckSplits(t)
+	checked, lost := c.Verify(t, s1.Primary)
+	figures(t, "write_gap", gap, "writes_checked", checked, "writes_lost", lost, "split_rounds", splits)
 }
 
 // (7) the whole compose project stopped and started again: same data, one primary.

@@ -43,4 +43,6 @@ rm -f main.go
 echo "install-consul: building consul ${VERSION} (a few minutes on first run)..."
 go build -trimpath -ldflags "-s -w" -o "$bin.tmp" github.com/hashicorp/consul
 mv "$bin.tmp" "$bin"
-"$bin" version | head -1
+# Not `| head -1`: under pipefail, head closing the pipe early fails the script (SIGPIPE, 141).
+v=$("$bin" version)
+echo "${v%%$'\n'*}"
