@@ -185,7 +185,7 @@ type SnapshotConfig struct {
 	// Default true.
 	OnPrimaryChange     bool     `json:"onPrimaryChange"`
 	Keep                int      `json:"keep"`                // snapshots kept; default 7
-	Compress            string   `json:"compress"`            // "zstd" (default) or "none"
+	Compress            string   `json:"compress"`            // "zstd" (default), "lz4" or "none"
 	BinlogFlushInterval Duration `json:"binlogFlushInterval"` // default 5m; 0 disables binlog archiving
 	TempDir             string   `json:"tempDir"`             // restore scratch space; default "<datadir>/../mysqlpilot-restore"
 	// Encrypt seals snapshots and archived binlogs before they leave the node (see

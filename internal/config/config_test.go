@@ -161,6 +161,8 @@ func TestBadInputNamesFieldAndFix(t *testing.T) {
 			"config: snapshot.encrypt: give the key in key or in keyFile, not both"},
 		{"snapshot key file missing", `{"mysql": {` + pw + `}, "snapshot": {"encrypt": {"keyFile": "/nonexistent/k"}}}`, nil,
 			"config: snapshot.encrypt.keyFile: cannot read the key: open /nonexistent/k: no such file or directory"},
+		{"unknown compression", `{"mysql": {` + pw + `}, "snapshot": {"compress": "gzip"}}`, nil,
+			`config: snapshot.compress: "gzip": use "zstd" (the default), "lz4" or "none"`},
 		{"drill interval too short", `{"mysql": {` + pw + `}, "snapshot": {"verify": {"interval": "10s"}}}`, nil,
 			"config: snapshot.verify.interval: 10s is too short: use at least 1m (default 1h)"},
 		{"drill sample negative", `{"mysql": {` + pw + `}, "snapshot": {"verify": {"sampleTables": -1}}}`, nil,

@@ -192,8 +192,10 @@ func (c *Config) Validate() error {
 	if s.Backend != "none" && s.Keep < 1 {
 		add("snapshot.keep", "%d: keep at least 1 snapshot", s.Keep)
 	}
-	if s.Compress != "zstd" && s.Compress != "none" {
-		add("snapshot.compress", "%q: use \"zstd\" or \"none\"", s.Compress)
+	switch s.Compress {
+	case "zstd", "lz4", "none":
+	default:
+		add("snapshot.compress", "%q: use \"zstd\" (the default), \"lz4\" or \"none\"", s.Compress)
 	}
 	if v := s.Verify; v.Enabled && s.Backend != "none" {
 		if v.Interval.Duration < time.Minute {

@@ -580,9 +580,15 @@ func (f Flavor) ExtractArgs(dir string) []string { return []string{"-x", "-C", d
 
 // PrepareArgs are the backup tool's arguments to apply the redo log of an unpacked backup in
 // dir, so that it is a consistent datadir. --no-defaults: no option file of this host
-// changes how the backup is prepared.
-func (f Flavor) PrepareArgs(dir string) []string {
-	return []string{"--no-defaults", "--prepare", "--target-dir=" + dir}
+// changes how the backup is prepared. useMemory, when positive, is the buffer pool the redo
+// log is applied in, in bytes (--use-memory: mariabackup and xtrabackup alike; both default
+// to 100 MiB).
+func (f Flavor) PrepareArgs(dir string, useMemory int64) []string {
+	args := []string{"--no-defaults", "--prepare", "--target-dir=" + dir}
+	if useMemory > 0 {
+		args = append(args, fmt.Sprintf("--use-memory=%d", useMemory))
+	}
+	return args
 }
 
 // BinlogInfoFiles names the files, in order of preference, in which the backup tool records

@@ -20,7 +20,7 @@ import (
 type ArchiveOptions struct {
 	// Prefix is prepended to object names; optional, "" or ending in "/".
 	Prefix string
-	// Compress is "zstd" (default) or "none".
+	// Compress is "zstd" (default), "lz4" or "none".
 	Compress string
 	// Key, when not nil, seals each file after compression (snapshot.encrypt).
 	Key *seal.Key
@@ -73,6 +73,9 @@ func ArchiveBinlogs(ctx context.Context, db *mysql.DB, store storage.Store, o Ar
 	}
 	fail := func(err error) (ArchiveResult, error) {
 		return ArchiveResult{}, fmt.Errorf("snapshot: archive binlogs to %s: %w", store, err)
+	}
+	if err := checkCompress(o.Compress); err != nil {
+		return fail(err)
 	}
 	f := db.Flavor()
 	var base sql.NullString
@@ -228,7 +231,7 @@ func uploadBinlog(ctx context.Context, store storage.Store, name, path, compress
 	scan := &binlogScanner{}
 	src := &checkedReader{r: io.TeeReader(f, scan), atEOF: func() error { _, err := scan.closed(); return err }}
 	var body io.Reader = src
-	if compress == CompressZstd || key != nil {
+	if compress != CompressNone || key != nil {
 		pr, pw := io.Pipe()
 		go func() {
 			enc, err := newEncoder(pw, compress, key, sealCtx)

@@ -40,7 +40,7 @@ type BackupOptions struct {
 	Backend string
 	// Prefix is prepended to object names; optional, "" or ending in "/".
 	Prefix string
-	// Compress is "zstd" (default) or "none".
+	// Compress is "zstd" (default), "lz4" or "none".
 	Compress string
 	// Key, when not nil, seals the stream after compression (snapshot.encrypt); the sha256
 	// and size in the record are the sealed object's.
@@ -85,12 +85,11 @@ func (o *BackupOptions) fill() error {
 			return fmt.Errorf("prefix %q must be a valid object name ending in /", o.Prefix)
 		}
 	}
-	switch o.Compress {
-	case "":
+	if o.Compress == "" {
 		o.Compress = CompressZstd
-	case CompressZstd, CompressNone:
-	default:
-		return fmt.Errorf("compression %q: want zstd or none", o.Compress)
+	}
+	if err := checkCompress(o.Compress); err != nil {
+		return err
 	}
 	if o.User == "" {
 		o.User = "root"

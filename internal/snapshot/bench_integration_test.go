@@ -4,6 +4,7 @@ package snapshot_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,9 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,10 +27,15 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/test/harness"
 )
 
-// TestThroughputReport measures backup and restore throughput per backend against a raw
-// `mariabackup --stream` to /dev/null on the same data (MYSQLPILOT_BENCH_MB, default 1024 MiB
-// of InnoDB data), the compression ratio and the process's peak RSS and heap during a
-// backup. It runs only with MYSQLPILOT_BENCH=1 (it takes minutes).
+// TestThroughputReport measures backup and restore throughput per backend and compression
+// against the raw references on the same data (MYSQLPILOT_BENCH_MB, default 1024 MiB of InnoDB
+// data): `mariabackup --stream` to /dev/null, and to an fsynced file on the same disk. Per row:
+// MiB/s of the raw stream, CPU seconds per GiB (this process and the backup tool, which is its
+// child), the compression ratio, the process's peak RSS and heap. It runs only with
+// MYSQLPILOT_BENCH=1 (it takes minutes). MYSQLPILOT_BENCH_STORES (default local,s3,manta) and
+// MYSQLPILOT_BENCH_COMPRESS (default zstd,lz4,none) choose the rows; MYSQLPILOT_BENCH_PPROF
+// names a directory for a CPU profile of each backup (backup-<store>-<compress>.pprof).
+// test/bench's pipeline scenario runs it and parses the lines that start with "row ".
 func TestThroughputReport(t *testing.T) {
 	if os.Getenv("MYSQLPILOT_BENCH") != "1" {
 		t.Skip("set MYSQLPILOT_BENCH=1 to run the throughput report")
@@ -36,6 +44,8 @@ func TestThroughputReport(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("MYSQLPILOT_BENCH_MB")); err == nil && v > 0 {
 		sizeMB = v
 	}
+	list := func(env, def string) []string { return strings.Split(cmp.Or(os.Getenv(env), def), ",") }
+	profDir := os.Getenv("MYSQLPILOT_BENCH_PPROF")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	serverTmp := t.TempDir() // the server's own temporary tables: not in a /tmp others clean
@@ -63,73 +73,108 @@ func TestThroughputReport(t *testing.T) {
 	})
 	t.Logf("data set: %.0f MiB of InnoDB files in schema bench (loaded in %s)", float64(dataBytes)/(1<<20), time.Since(loadStart).Round(time.Second))
 
+	rawStream(t, ctx, srv, "") // warm the page cache, so that no row pays for the first read
+	cpu0 := cpuSeconds()
 	rawBytes, rawDur := rawStream(t, ctx, srv, "")
+	rawCPU := cpuPerGiB(cpuSeconds()-cpu0, rawBytes)
 	rawRate := mbps(rawBytes, rawDur)
 	t.Logf("raw mariabackup --stream=xbstream > /dev/null: %.0f MiB in %.1fs = %.1f MiB/s", float64(rawBytes)/(1<<20), rawDur.Seconds(), rawRate)
+	cpu0 = cpuSeconds()
 	fileBytes, fileDur := rawStream(t, ctx, srv, filepath.Join(t.TempDir(), "raw.xbstream"))
+	fileCPU := cpuPerGiB(cpuSeconds()-cpu0, fileBytes)
 	fileRate := mbps(fileBytes, fileDur)
 
 	type result struct {
 		backend                      string
 		backupRate, restoreRate      float64
-		ratio                        float64
+		cpu, ratio                   float64
 		peakRSS, rssBefore, peakHeap uint64
 		restoreTotal                 time.Duration
 	}
 	var results []result
-	stores := []struct {
-		name     string
-		compress string
-		mk       func() storage.Store
-	}{
-		{"local", snapshot.CompressZstd, func() storage.Store { s, _ := localStore(t); return s }},
-		{"s3", snapshot.CompressZstd, func() storage.Store { s, _ := s3Store(t); return s }},
-		{"manta", snapshot.CompressZstd, func() storage.Store { s, _ := mantaStore(t); return s }},
-		{"local", snapshot.CompressNone, func() storage.Store { s, _ := localStore(t); return s }},
-		{"s3", snapshot.CompressNone, func() storage.Store { s, _ := s3Store(t); return s }},
-		{"manta", snapshot.CompressNone, func() storage.Store { s, _ := mantaStore(t); return s }},
+	mk := map[string]func() storage.Store{
+		"local": func() storage.Store { s, _ := localStore(t); return s },
+		"s3":    func() storage.Store { s, _ := s3Store(t); return s },
+		"manta": func() storage.Store { s, _ := mantaStore(t); return s },
 	}
-	for _, st := range stores {
-		store := st.mk()
-		resetPeakRSS()
-		before := rssKB("VmRSS")
-		var peakHeap atomic.Uint64
-		stopSampling := sampleHeap(&peakHeap)
-		o := backupOpts(t, p, store)
-		o.Compress = st.compress
-		o.Log = nil // progress lines would dominate the test log
-		start := time.Now()
-		rec, err := snapshot.Backup(ctx, o)
-		d := time.Since(start)
-		stopSampling()
-		if err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-		r := result{backend: st.name + "/" + st.compress, backupRate: mbps(rec.RawSize, d), ratio: float64(rec.RawSize) / float64(rec.Size),
-			peakRSS: rssKB("VmHWM"), rssBefore: before, peakHeap: peakHeap.Load()}
+	for _, compress := range list("MYSQLPILOT_BENCH_COMPRESS", "zstd,lz4,none") {
+		for _, name := range list("MYSQLPILOT_BENCH_STORES", "local,s3,manta") {
+			if mk[name] == nil {
+				t.Fatalf("MYSQLPILOT_BENCH_STORES: unknown store %q (local, s3, manta)", name)
+			}
+			store := mk[name]()
+			resetPeakRSS()
+			before := rssKB("VmRSS")
+			var peakHeap atomic.Uint64
+			stopSampling := sampleHeap(&peakHeap)
+			o := backupOpts(t, p, store)
+			o.Compress = compress
+			o.Log = nil // progress lines would dominate the test log
+			stopProfile := cpuProfile(t, profDir, "backup-"+name+"-"+compress)
+			cpu0 := cpuSeconds()
+			start := time.Now()
+			rec, err := snapshot.Backup(ctx, o)
+			d := time.Since(start)
+			cpu := cpuSeconds() - cpu0
+			stopProfile()
+			stopSampling()
+			if err != nil {
+				t.Fatalf("%s/%s: %v", name, compress, err)
+			}
+			r := result{backend: name + "/" + compress, backupRate: mbps(rec.RawSize, d), cpu: cpuPerGiB(cpu, rec.RawSize),
+				ratio: float64(rec.RawSize) / float64(rec.Size), peakRSS: rssKB("VmHWM"), rssBefore: before, peakHeap: peakHeap.Load()}
 
-		datadir := filepath.Join(t.TempDir(), "restored")
-		rstart := time.Now()
-		rr, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Runner: supervisor.ExecRunner{}, Flavor: mysql.MariaDB, Store: store,
-			Record: rec, Datadir: datadir, TempDir: filepath.Join(filepath.Dir(datadir), "tmp")})
-		r.restoreTotal = time.Since(rstart)
-		if err != nil || rr.GTID != rec.GTID {
-			t.Fatalf("%s restore: %v", st.name, err)
+			datadir := filepath.Join(t.TempDir(), "restored")
+			rstart := time.Now()
+			rr, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Runner: supervisor.ExecRunner{}, Flavor: mysql.MariaDB, Store: store,
+				Record: rec, Datadir: datadir, TempDir: filepath.Join(filepath.Dir(datadir), "tmp")})
+			r.restoreTotal = time.Since(rstart)
+			if err != nil || rr.GTID != rec.GTID {
+				t.Fatalf("%s restore: %v", r.backend, err)
+			}
+			r.restoreRate = mbps(rec.RawSize, r.restoreTotal)
+			results = append(results, r)
+			_ = os.RemoveAll(datadir)
+			_ = store.Delete(ctx, rec.Path) // free the disk for the next row
 		}
-		r.restoreRate = mbps(rec.RawSize, r.restoreTotal)
-		results = append(results, r)
-		_ = os.RemoveAll(datadir)
-		_ = store.Delete(ctx, rec.Path) // free the disk for the next row
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nraw mariabackup --stream to /dev/null: %.1f MiB/s (%.0f MiB stream, %.1fs)\n", rawRate, float64(rawBytes)/(1<<20), rawDur.Seconds())
-	fmt.Fprintf(&b, "raw mariabackup --stream to a file on the test disk, fsynced: %.1f MiB/s\n", fileRate)
-	fmt.Fprintf(&b, "%-11s %12s %8s %14s %10s %12s %10s %10s\n", "store", "backup MB/s", "vs raw", "restore MB/s", "ratio", "peak RSS", "RSS before", "peak heap")
+	fmt.Fprintf(&b, "\ndata set: %.0f MiB of InnoDB files, %.0f MiB backup stream\n", float64(dataBytes)/(1<<20), float64(rawBytes)/(1<<20))
+	fmt.Fprintf(&b, "%-36s %12s %10s %8s %8s %14s %7s %12s %10s %10s\n", "row", "backup MB/s", "CPU s/GiB", "vs raw", "vs file", "restore MB/s", "ratio", "peak RSS", "RSS before", "peak heap")
+	fmt.Fprintf(&b, "%-36s %12.1f %10.2f %8.2f %8.2f %14s %7s\n", "row raw-stream-to-/dev/null", rawRate, rawCPU, 1.0, rawRate/fileRate, "-", "-")
+	fmt.Fprintf(&b, "%-36s %12.1f %10.2f %8.2f %8.2f %14s %7s\n", "row raw-stream-to-fsynced-file", fileRate, fileCPU, fileRate/rawRate, 1.0, "-", "-")
 	for _, r := range results {
-		fmt.Fprintf(&b, "%-11s %12.1f %8.2f %14.1f %10.2f %9d MiB %7d MiB %7d MiB\n", r.backend, r.backupRate, r.backupRate/rawRate,
+		fmt.Fprintf(&b, "%-36s %12.1f %10.2f %8.2f %8.2f %14.1f %7.2f %9d MiB %7d MiB %7d MiB\n", "row "+r.backend, r.backupRate, r.cpu, r.backupRate/rawRate, r.backupRate/fileRate,
 			r.restoreRate, r.ratio, r.peakRSS>>10, r.rssBefore>>10, r.peakHeap>>20)
 	}
 	t.Log(b.String())
+}
+
+// cpuSeconds is the CPU time of this process and of its waited-for children (the backup tool).
+func cpuSeconds() float64 {
+	var self, children syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
+	tv := func(v syscall.Timeval) float64 { return float64(v.Sec) + float64(v.Usec)/1e6 }
+	return tv(self.Utime) + tv(self.Stime) + tv(children.Utime) + tv(children.Stime)
+}
+
+func cpuPerGiB(sec float64, n int64) float64 { return sec / (float64(n) / (1 << 30)) }
+
+// cpuProfile writes a CPU profile to dir/name.pprof until the returned stop is called; with
+// dir empty it does nothing.
+func cpuProfile(t *testing.T, dir, name string) (stop func()) {
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".pprof"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // fill loads about size bytes of rows into bench.t: random strings doubled with INSERT ...

@@ -86,11 +86,13 @@ type fakeTools struct {
 	backup func(ctx context.Context, w io.Writer) error // replaces the default backup
 	mu     sync.Mutex
 	ran    []string
+	argv   []string // each command's arguments, space-separated
 }
 
 func (f *fakeTools) Run(ctx context.Context, c supervisor.Cmd) error {
 	f.mu.Lock()
 	f.ran = append(f.ran, c.Name)
+	f.argv = append(f.argv, strings.Join(c.Args, " "))
 	f.mu.Unlock()
 	switch {
 	case slices.Contains(c.Args, "--backup"):

@@ -6,9 +6,10 @@
 //
 // Object layout in a storage.Store (Prefix is optional and ends in "/"):
 //
-//	<prefix>snapshots/<id>.xbstream.zst   the backup stream (".xbstream" when not compressed)
+//	<prefix>snapshots/<id>.xbstream.zst   the backup stream (".xbstream.lz4" with lz4,
+//	                                      ".xbstream" when not compressed)
 //	<prefix>snapshots/<id>.json           its Record, written after the stream is verified
-//	<prefix>binlogs/<server id>/<created>-<file>[.zst]
+//	<prefix>binlogs/<server id>/<created>-<file>[.zst|.lz4]
 //	                                      a closed binary log; <created> is the time the server
 //	                                      opened the file (its first event), so that names of
 //	                                      successive incarnations of a datadir never collide
@@ -35,11 +36,24 @@ import (
 	"github.com/mysqlpilot/mysqlpilot/internal/seal"
 )
 
-// Compression names.
+// Compression names (snapshot.compress). Each object says its own (a snapshot's record, a
+// binlog's name suffix), so a restore reads whatever mix a cluster wrote over time.
 const (
 	CompressZstd = "zstd"
+	CompressLZ4  = "lz4"
 	CompressNone = "none"
 )
+
+// compressExt is the object name suffix of each compression.
+var compressExt = map[string]string{CompressZstd: ".zst", CompressLZ4: ".lz4", CompressNone: ""}
+
+// checkCompress reports a compression name this version does not know.
+func checkCompress(c string) error {
+	if _, ok := compressExt[c]; !ok {
+		return fmt.Errorf("compression %q (want zstd, lz4 or none)", c)
+	}
+	return nil
+}
 
 // Record describes one complete, verified snapshot. It holds no secret: it is stored in Consul
 // and beside the object.
@@ -58,7 +72,7 @@ type Record struct {
 	SHA256 string `json:"sha256"`
 	// RawSize is the length of the backup tool's stream before compression.
 	RawSize int64 `json:"raw_size"`
-	// Compress is "zstd" or "none".
+	// Compress is "zstd", "lz4" or "none".
 	Compress string `json:"compress"`
 	// Encrypt names the encryption (seal.Algorithm) and KeyID the key's public id when the
 	// object is sealed; both empty when it is not.
@@ -114,8 +128,8 @@ func (r Record) Validate() error {
 	if r.Size <= 0 {
 		errs = append(errs, fmt.Errorf("size %d", r.Size))
 	}
-	if r.Compress != CompressZstd && r.Compress != CompressNone {
-		errs = append(errs, fmt.Errorf("compression %q (want zstd or none)", r.Compress))
+	if err := checkCompress(r.Compress); err != nil {
+		errs = append(errs, err)
 	}
 	switch r.Encrypt {
 	case "":
@@ -178,18 +192,13 @@ const (
 	snapshotsDir = "snapshots/"
 	binlogsDir   = "binlogs/"
 	streamExt    = ".xbstream"
-	zstdExt      = ".zst"
 	sealedExt    = ".sealed"
 	manifestExt  = ".json"
 )
 
 // ObjectName is the name of a snapshot's stream object.
 func ObjectName(prefix, id, compress string) string {
-	n := prefix + snapshotsDir + id + streamExt
-	if compress == CompressZstd {
-		n += zstdExt
-	}
-	return n
+	return prefix + snapshotsDir + id + streamExt + compressExt[compress]
 }
 
 // sealedName is name with the suffix of a sealed object when key is not nil.
@@ -210,7 +219,7 @@ func snapshotObjectID(prefix, name string) (string, bool) {
 		return "", false
 	}
 	base = strings.TrimSuffix(base, sealedExt)
-	for _, ext := range []string{streamExt + zstdExt, streamExt, manifestExt} {
+	for _, ext := range []string{streamExt + compressExt[CompressZstd], streamExt + compressExt[CompressLZ4], streamExt, manifestExt} {
 		if id, ok := strings.CutSuffix(base, ext); ok && CheckID(id) == nil {
 			return id, true
 		}
@@ -224,11 +233,7 @@ const binlogCreatedLayout = secondsLayout
 // BinlogObjectName is the archive name of binary log file, opened by server serverID at
 // created.
 func BinlogObjectName(prefix string, serverID uint32, created time.Time, file, compress string) string {
-	n := fmt.Sprintf("%s%s%d/%s-%s", prefix, binlogsDir, serverID, created.UTC().Format(binlogCreatedLayout), file)
-	if compress == CompressZstd {
-		n += zstdExt
-	}
-	return n
+	return fmt.Sprintf("%s%s%d/%s-%s%s", prefix, binlogsDir, serverID, created.UTC().Format(binlogCreatedLayout), file, compressExt[compress])
 }
 
 // ArchivedBinlog is one binary log in the archive, as parsed from its object name.
@@ -237,7 +242,7 @@ type ArchivedBinlog struct {
 	ServerID uint32    // server that wrote it
 	Created  time.Time // when the server opened it
 	File     string    // its name on the server, e.g. "mysql-bin.000042"
-	Compress string    // "zstd" or "none"
+	Compress string    // "zstd", "lz4" or "none", from the name's suffix
 	Sealed   bool      // encrypted (name ends in .sealed)
 	Size     int64     // stored size
 	ModTime  time.Time // when the store received it (after the file was closed)
@@ -269,8 +274,11 @@ func parseBinlogObject(prefix, name string) (ArchivedBinlog, bool) {
 	if f, ok := strings.CutSuffix(b.File, sealedExt); ok {
 		b.File, b.Sealed = f, true
 	}
-	if f, ok := strings.CutSuffix(b.File, zstdExt); ok {
-		b.File, b.Compress = f, CompressZstd
+	for _, c := range []string{CompressZstd, CompressLZ4} {
+		if f, ok := strings.CutSuffix(b.File, compressExt[c]); ok {
+			b.File, b.Compress = f, c
+			break
+		}
 	}
 	return b, true
 }

@@ -46,6 +46,13 @@ type RestoreOptions struct {
 	TempDir string
 	// OSUser owns the restored files (when running as root); "" or "root" leaves them to root.
 	OSUser string
+	// UseMemory is the prepare step's --use-memory in bytes; 0 sizes it from the container's
+	// memory limit (PrepareMemory of MemoryLimit), negative leaves the tool's default.
+	UseMemory int64
+	// ServerStopped says no server shares the container's memory during the restore (a
+	// replica's bootstrap or re-seed): the prepare takes half of it instead of an eighth (a
+	// restore drill beside a running server, a standalone point-in-time restore).
+	ServerStopped bool
 	// StreamTool and BackupTool override the tools' paths (default the flavor's, in PATH).
 	StreamTool string
 	BackupTool string
@@ -179,7 +186,17 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreResult, error) {
 	log.Info("snapshot downloaded and verified", "sha256", rec.SHA256, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()),
 		"mb_per_s", rate(rec.Size, time.Since(start)))
 
-	if err := o.Runner.Run(ctx, supervisor.Cmd{Name: o.Flavor.BackupTool() + " --prepare", Path: o.BackupTool, Args: o.Flavor.PrepareArgs(unpacked)}); err != nil {
+	useMemory := o.UseMemory
+	if useMemory == 0 {
+		limit, source, err := MemoryLimit()
+		if err != nil {
+			log.Warn("cannot size the prepare step's memory; the backup tool's default applies", "err", err)
+		} else {
+			useMemory = PrepareMemory(limit, o.ServerStopped)
+			log.Info("prepare", "use_memory_mb", useMemory>>20, "memory_limit_mb", limit>>20, "limit_from", source, "server_stopped", o.ServerStopped)
+		}
+	}
+	if err := o.Runner.Run(ctx, supervisor.Cmd{Name: o.Flavor.BackupTool() + " --prepare", Path: o.BackupTool, Args: o.Flavor.PrepareArgs(unpacked, useMemory)}); err != nil {
 		return fail(fmt.Errorf("prepare: %w", ctxErr(ctx, err)))
 	}
 	info, err := binlogInfoFromDir(o.Flavor, unpacked)

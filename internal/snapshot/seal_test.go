@@ -48,7 +48,7 @@ func sealedBackupToMem(t *testing.T, compress string, key *seal.Key) (*memStore,
 // plaintext, its sha256 is the ciphertext's, and it restores with its key.
 func TestSealedSnapshot_RoundTrip(t *testing.T) {
 	k := testKey(t, sealKeyA)
-	for _, compress := range []string{CompressZstd, CompressNone} {
+	for _, compress := range []string{CompressZstd, CompressLZ4, CompressNone} {
 		t.Run(compress, func(t *testing.T) {
 			store, rec := sealedBackupToMem(t, compress, k)
 			if rec.Encrypt != seal.Algorithm || rec.KeyID != k.ID() || !strings.HasSuffix(rec.Path, ".sealed") {
@@ -166,7 +166,7 @@ func TestSealedBinlog_RoundTrip(t *testing.T) {
 	k := testKey(t, sealKeyA)
 	ctx := context.Background()
 	created := time.Unix(1000, 0)
-	for _, compress := range []string{CompressZstd, CompressNone} {
+	for _, compress := range []string{CompressZstd, CompressLZ4, CompressNone} {
 		store := newMemStore()
 		name := sealedName(BinlogObjectName("", 3, created, "mysql-bin.000007", compress), k)
 		if _, err := uploadBinlog(ctx, store, name, path, compress, k, binlogContext(3, created, "mysql-bin.000007")); err != nil {
@@ -271,6 +271,7 @@ func BenchmarkPipeline(b *testing.B) {
 		key      *seal.Key
 	}{
 		{"zstd", CompressZstd, nil}, {"zstd+sealed", CompressZstd, key},
+		{"lz4", CompressLZ4, nil}, {"lz4+sealed", CompressLZ4, key},
 		{"none", CompressNone, nil}, {"none+sealed", CompressNone, key},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -282,8 +283,9 @@ func BenchmarkPipeline(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				for p := data; len(p) > 0; p = p[min(len(p), 1<<20):] {
-					enc.Write(p[:min(len(p), 1<<20)])
+				// 32 KiB writes, as the supervisor's copy of the tool's stdout makes them.
+				for p := data; len(p) > 0; p = p[min(len(p), 32<<10):] {
+					enc.Write(p[:min(len(p), 32<<10)])
 				}
 				enc.Close()
 				hc.sum()

@@ -86,7 +86,10 @@ func TestObjectNames(t *testing.T) {
 	if got := ManifestName("c1/", id); got != "c1/snapshots/20261125T160531.042Z-abcdef.json" {
 		t.Errorf("ManifestName = %s", got)
 	}
-	for _, n := range []string{ObjectName("c1/", id, CompressZstd), ObjectName("c1/", id, CompressNone), ManifestName("c1/", id)} {
+	if got := ObjectName("", id, CompressLZ4); got != "snapshots/20261125T160531.042Z-abcdef.xbstream.lz4" {
+		t.Errorf("ObjectName = %s", got)
+	}
+	for _, n := range []string{ObjectName("c1/", id, CompressZstd), ObjectName("c1/", id, CompressLZ4), ObjectName("c1/", id, CompressNone), ManifestName("c1/", id)} {
 		if got, ok := snapshotObjectID("c1/", n); !ok || got != id {
 			t.Errorf("snapshotObjectID(%s) = %s, %v", n, got, ok)
 		}
@@ -102,6 +105,15 @@ func TestObjectNames(t *testing.T) {
 	b, ok := parseBinlogObject("c1/", name)
 	if !ok || b.ServerID != 3 || !b.Created.Equal(created) || b.File != "mysql-bin.000042" || b.Compress != CompressZstd {
 		t.Errorf("parseBinlogObject(%s) = %+v, %v", name, b, ok)
+	}
+	for c, want := range map[string]string{CompressLZ4: ".lz4", CompressNone: ""} {
+		n := BinlogObjectName("c1/", 3, created, "mysql-bin.000042", c)
+		if n != "c1/binlogs/3/20261125T160902Z-mysql-bin.000042"+want {
+			t.Errorf("BinlogObjectName(%s) = %s", c, n)
+		}
+		if b, ok := parseBinlogObject("c1/", n); !ok || b.File != "mysql-bin.000042" || b.Compress != c {
+			t.Errorf("parseBinlogObject(%s) = %+v, %v", n, b, ok)
+		}
 	}
 	for _, bad := range []string{"c1/binlogs/x/20261125T160902Z-f", "c1/binlogs/3/garbage", "c1/snapshots/a", "c1/binlogs/03/20261125T160902Z-f"} {
 		if _, ok := parseBinlogObject("c1/", bad); ok {
@@ -161,7 +173,7 @@ func TestRecord_JSONFieldsAndNoSecrets(t *testing.T) {
 		t.Error(err)
 	}
 	bad := rec
-	bad.SHA256, bad.Compress, bad.Size = "xyz", "lz4", 0
+	bad.SHA256, bad.Compress, bad.Size = "xyz", "brotli", 0
 	err = bad.Validate()
 	for _, want := range []string{"sha256", "compression", "size"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -561,7 +573,7 @@ func restoreOpts(t *testing.T, store storage.Store, rec Record, datadir string) 
 }
 
 func TestRestore_VerifiesThenInstalls(t *testing.T) {
-	for _, compress := range []string{CompressZstd, CompressNone} {
+	for _, compress := range []string{CompressZstd, CompressLZ4, CompressNone} {
 		t.Run(compress, func(t *testing.T) {
 			store, rec := backupToMem(t, compress)
 			datadir := filepath.Join(t.TempDir(), "data")
@@ -595,12 +607,36 @@ func TestRestore_VerifiesThenInstalls(t *testing.T) {
 			if len(ran) != 2 || ran[0] != "mbstream" || !strings.Contains(ran[1], "--prepare") {
 				t.Errorf("tools ran: %v", ran)
 			}
+			if argv := o.Runner.(*fakeTools).argv; len(argv) != 2 || !strings.Contains(argv[1], "--use-memory=") {
+				t.Errorf("prepare not sized from the memory limit: %q", argv)
+			}
 		})
 	}
 }
 
+// RestoreOptions.UseMemory reaches the prepare step as --use-memory; negative leaves the
+// tool's default.
+func TestRestore_PrepareMemory(t *testing.T) {
+	store, rec := backupToMem(t, CompressLZ4)
+	for _, c := range []struct {
+		useMemory int64
+		want      string
+	}{{256 << 20, "--use-memory=268435456"}, {-1, ""}} {
+		o := restoreOpts(t, store, rec, filepath.Join(t.TempDir(), "data"))
+		o.UseMemory = c.useMemory
+		if _, err := Restore(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+		argv := o.Runner.(*fakeTools).argv
+		prepare := argv[len(argv)-1]
+		if !strings.Contains(prepare, "--prepare") || strings.Contains(prepare, "--use-memory") != (c.want != "") || !strings.Contains(prepare, c.want) {
+			t.Errorf("UseMemory %d: prepare ran with %q, want %q", c.useMemory, prepare, c.want)
+		}
+	}
+}
+
 func TestRestore_CorruptObjectRefusedBeforeTouchingTheDatadir(t *testing.T) {
-	for _, compress := range []string{CompressZstd, CompressNone} {
+	for _, compress := range []string{CompressZstd, CompressLZ4, CompressNone} {
 		for _, where := range []int{100, 1 << 20, -1} {
 			store, rec := backupToMem(t, compress)
 			at := where

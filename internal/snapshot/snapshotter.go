@@ -207,12 +207,13 @@ func (s *Snapshotter) RestoreCandidate(ctx context.Context) (*Record, error) {
 }
 
 // restore makes the datadir a copy of rec's server, recording the restore in it (see
-// RestoreState) so that Finish runs even after a crash.
+// RestoreState) so that Finish runs even after a crash. It runs for a bootstrap or a re-seed,
+// with the node's server stopped, so the prepare may take half the container's memory.
 func (s *Snapshotter) restore(ctx context.Context, rec Record) (RestoreResult, error) {
 	m := s.cfg.MySQL
 	return Restore(ctx, RestoreOptions{Runner: s.runner, Flavor: s.flavor, Store: s.store, Record: rec, Key: s.key,
-		AllowUnsealed: s.cfg.Snapshot.Encrypt.AllowUnsealed,
-		Datadir:       m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: m.OSUser(), Log: s.log, State: true})
+		AllowUnsealed: s.cfg.Snapshot.Encrypt.AllowUnsealed, ServerStopped: true,
+		Datadir: m.Datadir, TempDir: s.cfg.Snapshot.TempDir, OSUser: m.OSUser(), Log: s.log, State: true})
 }
 
 // Finish sets the restored server's GTID position from the backup's own metadata

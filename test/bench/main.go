@@ -42,6 +42,7 @@ type options struct {
 	checks    int
 	idle      time.Duration
 	sizes     []int64
+	tput      int64 // data set of the throughput rows; 0: not run
 }
 
 // Results is everything one bench run measured.
@@ -63,6 +64,7 @@ type Results struct {
 	Boot     string // why the bootstrap is not measured
 	Boots    []Boot
 	Pipeline []PipeRow
+	Tput     *Throughput
 	Problems []string
 }
 
@@ -75,13 +77,14 @@ func logf(format string, args ...any) {
 func main() {
 	fs := pflag.NewFlagSet("bench", pflag.ExitOnError)
 	runs := fs.Int("runs", 10, "fault injections per fault and settings (p99 is nearest-rank: with fewer than 100 runs it is the maximum)")
-	scen := fs.String("scenarios", "failover,seed,rpo,health,supervisor,bootstrap,pipeline", "comma-separated: failover (project defaults), seed (seed's settings), rpo, health, supervisor, bootstrap, pipeline (snapshot compress/seal/sha256 stages)")
+	scen := fs.String("scenarios", "failover,seed,rpo,health,supervisor,bootstrap,pipeline", "comma-separated: failover (project defaults), seed (seed's settings), rpo, health, supervisor, bootstrap, pipeline (snapshot compress/seal/sha256 stages, and backup throughput beside raw mariabackup)")
 	faults := fs.String("faults", "kill9,sigstop,sigterm,netcut", "comma-separated faults for failover and seed")
 	quick := fs.Bool("quick", false, "a quick pass: 3 runs, 50 health checks, 15s idle window (flags given explicitly win)")
 	out := fs.String("out", "bench/results", "directory for the results (<date>.md and latest.md; -quick writes <date>-quick.md); empty: print only")
 	checks := fs.Int("checks", 200, "health checks per method")
 	idle := fs.Duration("idle", 60*time.Second, "idle window for the supervisor's CPU use")
 	sizes := fs.String("bootstrap-sizes", "1GiB,4GiB", "data sets for the replica bootstrap (-quick: 256MiB)")
+	tput := fs.String("throughput-size", "4GiB", "data set of the pipeline scenario's backup throughput rows (real mariabackup, raw references beside; -quick: 256MiB; 0 skips them)")
 	_ = fs.Parse(lab.LongFlags(os.Args[1:]))
 
 	o := options{runs: *runs, quick: *quick, out: *out, checks: *checks, idle: *idle, scenarios: map[string]bool{}}
@@ -98,6 +101,17 @@ func main() {
 		if !fs.Changed("bootstrap-sizes") {
 			*sizes = "256MiB"
 		}
+		if !fs.Changed("throughput-size") {
+			*tput = "256MiB"
+		}
+	}
+	if *tput != "0" {
+		n, err := parseSize(*tput)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -throughput-size:", err)
+			os.Exit(2)
+		}
+		o.tput = n
 	}
 	for _, x := range strings.Split(*sizes, ",") {
 		n, err := parseSize(x)
@@ -136,6 +150,18 @@ func main() {
 			r.problem("pipeline: %v", err)
 		}
 		r.Pipeline = rows
+		if o.tput > 0 {
+			prof := ""
+			if o.out != "" {
+				prof = filepath.Join(o.out, "pprof-"+r.Start.Format("2006-01-02"))
+			}
+			t, err := RunThroughput(o.tput, prof)
+			if err != nil {
+				r.problem("throughput: %v", err)
+			} else {
+				r.Tput = &t
+			}
+		}
 	}
 	// Phase 1, alone on the machine (as far as this program goes): the project's defaults,
 	// then, on the same settled cluster with its writer stopped, the idle and health figures.

@@ -219,6 +219,9 @@ func (r *Results) Markdown() string {
 		w("\n")
 	}
 
+	if r.Tput != nil {
+		w("%s", throughputMarkdown(*r.Tput))
+	}
 	if len(r.Pipeline) > 0 {
 		w("%s", pipelineMarkdown(r.Pipeline))
 	}
