@@ -154,6 +154,9 @@ const SemiSyncGrace = 5 * time.Second
 //     SemiSyncGrace after the promotion, every live eligible one: they are repointing).
 //     Adding is always safe: a larger set only constrains who may take over.
 //   - Kept: a recorded member while it acknowledges (live, replica side on).
+//   - Kept too: a recorded member that left for good (MemberRecord.Left), until a member
+//     that acknowledges has everything it received (Covered); dropping it then says nothing
+//     about being alone.
 //   - Dropped: a member that stopped acknowledging or lost its session (a member about to
 //     lose its session stops acknowledging first: see Decide). The writes it acknowledged
 //     are ours; if no member left acknowledges and has received everything we executed,
@@ -175,6 +178,11 @@ func syncSet(s State) (set []string, alone bool) {
 			// acknowledged (dropped; it may come back below, recorded afresh).
 		case m.Live && (m.Acking || grace && m.Eligible):
 			in[n] = true
+		case m.Left && !m.Live && !m.Covered:
+			// It left for good (its final position in its key) holding writes it may have
+			// acknowledged that no member acknowledging now has yet: it stays, so that a
+			// candidate must hold them (syncRule), and we need not say we are alone.
+			in[n] = true
 		case m.Connected && m.Acking:
 			// Its session ended but it still streams from us with its replica side on (its
 			// supervisor frozen, say): its server may still acknowledge, so it stays, and
@@ -190,7 +198,11 @@ func syncSet(s State) (set []string, alone bool) {
 	dropped := false
 	for _, n := range cur {
 		m := member(s.Members, n)
-		dropped = dropped || !in[n] || m == nil || (s.Sync.Boots != nil && m.Boot != s.Sync.Boots[n])
+		restarted := m != nil && s.Sync.Boots != nil && m.Boot != s.Sync.Boots[n]
+		if m != nil && m.Left && m.Covered && !restarted {
+			continue // what it could have acknowledged, a member acknowledging now has
+		}
+		dropped = dropped || !in[n] || m == nil || restarted
 	}
 	caught := false
 	for _, m := range s.Members {

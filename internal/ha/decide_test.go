@@ -680,6 +680,17 @@ func TestSyncSetRecorded(t *testing.T) {
 			prim([]string{"c", "d"}, Member{Node: "c", Live: true, Streaming: true}, streaming("d", Ahead)), []string{"d"}, false, true},
 		{"a member whose session ended but still streams from us, acknowledging (its supervisor frozen): kept",
 			prim([]string{"c", "d"}, Member{Node: "c", Live: false, Acking: true, Connected: true}, streaming("d", Equal)), []string{"c", "d"}, false, true},
+		// A scale-down: c stopped for good, saying how far it had come (left).
+		{"a member that left holding what no acknowledging member has yet: kept, not alone",
+			prim([]string{"c", "d"}, Member{Node: "c", Role: RoleReplica, Left: true}, lagging), []string{"c", "d"}, false, true},
+		{"a member that left, its writes on an acknowledging member: dropped, not alone",
+			prim([]string{"c", "d"}, Member{Node: "c", Role: RoleReplica, Left: true, Covered: true}, lagging), []string{"d"}, false, true},
+		{"a member that left, then its server restarted: dropped, alone until one has everything",
+			with(prim([]string{"c", "d"}, Member{Node: "c", Role: RoleReplica, Left: true, Boot: "c2"}, lagging), func(s *State) {
+				s.Sync.Boots = map[string]string{"c": "c1"}
+			}), []string{"d"}, true, true},
+		{"the only member left: kept, and nobody acknowledges (semi-sync off, alone said first by the loop)",
+			prim([]string{"c"}, Member{Node: "c", Role: RoleReplica, Left: true}), []string{"c"}, false, false},
 		{"every member gone: empty and alone", prim([]string{"c"}, dead("c")), []string{}, true, false},
 		{"a member whose server restarted is recorded afresh, and we are alone until one has everything",
 			with(prim([]string{"c"}, func() Member { m := streaming("c", Behind); m.Boot = "c2"; return m }()), func(s *State) {

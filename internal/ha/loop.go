@@ -348,6 +348,11 @@ func (l *Loop) members(view ClusterView, mine Progress) []Member {
 	}
 	for i := range ms {
 		for j := range ms {
+			if i != j && ms[i].Left && !ms[i].Live && ms[j].Live && ms[j].Streaming && ms[j].Acking {
+				if c := l.db.Compare(recs[j].Progress(), recs[i].Progress()); c == Equal || c == Ahead {
+					ms[i].Covered = true
+				}
+			}
 			if i == j || !ms[i].Eligible || !ms[j].Eligible {
 				continue
 			}

@@ -453,3 +453,26 @@ func TestFenceStopsAdvertisingAtOnce(t *testing.T) {
 		t.Errorf("still advertised as primary after the fence: role %s until %s", st.Role, st.WritableUntil)
 	}
 }
+
+// A member that left is covered once a live member that streams and acknowledges has
+// everything it received; a member that does not acknowledge covers nothing.
+func TestLeftMemberCovered(t *testing.T) {
+	f, c := &fakeWorld{}, newClock()
+	l := newLoop(f, c)
+	for _, tc := range []struct {
+		other   MemberRecord
+		covered bool
+	}{
+		{MemberRecord{Node: "n3", Live: true, Streaming: true, Acking: true, Received: "5"}, true},
+		{MemberRecord{Node: "n3", Live: true, Streaming: true, Acking: true, Received: "6"}, true},
+		{MemberRecord{Node: "n3", Live: true, Streaming: true, Acking: true, Received: "4"}, false},
+		{MemberRecord{Node: "n3", Live: true, Streaming: true, Received: "6"}, false},
+		{MemberRecord{Node: "n3", Live: false, Streaming: true, Acking: true, Received: "6"}, false},
+	} {
+		view := ClusterView{Members: []MemberRecord{{Node: "n2", Left: true, Received: "5"}, tc.other}}
+		ms := l.members(view, Progress{Executed: "6"})
+		if ms[0].Covered != tc.covered {
+			t.Errorf("left at 5, other %+v: covered %v, want %v", tc.other, ms[0].Covered, tc.covered)
+		}
+	}
+}
