@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
+	"github.com/mysqlpilot/mysqlpilot/internal/snapshot"
 	"github.com/mysqlpilot/mysqlpilot/test/bench/lab"
 	"github.com/mysqlpilot/mysqlpilot/test/harness"
 )
@@ -37,8 +39,12 @@ type Boot struct {
 	Snap     int64         // snapshot object size
 	SnapRaw  int64         // stream size before compression
 	Restore  time.Duration // the new node's "restore complete ... seconds" (download, verify, extract, prepare, install)
+	Download time.Duration // of which "snapshot downloaded and verified" (download, verify, open, decompress, extract)
 	Healthy  time.Duration // AddNode -> the new node healthy and the cluster settled
 	Err      error
+	// Expert is the same bootstrap by hand on the same snapshot (issue 13's reference),
+	// measured right after the new node is healthy; its failure leaves the figures above.
+	Expert Expert
 }
 
 // MBps is bytes per second in MB/s (10^6).
@@ -131,13 +137,14 @@ func Bootstrap(t *lab.TB, size int64) (b Boot) {
 		b.Err = fmt.Errorf("mysqlpilot backup: %v: %s", err, out)
 		return b
 	}
-	var rec struct {
-		Size    int64 `json:"size"`
-		RawSize int64 `json:"raw_size"`
+	// `backup --json` prints control.BackupResponse: {"id", "status", "record"}.
+	var resp struct {
+		Record snapshot.Record `json:"record"`
 	}
 	if i := strings.IndexByte(out, '{'); i >= 0 {
-		_ = json.Unmarshal([]byte(out[i:]), &rec)
+		_ = json.Unmarshal([]byte(out[i:]), &resp)
 	}
+	rec := resp.Record
 	b.Snap, b.SnapRaw = rec.Size, rec.RawSize
 
 	logf("bootstrap %s: adding a node", sizeName(size))
@@ -156,8 +163,40 @@ func Bootstrap(t *lab.TB, size int64) (b Boot) {
 		s, _ := strconv.ParseFloat(m[1], 64)
 		b.Restore = time.Duration(s * float64(time.Second))
 	}
+	if m := regexp.MustCompile(`msg="snapshot downloaded and verified".*seconds=([0-9.]+)`).FindStringSubmatch(n.Log()); m != nil {
+		s, _ := strconv.ParseFloat(m[1], 64)
+		b.Download = time.Duration(s * float64(time.Second))
+	}
 	logf("bootstrap %s: healthy after %s (restore %s)", sizeName(size), b.Healthy.Round(time.Millisecond), b.Restore)
+
+	// The reference: the same snapshot by hand, once the new node is healthy (the cluster is
+	// idle again: no snapshot, drill or load is scheduled), replicating from the same primary.
+	b.Expert = expertAfter(t, c, rec, size)
 	return b
+}
+
+// expertAfter runs expertBootstrap on rec against the settled cluster's primary.
+func expertAfter(t *lab.TB, c *harness.Cluster, rec snapshot.Record, size int64) Expert {
+	if rec.ID == "" || rec.Path == "" {
+		return Expert{Err: errors.New("expert by hand: no snapshot record in `mysqlpilot backup --json`'s output")}
+	}
+	time.Sleep(5 * time.Second) // the new node's start-up work done
+	p, err := lab.SettledAmong(c, c.Nodes, Defaults.Settle)
+	if err != nil {
+		return Expert{Err: fmt.Errorf("expert by hand: %w", err)}
+	}
+	storeDir, err := storageDir(p)
+	if err != nil {
+		return Expert{Err: fmt.Errorf("expert by hand: %w", err)}
+	}
+	logf("bootstrap %s: the same steps by hand on snapshot %s (expert reference), replicating from %s", sizeName(size), rec.ID, p.Name)
+	e := expertBootstrap(t, p, rec, storeDir, filepath.Dir(p.Dir))
+	if e.Err == nil {
+		logf("bootstrap %s: expert caught up after %s (extract %s, prepare %s with --use-memory=%dMiB, start %s, replicate %s over %s from GTID %s; decoding the snapshot beforehand, not counted: %s)",
+			sizeName(size), e.Total.Round(time.Millisecond), e.Extract.Round(time.Millisecond), e.Prepare.Round(time.Millisecond), e.UseMemory>>20,
+			e.Start.Round(time.Millisecond), e.Replicate.Round(time.Millisecond), e.TLS, e.GTID, e.Decode.Round(time.Millisecond))
+	}
+	return e
 }
 
 // load writes size bytes of random rows through the primary as the application user.

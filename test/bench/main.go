@@ -201,6 +201,8 @@ func main() {
 					}
 					if b.Err != nil {
 						r.problem("bootstrap %s: %v", sizeName(size), b.Err)
+					} else if b.Expert.Err != nil {
+						r.problem("bootstrap %s: %v", sizeName(size), b.Expert.Err)
 					}
 					r.Boots = append(r.Boots, b)
 				}

@@ -217,6 +217,7 @@ func (r *Results) Markdown() string {
 			w("\nThe bootstrap ran at the same time as the seed's-settings clusters (mostly idle timers).\n")
 		}
 		w("\n")
+		w("%s", expertMarkdown(r.Boots))
 	}
 
 	if r.Tput != nil {
@@ -312,6 +313,11 @@ func (r *Results) targets() [][3]string {
 		}
 		x := MBps(b.RawBytes, b.Healthy) / MBps(b.RawBytes, b.Raw)
 		out = append(out, [3]string{"bootstrap >= 0.9 of raw stream throughput, " + sizeName(b.Size), fmt.Sprintf("%.2f (scale -> healthy)", x), verdict(x >= 0.9, fmt.Sprintf("by %.2f", 0.9-x))})
+		if e := b.Expert; e.Err == nil && e.Total > 0 {
+			x := b.Healthy.Seconds() / e.Total.Seconds()
+			out = append(out, [3]string{"bootstrap <= 1.1 x the same steps by hand on the same snapshot (issue 13), " + sizeName(b.Size),
+				fmt.Sprintf("%.2fx (%s / %s)", x, sec(b.Healthy), sec(e.Total)), verdict(x <= expertTarget, fmt.Sprintf("by %.2fx", x-expertTarget))})
+		}
 	}
 	return out
 }
@@ -325,4 +331,37 @@ func (r *Results) notes() []string {
 		"The seed phase runs its four clusters at once (one per fault); the defaults and semi-sync phases run alone.",
 	}
 	return n
+}
+
+// expertTarget is issue 13's bound: scale -> healthy replica within 1.1 x the expert's time.
+const expertTarget = 1.1
+
+// expertMarkdown puts each size's bootstrap beside the same steps done by hand (Expert).
+func expertMarkdown(boots []Boot) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("### Against the same steps by hand on the same snapshot (issue 13: <= 1.1x)\n\n")
+	w("Expert by hand = a script doing what an expert types, right after the new node is healthy, on the snapshot it restored: `mbstream -x` from that snapshot's uncompressed stream (decoded beforehand to a local file and fsynced: download, sha256, unsealing and decompression are not counted for the expert; mysqlpilot does them), `mariabackup --prepare` with the same --use-memory, mariadbd on the datadir in place (no fsync, no rename) with a node's server options, `SET GLOBAL gtid_slave_pos` from the backup's binlog info, `CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos` (TLS, as the cluster's replication user requires), `START SLAVE`, until both threads run and it applied the primary's @@gtid_binlog_pos (polls every 20 ms). It does not register in Consul or pass a health check; mysqlpilot's time runs from `AddNode` (process start) to its node healthy in Consul and the cluster settled (polled every 100 ms). MB/s are of the raw stream's bytes.\n\n")
+	w("| data set | mysqlpilot: scale -> healthy replica | of which: download..extract / restore (+ prepare, fsync, rename) | expert by hand: `mbstream -x` -> caught up | expert: extract / prepare / start / replicate | expert, not counted: decode the snapshot to a file | mysqlpilot / expert | target | result |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, x := range boots {
+		if x.Err != nil {
+			continue
+		}
+		e := x.Expert
+		if e.Err != nil {
+			w("| %s | %s | %s / %s | error: %v | | | | <= %.1fx | |\n", sizeName(x.Size), sec(x.Healthy), sec(x.Download), sec(x.Restore), e.Err, expertTarget)
+			continue
+		}
+		ratio := x.Healthy.Seconds() / e.Total.Seconds()
+		res := "met"
+		if ratio > expertTarget {
+			res = fmt.Sprintf("**MISSED** by %.2fx", ratio-expertTarget)
+		}
+		w("| %s | %s (%.0f MB/s) | %s / %s | %s (%.0f MB/s) | %s / %s / %s / %s | %s (%d MiB) | %.2fx | <= %.1fx | %s |\n", sizeName(x.Size),
+			sec(x.Healthy), MBps(x.RawBytes, x.Healthy), sec(x.Download), sec(x.Restore),
+			sec(e.Total), MBps(x.RawBytes, e.Total), sec(e.Extract), sec(e.Prepare), sec(e.Start), sec(e.Replicate),
+			sec(e.Decode), e.StreamBytes>>20, ratio, expertTarget, res)
+	}
+	w("\n")
+	return b.String()
 }
