@@ -155,8 +155,8 @@ const SemiSyncGrace = 5 * time.Second
 //     Adding is always safe: a larger set only constrains who may take over.
 //   - Kept: a recorded member while it acknowledges (live, replica side on).
 //   - Kept too: a recorded member that left for good (MemberRecord.Left), until a member
-//     that acknowledges has everything it received (Covered); dropping it then says nothing
-//     about being alone.
+//     of the set that acknowledges has everything it received (CoveredBy); dropping it then
+//     says nothing about being alone.
 //   - Dropped: a member that stopped acknowledging or lost its session (a member about to
 //     lose its session stops acknowledging first: see Decide). The writes it acknowledged
 //     are ours; if no member left acknowledges and has received everything we executed,
@@ -169,6 +169,7 @@ func syncSet(s State) (set []string, alone bool) {
 	}
 	grace := !s.PromotedAt.IsZero() && s.Now.Sub(s.PromotedAt) < SemiSyncGrace
 	in := map[string]bool{}
+	var left []*Member
 	for _, n := range cur {
 		m := member(s.Members, n)
 		switch {
@@ -178,16 +179,13 @@ func syncSet(s State) (set []string, alone bool) {
 			// acknowledged (dropped; it may come back below, recorded afresh).
 		case m.Live && (m.Acking || grace && m.Eligible):
 			in[n] = true
-		case m.Left && !m.Live && !m.Covered:
-			// It left for good (its final position in its key) holding writes it may have
-			// acknowledged that no member acknowledging now has yet: it stays, so that a
-			// candidate must hold them (syncRule), and we need not say we are alone.
-			in[n] = true
 		case m.Connected && m.Acking:
 			// Its session ended but it still streams from us with its replica side on (its
 			// supervisor frozen, say): its server may still acknowledge, so it stays, and
 			// the members wait for it should we be lost.
 			in[n] = true
+		case m.Left && !m.Live:
+			left = append(left, m)
 		}
 	}
 	for _, m := range s.Members {
@@ -195,12 +193,24 @@ func syncSet(s State) (set []string, alone bool) {
 			in[m.Node] = true
 		}
 	}
+	// A member that left for good (its final position in its key) stays while no member of
+	// the set that acknowledges has everything it received: a candidate must then hold its
+	// writes (syncRule), and we need not say we are alone. Once one has, it goes, and its
+	// going says nothing about being alone either.
+	covered := map[string]bool{}
+	for _, m := range left {
+		if slices.ContainsFunc(m.CoveredBy, func(n string) bool { return in[n] }) {
+			covered[m.Node] = true
+		} else {
+			in[m.Node] = true
+		}
+	}
 	dropped := false
 	for _, n := range cur {
 		m := member(s.Members, n)
 		restarted := m != nil && s.Sync.Boots != nil && m.Boot != s.Sync.Boots[n]
-		if m != nil && m.Left && m.Covered && !restarted {
-			continue // what it could have acknowledged, a member acknowledging now has
+		if covered[n] {
+			continue
 		}
 		dropped = dropped || !in[n] || m == nil || restarted
 	}

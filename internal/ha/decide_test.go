@@ -684,7 +684,10 @@ func TestSyncSetRecorded(t *testing.T) {
 		{"a member that left holding what no acknowledging member has yet: kept, not alone",
 			prim([]string{"c", "d"}, Member{Node: "c", Role: RoleReplica, Left: true}, lagging), []string{"c", "d"}, false, true},
 		{"a member that left, its writes on an acknowledging member: dropped, not alone",
-			prim([]string{"c", "d"}, Member{Node: "c", Role: RoleReplica, Left: true, Covered: true}, lagging), []string{"d"}, false, true},
+			prim([]string{"c", "d"}, Member{Node: "c", Role: RoleReplica, Left: true, CoveredBy: []string{"d"}}, lagging), []string{"d"}, false, true},
+		{"a member that left, its writes only on a member leaving the set: kept",
+			prim([]string{"c", "d"}, Member{Node: "c", Role: RoleReplica, Left: true, CoveredBy: []string{"e"}}, lagging,
+				Member{Node: "e", Role: RoleReplica, Live: true, Acking: true, Streaming: true}), []string{"c", "d"}, false, true},
 		{"a member that left, then its server restarted: dropped, alone until one has everything",
 			with(prim([]string{"c", "d"}, Member{Node: "c", Role: RoleReplica, Left: true, Boot: "c2"}, lagging), func(s *State) {
 				s.Sync.Boots = map[string]string{"c": "c1"}

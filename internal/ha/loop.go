@@ -350,7 +350,7 @@ func (l *Loop) members(view ClusterView, mine Progress) []Member {
 		for j := range ms {
 			if i != j && ms[i].Left && !ms[i].Live && ms[j].Live && ms[j].Streaming && ms[j].Acking {
 				if c := l.db.Compare(recs[j].Progress(), recs[i].Progress()); c == Equal || c == Ahead {
-					ms[i].Covered = true
+					ms[i].CoveredBy = append(ms[i].CoveredBy, ms[j].Node)
 				}
 			}
 			if i == j || !ms[i].Eligible || !ms[j].Eligible {

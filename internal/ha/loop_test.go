@@ -471,8 +471,8 @@ func TestLeftMemberCovered(t *testing.T) {
 	} {
 		view := ClusterView{Members: []MemberRecord{{Node: "n2", Left: true, Received: "5"}, tc.other}}
 		ms := l.members(view, Progress{Executed: "6"})
-		if ms[0].Covered != tc.covered {
-			t.Errorf("left at 5, other %+v: covered %v, want %v", tc.other, ms[0].Covered, tc.covered)
+		if covered := slices.Equal(ms[0].CoveredBy, []string{"n3"}); covered != tc.covered {
+			t.Errorf("left at 5, other %+v: covered by %v, want covered %v", tc.other, ms[0].CoveredBy, tc.covered)
 		}
 	}
 }

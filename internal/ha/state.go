@@ -54,9 +54,9 @@ type Member struct {
 	// Left: it left for good with its IO thread stopped (MemberRecord.Left): Cmp then
 	// compares everything it could have acknowledged with what we have.
 	Left bool
-	// Covered (a member that Left): a live member that streams and acknowledges has
+	// CoveredBy (a member that Left): the live members that stream and acknowledge and have
 	// everything it received.
-	Covered bool
+	CoveredBy []string
 }
 
 // SyncSet is the primary's record, in Consul, of the members allowed to acknowledge its
