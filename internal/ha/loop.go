@@ -1033,6 +1033,14 @@ func (l *Loop) leaveForGood(ctx context.Context) error {
 	if l.published.Node == "" {
 		return errors.New("no member record published yet")
 	}
+	// First no longer eligible, so that a primary stopping at the same time (a scale-down)
+	// does not hand over to this node; still acknowledging as published until the IO thread
+	// has stopped.
+	rec := l.published
+	rec.Eligible, rec.Healthy, rec.Why, rec.Updated = false, false, "leaving: stopped", l.now()
+	if err := l.cluster.PublishMember(ctx, l.session, rec); err == nil {
+		l.published = rec
+	}
 	cctx, cancel := context.WithTimeout(ctx, leaveTimeout)
 	err := l.db.CatchUp(cctx) // stops the IO thread, then applies the relay log (best effort)
 	cancel()
@@ -1046,7 +1054,7 @@ func (l *Loop) leaveForGood(ctx context.Context) error {
 		// nothing starts it again).
 		return errors.Join(err, errors.New("the replica IO thread still runs"))
 	}
-	rec := l.published
+	rec = l.published
 	rec.Executed, rec.Received, rec.Left, rec.Acking = st.Executed, st.Received, true, st.Acking
 	rec.Eligible, rec.Healthy, rec.Streaming = false, false, false
 	rec.Why, rec.Updated = "left: stopped", l.now()

@@ -85,6 +85,8 @@ func (f *fakeWorld) PublishMember(_ context.Context, _ string, m MemberRecord) e
 	f.alone = m.Alone
 	if m.Left {
 		f.record("PublishMember(left)")
+	} else if strings.HasPrefix(m.Why, "leaving") && !m.Eligible {
+		f.record("PublishMember(leaving)")
 	}
 	f.member = m
 	return nil
@@ -291,7 +293,7 @@ func TestGracefulStopOfAReplicaSaysItLeft(t *testing.T) {
 			}
 			continue
 		}
-		inOrder(t, f.calls, "CatchUp", "PublishMember(left)", "DestroySession")
+		inOrder(t, f.calls, "PublishMember(leaving)", "CatchUp", "PublishMember(left)", "DestroySession")
 		m := f.member
 		if m.Received != "5" || m.Executed != "4" || m.Eligible || m.Streaming || !m.Acking || !m.Left {
 			t.Errorf("final record %+v: want its final position (4, 5), left, neither eligible nor streaming, acking as observed", m)
