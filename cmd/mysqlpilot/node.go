@@ -564,10 +564,15 @@ func (n *node) leave() {
 
 // newConsul is the Consul client of the consul section.
 func newConsul(cfg *config.Config, log *slog.Logger) (*consul.Client, error) {
+	fallback, err := cfg.Consul.FallbackAddresses() // validated
+	if err != nil {
+		return nil, err
+	}
 	return consul.New(consul.Options{
 		Address: cfg.Consul.Address, Token: cfg.Consul.Token, Scheme: cfg.Consul.Scheme,
 		CAFile: cfg.Consul.CAFile, CertFile: cfg.Consul.CertFile, KeyFile: cfg.Consul.KeyFile,
 		InsecureSkipVerify: cfg.Consul.InsecureSkipVerify, Datacenter: cfg.Consul.Datacenter,
+		Fallback: fallback,
 	}, log)
 }
 

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -55,6 +56,13 @@ type ConsulConfig struct {
 	InsecureSkipVerify bool   `json:"insecureSkipVerify"` // default false
 	// Prefix of every key mysqlpilot writes; default "service/<service.name>/".
 	Prefix string `json:"prefix"`
+	// Fallback: other HTTP APIs of the same Consul datacenter (agents or servers), as
+	// comma-separated host:port, reached with this section's scheme, token and TLS settings.
+	// A session renewal that address has not answered within 300ms is also sent through
+	// them, so that the death of the one server an agent forwards to does not fence the
+	// primary. Default: with agent.join set, the joined servers on Consul's HTTP port (8500,
+	// or 8501 with https); otherwise none. "none" turns it off.
+	Fallback string `json:"fallback"`
 	// Agent runs a local Consul agent (client mode) beside mysqld, as Consul is meant to be
 	// run: this node's session is bound to its own agent's health, so losing a Consul
 	// server (the leader, say) ends no session, and a dead container's session ends as
@@ -378,4 +386,28 @@ func Parse(data []byte, env LookupEnv) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// FallbackAddresses is consul.fallback as a list of host:port (nil for "" or "none"); the
+// error says which entry is not one.
+func (c ConsulConfig) FallbackAddresses() ([]string, error) {
+	if c.Fallback == "" || c.Fallback == "none" {
+		return nil, nil
+	}
+	var out []string
+	for _, a := range strings.Split(c.Fallback, ",") {
+		a = strings.TrimSpace(a)
+		hp := a
+		if s, rest, ok := strings.Cut(a, "://"); ok {
+			if s != c.Scheme {
+				return nil, fmt.Errorf("%q: scheme %s differs from consul.scheme %s: the fallbacks are reached like consul.address", a, s, c.Scheme)
+			}
+			hp = rest
+		}
+		if host, port, err := net.SplitHostPort(hp); err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("%q is not host:port: list other Consul HTTP APIs as host:port,host:port (or \"none\")", a)
+		}
+		out = append(out, hp)
+	}
+	return out, nil
 }

@@ -51,6 +51,41 @@ func TestConsulAddressWithScheme(t *testing.T) {
 	}
 }
 
+// consul.fallback: with a local agent, the servers it joins (on their HTTP port) carry a
+// session renewal the agent does not; set, it names its own list; "none" turns it off.
+func TestConsulFallback(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{"CONSUL": "consul"}, nil},
+		{map[string]string{"CONSUL": "127.0.0.1:8500", "CONSUL_AGENT_JOIN": "consul,consul-2:8301, consul-3"},
+			[]string{"consul:8500", "consul-2:8500", "consul-3:8500"}},
+		{map[string]string{"CONSUL": "https://127.0.0.1:8501", "CONSUL_AGENT_JOIN": "c1,c2"}, []string{"c1:8501", "c2:8501"}},
+		{map[string]string{"CONSUL": "127.0.0.1:8500", "CONSUL_AGENT_JOIN": "c1", "CONSUL_FALLBACK": "none"}, nil},
+		{map[string]string{"CONSUL": "consul-a", "CONSUL_FALLBACK": "consul-b:8500,http://consul-c:8500"}, []string{"consul-b:8500", "consul-c:8500"}},
+	} {
+		cfg, err := Load("", withEnv(tt.env))
+		if err != nil {
+			t.Fatalf("%v: %v", tt.env, err)
+		}
+		got, err := cfg.Consul.FallbackAddresses()
+		if err != nil || strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("%v: fallback %q (%v), want %q", tt.env, got, err, tt.want)
+		}
+	}
+	for fallback, want := range map[string]string{
+		"consul-b":              `consul.fallback: "consul-b" is not host:port`,
+		"consul-b:8500,,c:1":    `consul.fallback: "" is not host:port`,
+		"https://consul-b:8501": "consul.fallback: \"https://consul-b:8501\": scheme https differs from consul.scheme http",
+	} {
+		_, err := Load("", withEnv(map[string]string{"CONSUL": "consul", "CONSUL_FALLBACK": fallback}))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CONSUL_FALLBACK=%s: %v, want an error containing %s", fallback, err, want)
+		}
+	}
+}
+
 func TestEmbeddedDefaultLoadsWithSeedEnvironment(t *testing.T) {
 	cfg, err := Load("", withEnv(map[string]string{
 		"CONSUL": "consul", "MYSQL_USER": "app", "MYSQL_PASSWORD": "apppw-long-enough", "MYSQL_DATABASE": "appdb",

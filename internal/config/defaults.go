@@ -72,6 +72,9 @@ func (c *Config) fill(env LookupEnv) {
 		if c.Consul.Agent.DataDir == "" && c.MySQL.Datadir != "" {
 			c.Consul.Agent.DataDir = filepath.Join(filepath.Dir(filepath.Clean(c.MySQL.Datadir)), "consul-agent")
 		}
+		if c.Consul.Fallback == "" {
+			c.Consul.Fallback = joinedServersHTTP(c.Consul.Agent.Join, c.Consul.Scheme)
+		}
 	}
 	if c.Consul.Prefix == "" {
 		c.Consul.Prefix = "service/" + c.Service.Name + "/"
@@ -135,4 +138,24 @@ func (c *Config) Secrets() []string {
 		}
 	}
 	return out
+}
+
+// joinedServersHTTP is consul.fallback's default with an agent: the HTTP API of each server
+// it joins (join names serf's port, if any; the HTTP API is on Consul's default port).
+func joinedServersHTTP(join, scheme string) string {
+	port := "8500"
+	if scheme == "https" {
+		port = "8501"
+	}
+	var out []string
+	for _, srv := range strings.Split(join, ",") {
+		srv = strings.TrimSpace(srv)
+		if host, _, err := net.SplitHostPort(srv); err == nil {
+			srv = host
+		}
+		if srv != "" {
+			out = append(out, net.JoinHostPort(srv, port))
+		}
+	}
+	return strings.Join(out, ",")
 }

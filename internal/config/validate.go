@@ -50,6 +50,9 @@ func (c *Config) Validate() error {
 			add("consul.address", "%q: with consul.agent.join set, mysqlpilot talks to its own local agent: set it to 127.0.0.1:8500 (CONSUL=127.0.0.1:8500)", c.Consul.Address)
 		}
 	}
+	if _, err := c.Consul.FallbackAddresses(); err != nil {
+		add("consul.fallback", "%v", err)
+	}
 	if c.Consul.Scheme != "http" && c.Consul.Scheme != "https" {
 		add("consul.scheme", "%q: use \"http\" or \"https\"", c.Consul.Scheme)
 	}

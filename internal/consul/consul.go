@@ -83,6 +83,12 @@ type Options struct {
 	// when the caller's context has no earlier deadline. Optional, defaults to 10s. A request
 	// that hangs must not hang the HA loop.
 	Timeout time.Duration
+
+	// Fallback are other HTTP APIs (host:port) of the same Consul datacenter, agents or
+	// servers, reached with the same scheme, token and TLS settings. A session renewal that
+	// Address has not answered within RenewHedge is also sent through each of them (see
+	// RenewSession). Optional, defaults to none.
+	Fallback []string
 }
 
 // Client talks to one Consul agent. It remembers the services it registered so that it can
@@ -94,9 +100,18 @@ type Client struct {
 	timeout time.Duration
 	log     *slog.Logger
 
+	fallback []fallback // Options.Fallback, in order
+
 	mu        sync.Mutex
 	services  map[string]Service // by service ID: what Register was given, for re-registration
 	agentNode string             // the agent's node name, learnt by WaitReady
+	renewedBy string             // where the last successful renewal went through ("" is Address)
+}
+
+// fallback is one of Options.Fallback.
+type fallback struct {
+	addr string
+	api  *api.Client
 }
 
 // New builds a Client. It does not contact the agent; call WaitReady for that.
@@ -145,12 +160,30 @@ func New(opts Options, log *slog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consul: client for %s: %w", addr, err)
 	}
+	var fbs []fallback
+	for _, a := range opts.Fallback {
+		if s, rest, ok := strings.Cut(a, "://"); ok {
+			if s != scheme {
+				return nil, fmt.Errorf("consul: fallback %q: scheme %q, want %q (the fallbacks share the address's scheme)", a, s, scheme)
+			}
+			a = rest
+		}
+		fcfg := *cfg
+		fcfg.Address = a
+		fcfg.HttpClient, fcfg.Transport = nil, nil // api.NewClient builds its own, with the TLS settings
+		fc, err := api.NewClient(&fcfg)
+		if err != nil {
+			return nil, fmt.Errorf("consul: client for fallback %s: %w", a, err)
+		}
+		fbs = append(fbs, fallback{addr: a, api: fc})
+	}
 	return &Client{
 		api:      c,
 		cfg:      cfg,
 		addr:     addr,
 		timeout:  timeout,
 		log:      log.With("consul", addr),
+		fallback: fbs,
 		services: make(map[string]Service),
 	}, nil
 }

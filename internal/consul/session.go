@@ -2,8 +2,11 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 )
 
 // Session limits enforced by Consul (its defaults; session_ttl_min can be raised on servers).
@@ -118,17 +121,96 @@ func (c *Client) CreateSession(ctx context.Context, o SessionOptions) (string, e
 // Consul no longer knows the session; any other error says nothing about the session's fate
 // (the agent may be unreachable while the session lives on), so the caller must fence on its
 // own deadline.
+//
+// With fallbacks (Options.Fallback), a renewal the agent has not answered within RenewHedge,
+// or has failed, is also sent through every fallback, and the first answer that is not an
+// error wins. A renewal is no agent-local operation: any agent or server forwards it to the
+// Raft leader, which alone keeps session timers. This is what keeps a primary's lock fresh
+// when the one Consul server its agent forwards to dies: the agent only moves to another
+// after its dial to the dead one times out (10 s in Consul's RPC pool), longer than the
+// fence deadline allows.
 func (c *Client) RenewSession(ctx context.Context, id string) error {
 	ctx, cancel := c.reqCtx(ctx, 0)
 	defer cancel()
-	entry, _, err := c.api.Session().Renew(id, c.write(ctx))
+	if len(c.fallback) == 0 {
+		return renew(ctx, c.api, c.addr, id)
+	}
+	type answer struct {
+		via string
+		err error
+	}
+	answers := make(chan answer, 1+len(c.fallback)) // buffered: late answers do not block
+	ask := func(cl *api.Client, via string) {
+		go func() { answers <- answer{via, renew(ctx, cl, via, id)} }()
+	}
+	ask(c.api, c.addr)
+	hedge := time.NewTimer(RenewHedge)
+	defer hedge.Stop()
+	pending, hedged := 1, false
+	hedgeNow := func() {
+		if !hedged {
+			hedged = true
+			for _, f := range c.fallback {
+				ask(f.api, f.addr)
+			}
+			pending += len(c.fallback)
+		}
+	}
+	var errs []error
+	for {
+		select {
+		case <-hedge.C:
+			hedgeNow()
+		case a := <-answers:
+			pending--
+			switch {
+			case a.err == nil:
+				c.renewedThrough(a.via)
+				return nil
+			case errors.Is(a.err, ErrSessionGone):
+				// The leader's word, whoever carried it.
+				return a.err
+			}
+			errs = append(errs, a.err)
+			hedgeNow()
+			if pending == 0 {
+				return errors.Join(errs...)
+			}
+		}
+	}
+}
+
+// RenewHedge is how long RenewSession waits for the agent before it also asks the fallbacks:
+// far above a healthy renewal (a few milliseconds), far below the fence deadline's slack.
+const RenewHedge = 300 * time.Millisecond
+
+func renew(ctx context.Context, c *api.Client, via, id string) error {
+	entry, _, err := c.Session().Renew(id, (&api.WriteOptions{}).WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("consul: renew session %s: %w", id, err)
+		return fmt.Errorf("consul: renew session %s via %s: %w", id, via, err)
 	}
 	if entry == nil {
-		return fmt.Errorf("consul: renew session %s: %w", id, ErrSessionGone)
+		return fmt.Errorf("consul: renew session %s via %s: %w", id, via, ErrSessionGone)
 	}
 	return nil
+}
+
+// renewedThrough logs when renewals start or stop needing a fallback.
+func (c *Client) renewedThrough(via string) {
+	if via == c.addr {
+		via = ""
+	}
+	c.mu.Lock()
+	was := c.renewedBy
+	c.renewedBy = via
+	c.mu.Unlock()
+	switch {
+	case was == via:
+	case via == "":
+		c.log.Info("session renewals go through the agent again")
+	default:
+		c.log.Warn("the agent did not renew the session in time: renewed through a fallback", "fallback", via)
+	}
 }
 
 // DestroySession invalidates the session at once: its locks are released (or its keys deleted)

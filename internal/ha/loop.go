@@ -400,6 +400,15 @@ func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
 	if l.session == "" || l.now().Sub(l.lastRenewOK) < l.cfg.Timing.RenewEvery() {
 		return
 	}
+	if l.now().Sub(l.lastAliveOK) >= l.cfg.Timing.CheckTTL {
+		// Renew only what our agent vouches for. The session is bound to the alive check on
+		// our agent; an agent that cannot be reached (dead, hung) cannot expire that check
+		// either, and renewals through another agent (consul.fallback) would then keep the
+		// session, and a fenced primary's lock, alive for ever. Unrenewed, it ends within
+		// its TTL and another node can take over.
+		l.log.Debug("not renewing the session: the alive check has not passed within its TTL")
+		return
+	}
 	sent = l.now()
 	switch err := l.cluster.RenewSession(ctx, l.session); {
 	case err == nil:

@@ -253,6 +253,42 @@ func TestPrimaryFencesWhenAliveChecksStopPassing(t *testing.T) {
 	inOrder(t, f.calls, "Fence", "SetPrimary(off)")
 }
 
+// The session is renewed only while the alive check passes through our agent: renewals that
+// go another way (consul.fallback) must not keep alive the lock of a primary whose agent can
+// no longer vouch for it (nor end its session through the check).
+func TestNoRenewalWithoutTheAliveCheck(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{}}, newClock()
+	l := newLoop(f, c)
+	cycleUntilWritable(l, f, c)
+	f.aliveErr = errConsulDown
+	renewals := func() int {
+		n := 0
+		for _, x := range f.calls {
+			if x == "RenewSession" {
+				n++
+			}
+		}
+		return n
+	}
+	before := -1
+	for i := 0; i < 60; i++ { // 30 s
+		c.add(500 * time.Millisecond)
+		l.Cycle(context.Background())
+		if i == 10 { // 5.5 s: checkTTL since the last pass
+			before = renewals()
+		}
+	}
+	if after := renewals(); after != before {
+		t.Errorf("%d renewals after the alive check stopped passing for its TTL, want none (calls %v)", after-before, f.calls)
+	}
+	f.aliveErr = nil
+	c.add(500 * time.Millisecond)
+	l.Cycle(context.Background())
+	if renewals() == before {
+		t.Errorf("no renewal once the alive check passed again")
+	}
+}
+
 func TestGracefulStopHandsOverOnlyAfterReplicasHaveEverything(t *testing.T) {
 	f, c := &fakeWorld{db: DBState{Executed: "5", Received: "5"}}, newClock()
 	l := newLoop(f, c)

@@ -1,0 +1,108 @@
+package consul
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// fakeRenew is one Consul HTTP API answering PUT /v1/session/renew/<id>.
+type fakeRenew struct {
+	srv   *httptest.Server
+	calls atomic.Int32
+}
+
+// newFakeRenew answers with answer: "ok", "gone" (Consul's 404 for an unknown session),
+// "error" (a 500), or "hang" (until the request is given up).
+func newFakeRenew(t *testing.T, answer string) *fakeRenew {
+	f := &fakeRenew{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/session/renew/") {
+			http.NotFound(w, r)
+			return
+		}
+		f.calls.Add(1)
+		switch answer {
+		case "ok":
+			_, _ = w.Write([]byte(`[{"ID":"s1","TTL":"10s"}]`))
+		case "gone":
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte("Session id 's1' not found"))
+		case "error":
+			http.Error(w, "rpc error getting client: failed to get conn: dial tcp: i/o timeout", http.StatusInternalServerError)
+		case "hang":
+			<-r.Context().Done()
+		}
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeRenew) addr() string { return strings.TrimPrefix(f.srv.URL, "http://") }
+
+func TestRenewSessionFallback(t *testing.T) {
+	tests := []struct {
+		name      string
+		agent     string
+		fallbacks []string
+		wantErr   error // nil: renewed
+		wantAny   bool  // an error that is not ErrSessionGone
+		asked     bool  // the fallbacks were asked
+	}{
+		{name: "agent answers: fallbacks untouched", agent: "ok", fallbacks: []string{"ok", "ok"}},
+		{name: "agent hangs (its server died): a live fallback renews", agent: "hang", fallbacks: []string{"hang", "ok"}, asked: true},
+		{name: "agent fails at once: a live fallback renews", agent: "error", fallbacks: []string{"error", "ok"}, asked: true},
+		{name: "session gone, said by the agent: no fallback asked", agent: "gone", fallbacks: []string{"ok"}, wantErr: ErrSessionGone},
+		{name: "session gone, said by a fallback: the leader's word", agent: "hang", fallbacks: []string{"gone"}, wantErr: ErrSessionGone, asked: true},
+		{name: "every path fails: an error that says nothing of the session", agent: "error", fallbacks: []string{"error", "error"}, wantAny: true, asked: true},
+		{name: "no fallbacks: the agent's failure", agent: "error", wantAny: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			agent := newFakeRenew(t, tt.agent)
+			var fbs []*fakeRenew
+			var addrs []string
+			for _, a := range tt.fallbacks {
+				f := newFakeRenew(t, a)
+				fbs = append(fbs, f)
+				addrs = append(addrs, f.addr())
+			}
+			c, err := New(Options{Address: agent.addr(), Fallback: addrs}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*RenewHedge)
+			defer cancel()
+			err = c.RenewSession(ctx, "s1")
+			switch {
+			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			case tt.wantAny && (err == nil || errors.Is(err, ErrSessionGone)):
+				t.Fatalf("err = %v, want a failure that is not %v", err, ErrSessionGone)
+			case tt.wantErr == nil && !tt.wantAny && err != nil:
+				t.Fatalf("err = %v, want the session renewed", err)
+			}
+			asked := 0
+			for _, f := range fbs {
+				asked += int(f.calls.Load())
+			}
+			if tt.asked != (asked > 0) {
+				t.Errorf("fallbacks asked %d times, want asked=%v", asked, tt.asked)
+			}
+		})
+	}
+}
+
+func TestNewFallbackScheme(t *testing.T) {
+	if _, err := New(Options{Address: "https://127.0.0.1:8501", Fallback: []string{"http://consul:8500"}}, nil); err == nil ||
+		!strings.Contains(err.Error(), "fallback") {
+		t.Fatalf("err = %v, want one naming the fallback whose scheme differs", err)
+	}
+	if _, err := New(Options{Address: "https://127.0.0.1:8501", Fallback: []string{"https://consul:8501"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
