@@ -106,6 +106,9 @@ type Client struct {
 	services  map[string]Service // by service ID: what Register was given, for re-registration
 	agentNode string             // the agent's node name, learnt by WaitReady
 	renewedBy string             // where the last successful renewal went through ("" is Address)
+	// agentSlowUntil: a fallback answered a hedged request the agent did not; until then
+	// hedge does not wait for the agent first.
+	agentSlowUntil time.Time
 }
 
 // fallback is one of Options.Fallback.

@@ -55,7 +55,24 @@ func (c *Client) Get(ctx context.Context, key string) (*KV, uint64, error) {
 
 // List reads every key under prefix, sorted by key, and the query's index.
 func (c *Client) List(ctx context.Context, prefix string) ([]KV, uint64, error) {
-	return c.ListBlocking(ctx, prefix, 0, 0)
+	ctx, cancel := c.reqCtx(ctx, 0)
+	defer cancel()
+	type listed struct {
+		kvs   []KV
+		index uint64
+	}
+	// Hedged (see hedge): the agent's answer and a server's are the same read.
+	l, _, err := hedge(ctx, c, func(ctx context.Context, cl *api.Client, via string) (listed, error) {
+		ps, meta, err := cl.KV().List(prefix, (&api.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			if via != c.addr {
+				return listed{}, fmt.Errorf("consul: list %s via %s: %w", prefix, via, err)
+			}
+			return listed{}, fmt.Errorf("consul: list %s: %w", prefix, err)
+		}
+		return listed{fromPairs(ps), meta.LastIndex}, nil
+	}, nil)
+	return l.kvs, l.index, err
 }
 
 // ListBlocking is List as a blocking query: with waitIndex > 0 it returns once the prefix's

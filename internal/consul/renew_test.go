@@ -106,3 +106,27 @@ func TestNewFallbackScheme(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Once a fallback answered for a hanging agent, the next requests do not wait for the agent
+// first (each renewal here has less time than the hedge delay), until the agent
+// answers again.
+func TestHedgeStopsWaitingForASlowAgent(t *testing.T) {
+	agent, live := newFakeRenew(t, "hang"), newFakeRenew(t, "ok")
+	c, err := New(Options{Address: agent.addr(), Fallback: []string{live.addr()}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*RenewHedge)
+	defer cancel()
+	if err := c.RenewSession(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), RenewHedge/3)
+		err := c.RenewSession(ctx, "s1")
+		cancel()
+		if err != nil {
+			t.Fatalf("renewal %d after the fallback answered: %v (it waited for the agent again)", i+2, err)
+		}
+	}
+}

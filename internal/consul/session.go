@@ -132,26 +132,59 @@ func (c *Client) CreateSession(ctx context.Context, o SessionOptions) (string, e
 func (c *Client) RenewSession(ctx context.Context, id string) error {
 	ctx, cancel := c.reqCtx(ctx, 0)
 	defer cancel()
+	_, via, err := hedge(ctx, c, func(ctx context.Context, cl *api.Client, via string) (struct{}, error) {
+		return struct{}{}, renew(ctx, cl, via, id)
+	}, func(err error) bool { return errors.Is(err, ErrSessionGone) }) // the leader's word, whoever carried it
+	if err == nil {
+		c.renewedThrough(via)
+	}
+	return err
+}
+
+// RenewHedge is how long a hedged request (RenewSession, List) waits for the agent before it
+// also asks the fallbacks: far above a healthy answer (a few milliseconds), far below the
+// fence deadline's slack.
+const RenewHedge = 300 * time.Millisecond
+
+// hedge runs ask through the agent and, once the agent has failed or not answered within
+// RenewHedge, through every fallback too (Options.Fallback); the first success wins, with
+// where it came from. An error for which final is true ends the race at once; otherwise the
+// errors of every path are returned together. For requests any Consul agent or server
+// answers alike (reads and session renewals forwarded to the leader), never for an agent's
+// own state, and never for writes (a write the stuck agent sends late could land after a
+// newer one sent another way).
+func hedge[T any](ctx context.Context, c *Client, ask func(context.Context, *api.Client, string) (T, error), final func(error) bool) (T, string, error) {
 	if len(c.fallback) == 0 {
-		return renew(ctx, c.api, c.addr, id)
+		v, err := ask(ctx, c.api, c.addr)
+		return v, c.addr, err
 	}
 	type answer struct {
+		v   T
 		via string
 		err error
 	}
 	answers := make(chan answer, 1+len(c.fallback)) // buffered: late answers do not block
-	ask := func(cl *api.Client, via string) {
-		go func() { answers <- answer{via, renew(ctx, cl, via, id)} }()
+	start := func(cl *api.Client, via string) {
+		go func() {
+			v, err := ask(ctx, cl, via)
+			answers <- answer{v, via, err}
+		}()
 	}
-	ask(c.api, c.addr)
-	hedge := time.NewTimer(RenewHedge)
-	defer hedge.Stop()
+	start(c.api, c.addr)
+	wait := RenewHedge
+	c.mu.Lock()
+	if time.Now().Before(c.agentSlowUntil) {
+		wait = 0 // it failed us a moment ago: do not wait for it again
+	}
+	c.mu.Unlock()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	pending, hedged := 1, false
 	hedgeNow := func() {
 		if !hedged {
 			hedged = true
 			for _, f := range c.fallback {
-				ask(f.api, f.addr)
+				start(f.api, f.addr)
 			}
 			pending += len(c.fallback)
 		}
@@ -159,30 +192,33 @@ func (c *Client) RenewSession(ctx context.Context, id string) error {
 	var errs []error
 	for {
 		select {
-		case <-hedge.C:
+		case <-timer.C:
 			hedgeNow()
 		case a := <-answers:
 			pending--
-			switch {
-			case a.err == nil:
-				c.renewedThrough(a.via)
-				return nil
-			case errors.Is(a.err, ErrSessionGone):
-				// The leader's word, whoever carried it.
-				return a.err
+			if a.err == nil || (final != nil && final(a.err)) {
+				c.mu.Lock()
+				if a.via == c.addr {
+					c.agentSlowUntil = time.Time{}
+				} else {
+					c.agentSlowUntil = time.Now().Add(agentSlowFor)
+				}
+				c.mu.Unlock()
+				return a.v, a.via, a.err
 			}
 			errs = append(errs, a.err)
 			hedgeNow()
 			if pending == 0 {
-				return errors.Join(errs...)
+				var zero T
+				return zero, "", errors.Join(errs...)
 			}
 		}
 	}
 }
 
-// RenewHedge is how long RenewSession waits for the agent before it also asks the fallbacks:
-// far above a healthy renewal (a few milliseconds), far below the fence deadline's slack.
-const RenewHedge = 300 * time.Millisecond
+// agentSlowFor is how long after a fallback answered for it the agent is not waited for
+// (hedge asks everyone at once); its own first answer ends that.
+const agentSlowFor = 10 * time.Second
 
 func renew(ctx context.Context, c *api.Client, via, id string) error {
 	entry, _, err := c.Session().Renew(id, (&api.WriteOptions{}).WithContext(ctx))

@@ -171,8 +171,10 @@ func (l *Loop) Status() Status {
 	return l.status
 }
 
-// Run cycles until ctx ends: every Interval, and at once when wake fires (a Consul watch saw
-// the cluster's keys change).
+// Run cycles until ctx ends: a cycle starts Interval after the last one started (at once if
+// that one took longer), and at once when wake fires (a Consul watch saw the cluster's keys
+// change). Cycles start at a fixed rate, not Interval after one ends: a cycle that waits on a
+// slow Consul must not push the next alive-check pass, and so the fence deadline, further.
 func (l *Loop) Run(ctx context.Context, wake <-chan struct{}) {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -183,8 +185,9 @@ func (l *Loop) Run(ctx context.Context, wake <-chan struct{}) {
 		case <-wake:
 		case <-t.C:
 		}
+		start := time.Now()
 		l.Cycle(ctx)
-		t.Reset(l.cfg.Timing.Interval)
+		t.Reset(max(0, l.cfg.Timing.Interval-time.Since(start)))
 	}
 }
 

@@ -101,6 +101,22 @@ func (p *Project) Cut(t testing.TB, oneWay bool, sides ...[]endpoint) *Partition
 	return pt
 }
 
+// DropOut drops every packet the node sends to the port (proto "tcp" or "udp") of any host.
+func (p *Project) DropOut(t testing.TB, n Node, proto, port string) *Partition {
+	t.Helper()
+	pt := &Partition{p: p}
+	pid := strconv.Itoa(p.pid(t, n.ID))
+	rule := []string{"OUTPUT", "-p", proto, "--dport", port, "-j", "DROP"}
+	full := append([]string{"-t", pid, "-n", "iptables", "-I"}, rule...)
+	if out, err := run(context.Background(), 30*time.Second, nil, "", "nsenter", full...); err != nil {
+		t.Fatalf("nsenter %v: %v: %s", full, err, out)
+	}
+	pt.rules = append(pt.rules, append([]string{"-t", pid, "-n", "iptables", "-D"}, rule...))
+	t.Logf("partition: %s sends nothing to %s port %s", n.Name, proto, port)
+	t.Cleanup(func() { pt.Heal(t) })
+	return pt
+}
+
 // Heal removes the partition's rules (once; a container that is gone has none left).
 func (pt *Partition) Heal(t testing.TB) {
 	for _, r := range pt.rules {
