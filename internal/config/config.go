@@ -61,7 +61,7 @@ type ConsulConfig struct {
 	// A session renewal that address has not answered within 300ms is also sent through
 	// them, so that the death of the one server an agent forwards to does not fence the
 	// primary. Default: with agent.join set, the joined servers on Consul's HTTP port (8500,
-	// or 8501 with https); otherwise none. "none" turns it off.
+	// or 8501 with https; with a token, only over https); otherwise none. "none" turns it off.
 	Fallback string `json:"fallback"`
 	// Agent runs a local Consul agent (client mode) beside mysqld, as Consul is meant to be
 	// run: this node's session is bound to its own agent's health, so losing a Consul

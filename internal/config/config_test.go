@@ -63,6 +63,9 @@ func TestConsulFallback(t *testing.T) {
 			[]string{"consul:8500", "consul-2:8500", "consul-3:8500"}},
 		{map[string]string{"CONSUL": "https://127.0.0.1:8501", "CONSUL_AGENT_JOIN": "c1,c2"}, []string{"c1:8501", "c2:8501"}},
 		{map[string]string{"CONSUL": "127.0.0.1:8500", "CONSUL_AGENT_JOIN": "c1", "CONSUL_FALLBACK": "none"}, nil},
+		// A token never goes to the servers over plain http unless asked for.
+		{map[string]string{"CONSUL": "127.0.0.1:8500", "CONSUL_AGENT_JOIN": "c1", "CONSUL_HTTP_TOKEN": "0b7f2d0e-6c1e-4c39-9d55-3c1f9f0a1b2c"}, nil},
+		{map[string]string{"CONSUL": "https://127.0.0.1:8501", "CONSUL_AGENT_JOIN": "c1", "CONSUL_HTTP_TOKEN": "0b7f2d0e-6c1e-4c39-9d55-3c1f9f0a1b2c"}, []string{"c1:8501"}},
 		{map[string]string{"CONSUL": "consul-a", "CONSUL_FALLBACK": "consul-b:8500,http://consul-c:8500"}, []string{"consul-b:8500", "consul-c:8500"}},
 	} {
 		cfg, err := Load("", withEnv(tt.env))

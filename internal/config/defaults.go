@@ -72,7 +72,9 @@ func (c *Config) fill(env LookupEnv) {
 		if c.Consul.Agent.DataDir == "" && c.MySQL.Datadir != "" {
 			c.Consul.Agent.DataDir = filepath.Join(filepath.Dir(filepath.Clean(c.MySQL.Datadir)), "consul-agent")
 		}
-		if c.Consul.Fallback == "" {
+		// Not over plain http with a token: it would cross the network in clear (to the
+		// local agent it does not); consul.fallback set explicitly still does.
+		if c.Consul.Fallback == "" && (c.Consul.Token == "" || c.Consul.Scheme == "https") {
 			c.Consul.Fallback = joinedServersHTTP(c.Consul.Agent.Join, c.Consul.Scheme)
 		}
 	}

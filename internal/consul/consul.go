@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -109,6 +110,9 @@ type Client struct {
 	// agentSlowUntil: a fallback answered a hedged request the agent did not; until then
 	// hedge does not wait for the agent first.
 	agentSlowUntil time.Time
+	// fallbackDC is the datacenter every request through a fallback names: Options.Datacenter,
+	// else the agent's own (learnt by WaitReady), so that a server answers for ours.
+	fallbackDC string
 }
 
 // fallback is one of Options.Fallback.
@@ -181,13 +185,14 @@ func New(opts Options, log *slog.Logger) (*Client, error) {
 		fbs = append(fbs, fallback{addr: a, api: fc})
 	}
 	return &Client{
-		api:      c,
-		cfg:      cfg,
-		addr:     addr,
-		timeout:  timeout,
-		log:      log.With("consul", addr),
-		fallback: fbs,
-		services: make(map[string]Service),
+		api:        c,
+		cfg:        cfg,
+		addr:       addr,
+		timeout:    timeout,
+		log:        log.With("consul", addr),
+		fallback:   fbs,
+		fallbackDC: opts.Datacenter,
+		services:   make(map[string]Service),
 	}, nil
 }
 
@@ -250,7 +255,7 @@ func (c *Client) ready(ctx context.Context) error {
 		return errors.New("no leader yet")
 	}
 	var self struct {
-		Config struct{ NodeName string }
+		Config struct{ NodeName, Datacenter string }
 	}
 	if _, err := c.api.Raw().Query("/v1/agent/self", &self, q); err != nil {
 		if perr := permissionError(err, "read the agent's description (/v1/agent/self)",
@@ -277,8 +282,46 @@ func (c *Client) ready(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.agentNode = name
+	if c.fallbackDC == "" {
+		c.fallbackDC = self.Config.Datacenter
+	}
 	c.mu.Unlock()
+	c.checkFallbacks(ctx)
 	return nil
+}
+
+// checkFallbacks drops, with a warning, each fallback whose Raft peers are not the agent's:
+// another Consul cluster (a wrong consul.fallback) must never answer for ours. One that does
+// not answer now is kept, unchecked: its answers must still pass hedge's own tests.
+func (c *Client) checkFallbacks(ctx context.Context) {
+	c.mu.Lock()
+	fbs := c.fallback
+	c.mu.Unlock()
+	if len(fbs) == 0 {
+		return
+	}
+	ours, err := c.api.Status().PeersWithQueryOptions(c.query(ctx))
+	if err != nil || len(ours) == 0 {
+		return
+	}
+	slices.Sort(ours)
+	var keep []fallback
+	for _, f := range fbs {
+		theirs, err := f.api.Status().PeersWithQueryOptions(c.query(ctx))
+		slices.Sort(theirs)
+		switch {
+		case err != nil:
+			c.log.Info("consul.fallback not reachable now; kept", "fallback", f.addr, "err", err)
+		case !slices.Equal(ours, theirs):
+			c.log.Warn("consul.fallback is not a member of this agent's Consul cluster: not used", "fallback", f.addr,
+				"its_servers", theirs, "ours", ours)
+			continue
+		}
+		keep = append(keep, f)
+	}
+	c.mu.Lock()
+	c.fallback = keep
+	c.mu.Unlock()
 }
 
 // reqCtx bounds a request by c.timeout plus wait (the blocking part of a blocking query,

@@ -61,9 +61,12 @@ func (c *Client) List(ctx context.Context, prefix string) ([]KV, uint64, error) 
 		kvs   []KV
 		index uint64
 	}
-	// Hedged (see hedge): the agent's answer and a server's are the same read.
-	l, _, err := hedge(ctx, c, func(ctx context.Context, cl *api.Client, via string) (listed, error) {
-		ps, meta, err := cl.KV().List(prefix, (&api.QueryOptions{}).WithContext(ctx))
+	// Hedged (see hedge): the agent's answer and a server's are the same read. A fallback's
+	// must name a Raft index and hold a key: a 404 (from something that is not Consul, or a
+	// prefix another cluster does not have) reads as "no keys" in consul/api, and an empty
+	// view would say the cluster holds no lock, no members, no sync set.
+	l, _, err := hedge(ctx, c, func(ctx context.Context, cl *api.Client, via, dc string) (listed, error) {
+		ps, meta, err := cl.KV().List(prefix, (&api.QueryOptions{Datacenter: dc}).WithContext(ctx))
 		if err != nil {
 			if via != c.addr {
 				return listed{}, fmt.Errorf("consul: list %s via %s: %w", prefix, via, err)
@@ -71,6 +74,11 @@ func (c *Client) List(ctx context.Context, prefix string) ([]KV, uint64, error) 
 			return listed{}, fmt.Errorf("consul: list %s: %w", prefix, err)
 		}
 		return listed{fromPairs(ps), meta.LastIndex}, nil
+	}, func(l listed) error {
+		if l.index == 0 || len(l.kvs) == 0 {
+			return fmt.Errorf("no key under %s (index %d)", prefix, l.index)
+		}
+		return nil
 	}, nil)
 	return l.kvs, l.index, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -132,9 +133,9 @@ func (c *Client) CreateSession(ctx context.Context, o SessionOptions) (string, e
 func (c *Client) RenewSession(ctx context.Context, id string) error {
 	ctx, cancel := c.reqCtx(ctx, 0)
 	defer cancel()
-	_, via, err := hedge(ctx, c, func(ctx context.Context, cl *api.Client, via string) (struct{}, error) {
-		return struct{}{}, renew(ctx, cl, via, id)
-	}, func(err error) bool { return errors.Is(err, ErrSessionGone) }) // the leader's word, whoever carried it
+	_, via, err := hedge(ctx, c, func(ctx context.Context, cl *api.Client, via, dc string) (struct{}, error) {
+		return struct{}{}, renew(ctx, cl, via, dc, id)
+	}, nil, func(err error) bool { return errors.Is(err, ErrSessionGone) })
 	if err == nil {
 		c.renewedThrough(via)
 	}
@@ -147,15 +148,25 @@ func (c *Client) RenewSession(ctx context.Context, id string) error {
 const RenewHedge = 300 * time.Millisecond
 
 // hedge runs ask through the agent and, once the agent has failed or not answered within
-// RenewHedge, through every fallback too (Options.Fallback); the first success wins, with
-// where it came from. An error for which final is true ends the race at once; otherwise the
-// errors of every path are returned together. For requests any Consul agent or server
-// answers alike (reads and session renewals forwarded to the leader), never for an agent's
-// own state, and never for writes (a write the stuck agent sends late could land after a
-// newer one sent another way).
-func hedge[T any](ctx context.Context, c *Client, ask func(context.Context, *api.Client, string) (T, error), final func(error) bool) (T, string, error) {
-	if len(c.fallback) == 0 {
-		v, err := ask(ctx, c.api, c.addr)
+// RenewHedge, through every fallback too (Options.Fallback), naming the datacenter dc (the
+// agent's, for the agent ""); the first success wins, with where it came from. A fallback's
+// answer counts only if valid (nil: any) accepts it.
+//
+// An error for which final is true (a session Consul does not know) ends the race at once
+// when the agent says it, and is returned from a fallback only when nothing succeeded: a
+// fallback's word must not beat the agent's. Otherwise the errors of every path are returned
+// together.
+//
+// For requests any Consul agent or server answers alike (reads and session renewals, which
+// are forwarded to the leader), never for an agent's own state, and never for writes (a
+// write the stuck agent sends late could land after a newer one sent another way).
+func hedge[T any](ctx context.Context, c *Client, ask func(ctx context.Context, cl *api.Client, via, dc string) (T, error),
+	valid func(T) error, final func(error) bool) (T, string, error) {
+	c.mu.Lock()
+	fbs, dc, slow := c.fallback, c.fallbackDC, time.Now().Before(c.agentSlowUntil)
+	c.mu.Unlock()
+	if len(fbs) == 0 {
+		v, err := ask(ctx, c.api, c.addr, "")
 		return v, c.addr, err
 	}
 	type answer struct {
@@ -163,53 +174,81 @@ func hedge[T any](ctx context.Context, c *Client, ask func(context.Context, *api
 		via string
 		err error
 	}
-	answers := make(chan answer, 1+len(c.fallback)) // buffered: late answers do not block
-	start := func(cl *api.Client, via string) {
-		go func() {
-			v, err := ask(ctx, cl, via)
-			answers <- answer{v, via, err}
-		}()
+	answers := make(chan answer, 1+len(fbs)) // buffered: late answers do not block
+	var agentOK atomic.Bool
+	// The agent's request outlives the race (up to the caller's deadline): its answer, even
+	// one that lost, is what tells us the agent is back.
+	actx, acancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if d, ok := ctx.Deadline(); ok {
+		actx, acancel = context.WithDeadline(actx, d)
 	}
-	start(c.api, c.addr)
+	go func() {
+		defer acancel()
+		v, err := ask(actx, c.api, c.addr, "")
+		if err == nil {
+			// Any answer of the agent's, even one that lost the race, ends the slow mode.
+			agentOK.Store(true)
+			c.mu.Lock()
+			c.agentSlowUntil = time.Time{}
+			c.mu.Unlock()
+		}
+		answers <- answer{v, c.addr, err}
+	}()
 	wait := RenewHedge
-	c.mu.Lock()
-	if time.Now().Before(c.agentSlowUntil) {
-		wait = 0 // it failed us a moment ago: do not wait for it again
+	if slow {
+		wait = 0 // it failed us a moment ago: do not wait for it first
 	}
-	c.mu.Unlock()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	pending, hedged := 1, false
 	hedgeNow := func() {
-		if !hedged {
-			hedged = true
-			for _, f := range c.fallback {
-				start(f.api, f.addr)
-			}
-			pending += len(c.fallback)
+		if hedged {
+			return
 		}
+		hedged = true
+		for _, f := range fbs {
+			go func() {
+				v, err := ask(ctx, f.api, f.addr, dc)
+				if err == nil && valid != nil {
+					if verr := valid(v); verr != nil {
+						err = fmt.Errorf("answer refused from consul.fallback %s: %w", f.addr, verr)
+					}
+				}
+				answers <- answer{v, f.addr, err}
+			}()
+		}
+		pending += len(fbs)
 	}
 	var errs []error
+	var finalErr error
 	for {
 		select {
 		case <-timer.C:
 			hedgeNow()
 		case a := <-answers:
 			pending--
-			if a.err == nil || (final != nil && final(a.err)) {
-				c.mu.Lock()
-				if a.via == c.addr {
-					c.agentSlowUntil = time.Time{}
-				} else {
+			if a.err == nil {
+				if a.via != c.addr && !agentOK.Load() {
+					c.mu.Lock()
 					c.agentSlowUntil = time.Now().Add(agentSlowFor)
+					c.mu.Unlock()
 				}
-				c.mu.Unlock()
-				return a.v, a.via, a.err
+				return a.v, a.via, nil
 			}
-			errs = append(errs, a.err)
+			if final != nil && final(a.err) {
+				if a.via == c.addr {
+					return a.v, a.via, a.err
+				}
+				finalErr = a.err
+			} else {
+				errs = append(errs, a.err)
+			}
 			hedgeNow()
 			if pending == 0 {
 				var zero T
+				if finalErr != nil {
+					return zero, "", finalErr
+				}
 				return zero, "", errors.Join(errs...)
 			}
 		}
@@ -220,8 +259,8 @@ func hedge[T any](ctx context.Context, c *Client, ask func(context.Context, *api
 // (hedge asks everyone at once); its own first answer ends that.
 const agentSlowFor = 10 * time.Second
 
-func renew(ctx context.Context, c *api.Client, via, id string) error {
-	entry, _, err := c.Session().Renew(id, (&api.WriteOptions{}).WithContext(ctx))
+func renew(ctx context.Context, c *api.Client, via, dc, id string) error {
+	entry, _, err := c.Session().Renew(id, (&api.WriteOptions{Datacenter: dc}).WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("consul: renew session %s via %s: %w", id, via, err)
 	}

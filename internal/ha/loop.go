@@ -388,11 +388,12 @@ func boots(ms []Member, set []string) map[string]string {
 // failing it would end the session (and a primary's lock) on one slow query; not passing it
 // ends the session within checkTTL if mysqld stays away.
 func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
-	ctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
-	defer cancel()
 	sent := l.now()
 	if up {
-		if err := l.cluster.SetAlive(ctx, true, "mysqld answers"); err == nil {
+		actx, cancel := context.WithTimeout(ctx, l.consulTimeout())
+		err := l.cluster.SetAlive(actx, true, "mysqld answers")
+		cancel()
+		if err == nil {
 			l.lastAliveOK = sent
 		} else {
 			l.log.Debug("alive check update failed", "err", err)
@@ -412,8 +413,12 @@ func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
 		l.log.Debug("not renewing the session: the alive check has not passed within its TTL")
 		return
 	}
+	// Its own time bound: a slow alive pass must not leave the renewal (hedged through
+	// consul.fallback after 300 ms) too little.
+	rctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
+	defer cancel()
 	sent = l.now()
-	switch err := l.cluster.RenewSession(ctx, l.session); {
+	switch err := l.cluster.RenewSession(rctx, l.session); {
 	case err == nil:
 		l.lastRenewOK = sent
 	case errors.Is(err, ErrSessionGone):
