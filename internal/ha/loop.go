@@ -143,6 +143,7 @@ type Loop struct {
 	// pendingFailover: this cycle's promotion, recorded in the history after the report.
 	pendingFailover *Failover
 	promotedAt      time.Time // when this node last opened writes (zero while not primary)
+	acting          bool      // whileAlive runs an action beside the heartbeats
 	publishedAt     time.Time
 	primaryReg      bool
 	lastFollow      time.Time // when replication was last (re)pointed, and at whom
@@ -395,6 +396,7 @@ func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
 		cancel()
 		if err == nil {
 			l.lastAliveOK = sent
+			l.rearm(ctx)
 		} else {
 			l.log.Debug("alive check update failed", "err", err)
 		}
@@ -426,6 +428,25 @@ func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
 		l.session = ""
 	default:
 		l.log.Debug("session renewal failed", "err", err)
+	}
+}
+
+// rearm pushes the in-server watchdog as soon as an alive pass moved the deadline, while this
+// node has writes open: not only when the cycle gets to StayPrimary, after its Consul reads.
+// While Consul has no leader (an election, 3-4 s) every read and write of a cycle takes its
+// full timeout, and a watchdog armed only after them would fire while the lock is still ours.
+// Arming is as safe here as there: the window ends before the earliest instant our session
+// could end, whatever the cycle is about to decide (a fence makes the server read-only
+// anyway). Not while an action runs beside the heartbeats (whileAlive): it may be using the
+// server, and arms for itself.
+func (l *Loop) rearm(ctx context.Context) {
+	if l.promotedAt.IsZero() || l.acting {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
+	defer cancel()
+	if err := l.armWatchdog(ctx); err != nil {
+		l.log.Debug("watchdog not re-armed on the alive pass", "err", err)
 	}
 }
 
@@ -719,6 +740,8 @@ func (l *Loop) whileAlive(ctx context.Context, fn func(context.Context) error) e
 	go func() { done <- fn(ctx) }()
 	t := time.NewTicker(l.cfg.Timing.Interval)
 	defer t.Stop()
+	l.acting = true // fn may use the server: the heartbeat leaves the watchdog alone
+	defer func() { l.acting = false }()
 	for {
 		select {
 		case err := <-done:
@@ -1124,7 +1147,9 @@ func (l *Loop) report(ctx context.Context, a Action, o observation, actErr error
 	if r := o.state.Replica; role == RoleReplica && r != nil {
 		rec.Streaming = r.IORunning && !r.Connecting && r.Source != "" && r.Source == o.state.Holder
 	}
-	if l.session != "" && (changed(rec, l.published) || l.now().Sub(l.publishedAt) > 10*time.Second) {
+	// Not when this cycle could not read Consul (no leader, say): the write would most likely
+	// wait out its timeout too, and the next alive pass (so the watchdog) with it.
+	if l.session != "" && o.state.ConsulOK && (changed(rec, l.published) || l.now().Sub(l.publishedAt) > 10*time.Second) {
 		if err := l.cluster.PublishMember(ctx, l.session, rec); err == nil {
 			l.published, l.publishedAt = rec, l.now()
 		} else {

@@ -289,6 +289,35 @@ func TestNoRenewalWithoutTheAliveCheck(t *testing.T) {
 	}
 }
 
+// A primary re-arms the watchdog on every alive pass, not only when its cycle gets to
+// StayPrimary after the Consul reads, which take their full timeout while Consul elects a
+// leader. Not once fenced, nor while an action runs beside the heartbeats.
+func TestAlivePassRearmsTheWatchdog(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{}}, newClock()
+	l := newLoop(f, c)
+	cycleUntilWritable(l, f, c)
+	arms := func() int { return strings.Count(strings.Join(f.calls, " "), "ArmWatchdog") }
+	n := arms()
+	c.add(500 * time.Millisecond)
+	l.heartbeat(context.Background(), true, nil)
+	if arms() != n+1 {
+		t.Fatalf("calls %v: the alive pass of a primary with writes open did not re-arm the watchdog", f.calls)
+	}
+	l.acting = true
+	l.heartbeat(context.Background(), true, nil)
+	l.acting = false
+	if arms() != n+1 {
+		t.Errorf("re-armed while an action ran beside the heartbeats")
+	}
+	if err := l.fence(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l.heartbeat(context.Background(), true, nil)
+	if arms() != n+1 {
+		t.Errorf("re-armed after a fence")
+	}
+}
+
 func TestGracefulStopHandsOverOnlyAfterReplicasHaveEverything(t *testing.T) {
 	f, c := &fakeWorld{db: DBState{Executed: "5", Received: "5"}}, newClock()
 	l := newLoop(f, c)
