@@ -378,68 +378,17 @@ func downloadBinlog(ctx context.Context, store storage.Store, key *seal.Key, all
 // snapshot's position, pipes the binlog tool's output for files into the client, makes the
 // replication position match the binlog, stops the server and returns the final position.
 func replay(ctx context.Context, o PITROptions, rec Record, gtid string, files []string, log *slog.Logger) (string, error) {
-	sockDir, err := os.MkdirTemp("", "mysqlpilot-pitr-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(sockDir)
 	serverID := o.ServerID
 	if serverID == 0 {
-		serverID = max(rec.ServerID, 1)
+		serverID = rec.ServerID
 	}
-	cnf := filepath.Join(sockDir, "replay.cnf")
-	sc := mysql.ServerConfig{Flavor: o.Flavor, Datadir: o.Datadir, Socket: filepath.Join(sockDir, "mysqld.sock"),
-		PidFile: filepath.Join(sockDir, "mysqld.pid"), Port: 3306, BindAddress: "127.0.0.1", ServerID: serverID,
-		TmpDir: sockDir, Extra: o.Flavor.ReplayServerOptions()}
-	if err := mysql.WriteServerConfig(cnf, sc); err != nil {
-		return "", err
-	}
-	osUser := o.OSUser
-	if osUser == "" && os.Geteuid() == 0 {
-		osUser = "root"
-	}
-	// The server, once it dropped to osUser, creates its socket and pid file here.
-	if err := chownTree(sockDir, osUser); err != nil {
-		return "", err
-	}
-	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopServer()
-	serverDone := make(chan error, 1)
-	go func() {
-		serverDone <- o.Runner.Run(srvCtx, supervisor.Cmd{Name: "replay " + o.Flavor.ServerBinary(), Path: o.ServerBinary, Args: mysql.ServerArgs(cnf, osUser)})
-	}()
-	// Stop the server however we leave: SHUTDOWN when we can, the context otherwise.
-	var db *mysql.DB
-	defer func() {
-		if db != nil {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_, _ = db.SQL().ExecContext(sctx, "SHUTDOWN")
-			cancel()
-			db.Close()
-		}
-		t := time.NewTimer(o.StartTimeout)
-		defer t.Stop()
-		select {
-		case <-serverDone:
-		case <-t.C:
-			stopServer()
-			<-serverDone
-		}
-	}()
-
-	openCtx, cancelOpen := context.WithTimeout(ctx, o.StartTimeout)
-	defer cancelOpen()
-	go func() {
-		select {
-		case <-serverDone:
-			cancelOpen()
-		case <-openCtx.Done():
-		}
-	}()
-	db, err = mysql.Open(openCtx, mysql.Conn{Flavor: o.Flavor, Socket: sc.Socket, User: "root", Password: o.RootPassword, MaxOpen: 2})
+	db, socket, stop, err := privateServer{Name: "replay", Flavor: o.Flavor, Runner: o.Runner, Binary: o.ServerBinary,
+		OSUser: o.OSUser, Datadir: o.Datadir, ServerID: serverID, Extra: o.Flavor.ReplayServerOptions(),
+		RootPassword: o.RootPassword, StartTimeout: o.StartTimeout, StopTimeout: o.StartTimeout, Log: log}.start(ctx)
 	if err != nil {
 		return "", fmt.Errorf("start the replay server: %w", err)
 	}
+	defer stop()
 	version, err := db.Version(ctx)
 	if err != nil {
 		return "", err
@@ -451,7 +400,7 @@ func replay(ctx context.Context, o PITROptions, rec Record, gtid string, files [
 	}
 	if len(files) > 0 {
 		start := time.Now()
-		err := withOptionFile("", mysql.ClientOptions{User: "root", Password: o.RootPassword, Socket: sc.Socket}, func(optionFile, _ string) error {
+		err := withOptionFile("", mysql.ClientOptions{User: "root", Password: o.RootPassword, Socket: socket}, func(optionFile, _ string) error {
 			return pipeReplay(ctx, o, gtid, files, optionFile)
 		})
 		if err != nil {

@@ -326,85 +326,18 @@ const drillBufferPool = "64M"
 // InnoDB tables (all, or a sample of snapshot.verify.sampleTables) and shuts it down.
 func (s *Snapshotter) checkRestored(ctx context.Context, rec Record, datadir string, log *slog.Logger) (checked, total int, err error) {
 	m := s.cfg.MySQL
-	sockDir, err := os.MkdirTemp("", "mysqlpilot-drill-") // 0700; short enough for a socket path
-	if err != nil {
-		return 0, 0, localErr(err)
-	}
-	defer os.RemoveAll(sockDir)
-	osUser := m.OSUser()
-	if osUser == "" && os.Geteuid() == 0 {
-		osUser = "root"
-	}
-	cnf := filepath.Join(sockDir, "drill.cnf")
-	sc := mysql.ServerConfig{Flavor: s.flavor, Datadir: datadir, Socket: filepath.Join(sockDir, "mysqld.sock"),
-		PidFile: filepath.Join(sockDir, "mysqld.pid"), Port: 3306, BindAddress: "127.0.0.1", ServerID: max(rec.ServerID, 1),
-		TmpDir: sockDir, InnoDBBufferPool: drillBufferPool, Extra: s.flavor.DrillServerOptions()}
-	if err := mysql.WriteServerConfig(cnf, sc); err != nil {
-		return 0, 0, localErr(err)
-	}
-	// The server, once it dropped to osUser, creates its socket and pid file here.
-	if err := chownTree(sockDir, osUser); err != nil {
-		return 0, 0, localErr(err)
-	}
 	server := s.flavor.ServerBinary()
 	if len(m.Exec) > 0 && m.Exec[0] != "" {
 		server = m.Exec[0]
 	}
-	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopServer()
-	serverDone := make(chan error, 1)
-	go func() {
-		serverDone <- s.runner.Run(srvCtx, supervisor.Cmd{Name: "drill " + s.flavor.ServerBinary(), Path: server, Args: mysql.ServerArgs(cnf, osUser)})
-	}()
-	var db *mysql.DB
-	// Stop the server however we leave: SHUTDOWN when connected, SIGTERM (then SIGKILL)
-	// otherwise or when it does not stop in time.
-	defer func() {
-		if db != nil {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_, _ = db.SQL().ExecContext(sctx, "SHUTDOWN")
-			cancel()
-			db.Close()
-		} else {
-			stopServer() // never connected: SIGTERM now
-		}
-		t := time.NewTimer(m.StopTimeout.D() + time.Second)
-		defer t.Stop()
-		select {
-		case <-serverDone:
-		case <-t.C:
-			log.Warn("the drill's server did not stop in time: terminating it")
-			stopServer()
-			<-serverDone
-		}
-	}()
-	startTimeout := m.StartTimeout.D()
-	if startTimeout <= 0 {
-		startTimeout = 10 * time.Minute
-	}
-	openCtx, cancelOpen := context.WithTimeout(ctx, startTimeout)
-	defer cancelOpen()
-	exited := make(chan error, 1)
-	go func() {
-		select {
-		case err := <-serverDone:
-			exited <- err
-			serverDone <- err // for the deferred stop
-			cancelOpen()
-		case <-openCtx.Done():
-		}
-	}()
-	db, err = mysql.Open(openCtx, mysql.Conn{Flavor: s.flavor, Socket: sc.Socket, User: "root", Password: m.RootPassword,
-		PasswordSource: "MYSQL_ROOT_PASSWORD", MaxOpen: 2, IOTimeout: time.Hour})
+	db, _, stop, err := privateServer{Name: "drill", Flavor: s.flavor, Runner: s.runner, Binary: server,
+		OSUser: m.OSUser(), Datadir: datadir, ServerID: rec.ServerID, BufferPool: drillBufferPool,
+		Extra: s.flavor.DrillServerOptions(), RootPassword: m.RootPassword, IOTimeout: time.Hour,
+		StartTimeout: m.StartTimeout.D(), StopTimeout: m.StopTimeout.D(), Log: log}.start(ctx)
 	if err != nil {
-		select {
-		case srvErr := <-exited:
-			return 0, 0, fmt.Errorf("the server did not start on the restored datadir: %w", srvErr)
-		default:
-		}
-		return 0, 0, fmt.Errorf("connect to the drill's server: %w", err)
+		return 0, 0, err
 	}
-	cancelOpen() // the watcher above must not take the server's exit from here on
+	defer stop()
 	tables, err := innodbTables(ctx, db.SQL())
 	if err != nil {
 		return 0, 0, fmt.Errorf("list the InnoDB tables: %w", err)
