@@ -144,6 +144,7 @@ type Loop struct {
 	pendingFailover *Failover
 	promotedAt      time.Time // when this node last opened writes (zero while not primary)
 	acting          bool      // whileAlive runs an action beside the heartbeats
+	lastBeat        time.Time // when heartbeat last ran
 	publishedAt     time.Time
 	primaryReg      bool
 	lastFollow      time.Time // when replication was last (re)pointed, and at whom
@@ -218,6 +219,7 @@ func (l *Loop) Cycle(ctx context.Context) Action {
 	if err != nil {
 		l.log.Warn("action failed", "action", Describe(a), "err", err)
 	}
+	l.beatIfDue(ctx, o.dbErr == nil)
 	switch a.(type) {
 	case Acquire, Promote, Fence, Follow, SetAck, Handover, Quarantine:
 		// The server changed: report what it is now, not what it was (a new primary must not
@@ -226,6 +228,9 @@ func (l *Loop) Cycle(ctx context.Context) Action {
 		o.before = o.db.Replica
 		o.db, o.dbErr = l.db.Observe(octx)
 		cancel()
+		if o.dbErr == nil {
+			l.lastDB = o.db
+		}
 	}
 	l.report(ctx, a, o, err)
 	l.recordFailover(ctx)
@@ -251,6 +256,7 @@ func (l *Loop) observe(ctx context.Context) observation {
 	vctx, cancel := context.WithTimeout(ctx, l.consulTimeout())
 	view, err := l.cluster.View(vctx)
 	cancel()
+	l.beatIfDue(ctx, up)
 	if err != nil {
 		l.log.Debug("consul read failed; deciding on the last good view", "err", err)
 	}
@@ -390,6 +396,7 @@ func boots(ms []Member, set []string) map[string]string {
 // ends the session within checkTTL if mysqld stays away.
 func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
 	sent := l.now()
+	l.lastBeat = sent
 	if up {
 		actx, cancel := context.WithTimeout(ctx, l.consulTimeout())
 		err := l.cluster.SetAlive(actx, true, "mysqld answers")
@@ -431,6 +438,16 @@ func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
 	}
 }
 
+// beatIfDue passes the alive check again (and renews, and re-arms, as heartbeat does) when
+// an Interval has gone by since the last pass within this cycle: while Consul has no leader
+// each read and write of a cycle waits out its bound, and three of them in a row would
+// outlast the watchdog's window. up is the cycle's own observation of mysqld.
+func (l *Loop) beatIfDue(ctx context.Context, up bool) {
+	if up && l.now().Sub(l.lastBeat) >= l.cfg.Timing.Interval {
+		l.heartbeat(ctx, true, nil)
+	}
+}
+
 // rearm pushes the in-server watchdog as soon as an alive pass moved the deadline, while this
 // node has writes open: not only when the cycle gets to StayPrimary, after its Consul reads.
 // While Consul has no leader (an election, 3-4 s) every read and write of a cycle takes its
@@ -440,7 +457,9 @@ func (l *Loop) heartbeat(ctx context.Context, up bool, dbErr error) {
 // anyway). Not while an action runs beside the heartbeats (whileAlive): it may be using the
 // server, and arms for itself.
 func (l *Loop) rearm(ctx context.Context) {
-	if l.promotedAt.IsZero() || l.acting {
+	// Writable as last observed: promotedAt outlives a watchdog that fired by itself, and
+	// on MySQL arming lifts super_read_only for an instant.
+	if l.promotedAt.IsZero() || !l.lastDB.Writable || l.acting {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.consulTimeout())

@@ -29,20 +29,26 @@ func indexOf(xs []string, s string) int {
 
 // fakeWorld is Consul and mysqld in memory, recording every call in order.
 type fakeWorld struct {
-	calls    []string
-	view     ClusterView
-	db       DBState
-	session  string
-	aliveErr error
-	sentPoll int // SentAll answers true from this poll on (0: never)
-	polls    int
-	alone    bool         // the last published MemberRecord.Alone
-	dbErr    error        // Observe fails with it (mysqld not answering)
-	member   MemberRecord // the last published
-	ioStuck  bool         // CatchUp leaves the replica IO thread running
+	calls     []string
+	view      ClusterView
+	db        DBState
+	session   string
+	aliveErr  error
+	sentPoll  int // SentAll answers true from this poll on (0: never)
+	polls     int
+	alone     bool         // the last published MemberRecord.Alone
+	dbErr     error        // Observe fails with it (mysqld not answering)
+	member    MemberRecord // the last published
+	ioStuck   bool         // CatchUp leaves the replica IO thread running
+	viewDelay func()       // run by View (advances the fake clock: a slow read)
 }
 
-func (f *fakeWorld) View(context.Context) (ClusterView, error) { return f.view, nil }
+func (f *fakeWorld) View(context.Context) (ClusterView, error) {
+	if f.viewDelay != nil {
+		f.viewDelay()
+	}
+	return f.view, nil
+}
 func (f *fakeWorld) CreateSession(context.Context) (string, error) {
 	f.record("CreateSession")
 	f.session = "s1"
@@ -309,12 +315,36 @@ func TestAlivePassRearmsTheWatchdog(t *testing.T) {
 	if arms() != n+1 {
 		t.Errorf("re-armed while an action ran beside the heartbeats")
 	}
+	// The watchdog fired by itself (promotedAt still set): read-only as observed, no re-arm.
+	l.lastDB.Writable = false // as the next observation will say
+	n = arms()
+	l.heartbeat(context.Background(), true, nil)
+	if arms() != n {
+		t.Errorf("re-armed a server observed read-only (calls %v)", f.calls)
+	}
+	l.lastDB.Writable = true
 	if err := l.fence(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	n = arms()
 	l.heartbeat(context.Background(), true, nil)
-	if arms() != n+1 {
+	if arms() != n {
 		t.Errorf("re-armed after a fence")
+	}
+}
+
+// A cycle whose Consul calls each wait out their bound (no Consul leader) passes the alive
+// check again between them, so the passes never lag more than about an Interval and one call.
+func TestSlowConsulCycleBeatsBetweenCalls(t *testing.T) {
+	f, c := &fakeWorld{db: DBState{}}, newClock()
+	l := newLoop(f, c)
+	cycleUntilWritable(l, f, c)
+	f.viewDelay = func() { c.add(time.Second) } // the read waits out its bound
+	f.calls = nil
+	c.add(time.Second)
+	l.Cycle(context.Background())
+	if got := strings.Count(strings.Join(f.calls, " "), "SetAlive"); got < 2 {
+		t.Errorf("calls %v: %d alive passes in a cycle whose Consul read took its full bound, want 2", f.calls, got)
 	}
 }
 
