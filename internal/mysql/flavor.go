@@ -570,10 +570,20 @@ func (f Flavor) StreamTool() string {
 // stdout) over the connection in optionFile (a [client] file from WriteClientOptionFile, so
 // no password is in argv). --defaults-extra-file must come first. targetDir only holds the
 // tool's scratch files while streaming.
+//
+// --log-copy-interval: at its end the backup blocks commits (BACKUP STAGE BLOCK_COMMIT, or
+// xtrabackup's lock) until its redo-log copying thread has caught up, and that thread looks
+// only every log-copy-interval: 1 s by default. Measured on MariaDB 10.11 under a commit
+// every 5 ms: the worst commit waited 1.00 s at the default, 0.10 s at 100 ms, 14-19 ms at
+// 20 ms; a small backup took 2.05 s, 0.24 s and 0.08 s. Polling the redo log 50 times a
+// second costs next to nothing.
 func (f Flavor) BackupArgs(optionFile, targetDir string) []string {
 	return []string{"--defaults-extra-file=" + optionFile, "--backup", "--stream=xbstream",
-		"--target-dir=" + targetDir}
+		"--target-dir=" + targetDir, "--log-copy-interval=" + strconv.Itoa(backupLogCopyIntervalMs)}
 }
+
+// backupLogCopyIntervalMs is the backup's --log-copy-interval (see BackupArgs).
+const backupLogCopyIntervalMs = 20
 
 // ExtractArgs are StreamTool's arguments to unpack a stream read from stdin into dir.
 func (f Flavor) ExtractArgs(dir string) []string { return []string{"-x", "-C", dir} }

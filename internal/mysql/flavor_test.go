@@ -238,3 +238,14 @@ func TestReplSSLType(t *testing.T) {
 		}
 	}
 }
+
+// A backup's commit block at its end lasts until the redo-log copier looks again: the
+// backup asks it to look every 20 ms, not every second (see BackupArgs).
+func TestBackupArgsShortLogCopyInterval(t *testing.T) {
+	for _, f := range []Flavor{MariaDB, MySQL} {
+		args := f.BackupArgs("/run/opt.cnf", "/tmp/bk")
+		if args[0] != "--defaults-extra-file=/run/opt.cnf" || !slices.Contains(args, "--log-copy-interval=20") {
+			t.Errorf("%s: %v", f, args)
+		}
+	}
+}

@@ -38,8 +38,9 @@ func (s *Snapshotter) NewScheduler(db *mysql.DB) *Scheduler {
 }
 
 // primaryChangeDelay is how long a new primary waits before its snapshot.onPrimaryChange
-// snapshot: a hot backup blocks commits for about a second at its end (mariabackup's BACKUP
-// STAGE BLOCK_COMMIT), which should not add to a failover's write gap.
+// snapshot: a hot backup blocks commits briefly at its end (mariabackup's BACKUP STAGE
+// BLOCK_COMMIT: ~20 ms with mysql.Flavor.BackupArgs' log-copy interval, a second with the
+// tool's default), which should not add to a failover's write gap.
 const primaryChangeDelay = time.Minute
 
 // lockedRetry is how soon a snapshot refused for the backup lock is tried again.
