@@ -2,10 +2,12 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/mysqlpilot/mysqlpilot/internal/mysql"
@@ -26,7 +28,7 @@ type privateServer struct {
 	BufferPool   string   // innodb_buffer_pool_size; "" for the default
 	Extra        []string // more server options
 	RootPassword string
-	IOTimeout    time.Duration // of the connection; 0 for the driver's default
+	IOTimeout    time.Duration // of the connection; 0 for the mysql package's default (30 s)
 	StartTimeout time.Duration // for crash recovery and the first connection
 	StopTimeout  time.Duration // for the server to stop after SHUTDOWN (a second more is given)
 	Log          *slog.Logger
@@ -115,11 +117,15 @@ func (p privateServer) start(ctx context.Context) (db *mysql.DB, socket string, 
 		conn = nil
 		select {
 		case srvErr := <-exited:
+			if srvErr == nil {
+				srvErr = errors.New("it exited with status 0 before it answered")
+			}
 			return nil, "", nil, fmt.Errorf("the %s server did not start on the restored datadir: %w", p.Name, srvErr)
 		default:
 		}
 		return nil, "", nil, fmt.Errorf("connect to the %s server: %w", p.Name, err)
 	}
 	cancelOpen() // the watcher above must not take the server's exit from here on
-	return conn, sc.Socket, cleanup, nil
+	var once sync.Once
+	return conn, sc.Socket, func() { once.Do(cleanup) }, nil
 }
