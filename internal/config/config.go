@@ -58,9 +58,9 @@ type ConsulConfig struct {
 	Prefix string `json:"prefix"`
 	// Fallback: other HTTP APIs of the same Consul datacenter (agents or servers), as
 	// comma-separated host:port, reached with this section's scheme, token and TLS settings.
-	// A session renewal that address has not answered within 300ms is also sent through
-	// them, so that the death of the one server an agent forwards to does not fence the
-	// primary. Default: with agent.join set, the joined servers on Consul's HTTP port (8500,
+	// A session renewal or a read that address has not answered within 300ms is also sent
+	// through them, so that the death of the one server an agent forwards to does not fence
+	// the primary. Default: with agent.join set, the joined servers on Consul's HTTP port (8500,
 	// or 8501 with https; with a token, only over https); otherwise none. "none" turns it off.
 	Fallback string `json:"fallback"`
 	// Agent runs a local Consul agent (client mode) beside mysqld, as Consul is meant to be

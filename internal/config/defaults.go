@@ -57,11 +57,7 @@ func (c *Config) fill(env LookupEnv) {
 			c.Consul.Scheme, a = scheme, rest
 		}
 		if _, _, err := net.SplitHostPort(a); err != nil {
-			port := "8500" // the seed's CONSUL=consul
-			if c.Consul.Scheme == "https" {
-				port = "8501" // Consul's HTTPS port
-			}
-			a = net.JoinHostPort(a, port)
+			a = net.JoinHostPort(a, consulHTTPPort(c.Consul.Scheme)) // the seed's CONSUL=consul
 		}
 		c.Consul.Address = a
 	}
@@ -145,10 +141,7 @@ func (c *Config) Secrets() []string {
 // joinedServersHTTP is consul.fallback's default with an agent: the HTTP API of each server
 // it joins (join names serf's port, if any; the HTTP API is on Consul's default port).
 func joinedServersHTTP(join, scheme string) string {
-	port := "8500"
-	if scheme == "https" {
-		port = "8501"
-	}
+	port := consulHTTPPort(scheme)
 	var out []string
 	for _, srv := range strings.Split(join, ",") {
 		srv = strings.TrimSpace(srv)
@@ -160,4 +153,12 @@ func joinedServersHTTP(join, scheme string) string {
 		}
 	}
 	return strings.Join(out, ",")
+}
+
+// consulHTTPPort is Consul's default port for its HTTP API: 8500, or 8501 for https.
+func consulHTTPPort(scheme string) string {
+	if scheme == "https" {
+		return "8501"
+	}
+	return "8500"
 }
