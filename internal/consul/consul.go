@@ -86,9 +86,9 @@ type Options struct {
 	Timeout time.Duration
 
 	// Fallback are other HTTP APIs (host:port) of the same Consul datacenter, agents or
-	// servers, reached with the same scheme, token and TLS settings. A session renewal that
-	// Address has not answered within RenewHedge is also sent through each of them (see
-	// RenewSession). Optional, defaults to none.
+	// servers, reached with the same scheme, token and TLS settings. A session renewal or a
+	// List that Address has not answered within HedgeAfter is also sent through each of them
+	// (see hedge). Optional, defaults to none.
 	Fallback []string
 }
 

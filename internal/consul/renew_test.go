@@ -28,7 +28,7 @@ func newFakeRenew(t *testing.T, answer string) *fakeRenew {
 			f.calls.Add(1)
 			switch answer {
 			case "late":
-				time.Sleep(2 * RenewHedge)
+				time.Sleep(2 * HedgeAfter)
 				fallthrough
 			case "ok":
 				w.Header().Set("X-Consul-Index", "42")
@@ -49,7 +49,7 @@ func newFakeRenew(t *testing.T, answer string) *fakeRenew {
 		f.calls.Add(1)
 		switch answer {
 		case "late":
-			time.Sleep(2 * RenewHedge)
+			time.Sleep(2 * HedgeAfter)
 			_, _ = w.Write([]byte(`[{"ID":"s1","TTL":"10s"}]`))
 		case "ok":
 			_, _ = w.Write([]byte(`[{"ID":"s1","TTL":"10s"}]`))
@@ -100,7 +100,7 @@ func TestRenewSessionFallback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 3*RenewHedge)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*HedgeAfter)
 			defer cancel()
 			err = c.RenewSession(ctx, "s1")
 			switch {
@@ -141,13 +141,13 @@ func TestHedgeStopsWaitingForASlowAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*RenewHedge)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*HedgeAfter)
 	defer cancel()
 	if err := c.RenewSession(ctx, "s1"); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), RenewHedge/3)
+		ctx, cancel := context.WithTimeout(context.Background(), HedgeAfter/3)
 		err := c.RenewSession(ctx, "s1")
 		cancel()
 		if err != nil {
@@ -201,7 +201,7 @@ func TestHedgedListRefusesAnEmptyAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*RenewHedge)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*HedgeAfter)
 		kvs, _, err := c.List(ctx, "service/mysql/")
 		cancel()
 		if (err != nil) != tt.wantErr || len(kvs) != tt.wantKeys {
