@@ -64,14 +64,7 @@ func (p *Project) pid(t testing.TB, id string) int {
 func (p *Project) Cut(t testing.TB, oneWay bool, sides ...[]endpoint) *Partition {
 	t.Helper()
 	pt := &Partition{p: p}
-	add := func(pid int, args ...string) {
-		full := append([]string{"-t", strconv.Itoa(pid), "-n", "iptables", "-I"}, args...)
-		if out, err := run(context.Background(), 30*time.Second, nil, "", "nsenter", full...); err != nil {
-			pt.Heal(t)
-			t.Fatalf("nsenter %v: %v: %s", full, err, out)
-		}
-		pt.rules = append(pt.rules, append([]string{"-t", strconv.Itoa(pid), "-n", "iptables", "-D"}, args...))
-	}
+	add := func(pid int, args ...string) { pt.add(t, pid, args...) }
 	var desc []string
 	for i, side := range sides {
 		var names []string
@@ -105,16 +98,22 @@ func (p *Project) Cut(t testing.TB, oneWay bool, sides ...[]endpoint) *Partition
 func (p *Project) DropOut(t testing.TB, n Node, proto, port string) *Partition {
 	t.Helper()
 	pt := &Partition{p: p}
-	pid := strconv.Itoa(p.pid(t, n.ID))
-	rule := []string{"OUTPUT", "-p", proto, "--dport", port, "-j", "DROP"}
-	full := append([]string{"-t", pid, "-n", "iptables", "-I"}, rule...)
-	if out, err := run(context.Background(), 30*time.Second, nil, "", "nsenter", full...); err != nil {
-		t.Fatalf("nsenter %v: %v: %s", full, err, out)
-	}
-	pt.rules = append(pt.rules, append([]string{"-t", pid, "-n", "iptables", "-D"}, rule...))
+	pt.add(t, p.pid(t, n.ID), "OUTPUT", "-p", proto, "--dport", port, "-j", "DROP")
 	t.Logf("partition: %s sends nothing to %s port %s", n.Name, proto, port)
 	t.Cleanup(func() { pt.Heal(t) })
 	return pt
+}
+
+// add inserts one iptables rule in the network namespace of process pid, and remembers how
+// to delete it; on failure it heals what it added and fails the test.
+func (pt *Partition) add(t testing.TB, pid int, rule ...string) {
+	t.Helper()
+	full := append([]string{"-t", strconv.Itoa(pid), "-n", "iptables", "-I"}, rule...)
+	if out, err := run(context.Background(), 30*time.Second, nil, "", "nsenter", full...); err != nil {
+		pt.Heal(t)
+		t.Fatalf("nsenter %v: %v: %s", full, err, out)
+	}
+	pt.rules = append(pt.rules, append([]string{"-t", strconv.Itoa(pid), "-n", "iptables", "-D"}, rule...))
 }
 
 // Heal removes the partition's rules (once; a container that is gone has none left).
