@@ -18,6 +18,18 @@ func (c *fakeClock) now() time.Time      { return c.t }
 func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
 func newClock() *fakeClock               { return &fakeClock{t: t0} }
 func (f *fakeWorld) record(s string)     { f.calls = append(f.calls, s) }
+
+// countCalls is how many of the recorded calls are s.
+func countCalls(xs []string, s string) int {
+	n := 0
+	for _, x := range xs {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
 func indexOf(xs []string, s string) int {
 	for i, x := range xs {
 		if x == s {
@@ -267,15 +279,7 @@ func TestNoRenewalWithoutTheAliveCheck(t *testing.T) {
 	l := newLoop(f, c)
 	cycleUntilWritable(l, f, c)
 	f.aliveErr = errConsulDown
-	renewals := func() int {
-		n := 0
-		for _, x := range f.calls {
-			if x == "RenewSession" {
-				n++
-			}
-		}
-		return n
-	}
+	renewals := func() int { return countCalls(f.calls, "RenewSession") }
 	before := -1
 	for i := 0; i < 60; i++ { // 30 s
 		c.add(500 * time.Millisecond)
@@ -302,7 +306,7 @@ func TestAlivePassRearmsTheWatchdog(t *testing.T) {
 	f, c := &fakeWorld{db: DBState{}}, newClock()
 	l := newLoop(f, c)
 	cycleUntilWritable(l, f, c)
-	arms := func() int { return strings.Count(strings.Join(f.calls, " "), "ArmWatchdog") }
+	arms := func() int { return countCalls(f.calls, "ArmWatchdog") }
 	n := arms()
 	c.add(500 * time.Millisecond)
 	l.heartbeat(context.Background(), true, nil)
@@ -343,7 +347,7 @@ func TestSlowConsulCycleBeatsBetweenCalls(t *testing.T) {
 	f.calls = nil
 	c.add(time.Second)
 	l.Cycle(context.Background())
-	if got := strings.Count(strings.Join(f.calls, " "), "SetAlive"); got < 2 {
+	if got := countCalls(f.calls, "SetAlive"); got < 2 {
 		t.Errorf("calls %v: %d alive passes in a cycle whose Consul read took its full bound, want 2", f.calls, got)
 	}
 }
